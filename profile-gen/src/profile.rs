@@ -1,0 +1,168 @@
+//! The Profile: a seccomp policy in the shape of Docker's `--security-opt seccomp=FILE`, the
+//! richest of the formats users deploy. Every other format (OCI, Podman, Kubernetes, systemd)
+//! is written from and read into this model (see `formats`).
+//!
+//! Field names follow moby's `api/types` seccomp definitions; unknown fields are refused so a
+//! typo in a hand-edited profile is caught rather than ignored.
+
+use serde::{Deserialize, Serialize};
+
+/// What the kernel does with a matching syscall.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub enum Action {
+    #[serde(rename = "SCMP_ACT_ALLOW")]
+    #[default]
+    Allow,
+    /// Fail with an errno (`errnoRet`, or the default errno for `defaultAction`).
+    #[serde(rename = "SCMP_ACT_ERRNO")]
+    Errno,
+    #[serde(rename = "SCMP_ACT_KILL", alias = "SCMP_ACT_KILL_THREAD")]
+    KillThread,
+    #[serde(rename = "SCMP_ACT_KILL_PROCESS")]
+    KillProcess,
+    #[serde(rename = "SCMP_ACT_TRAP")]
+    Trap,
+    #[serde(rename = "SCMP_ACT_TRACE")]
+    Trace,
+    #[serde(rename = "SCMP_ACT_LOG")]
+    Log,
+    #[serde(rename = "SCMP_ACT_NOTIFY")]
+    Notify,
+}
+
+/// A comparison of one syscall argument (`SCMP_CMP_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Op {
+    #[serde(rename = "SCMP_CMP_NE")]
+    Ne,
+    #[serde(rename = "SCMP_CMP_LT")]
+    Lt,
+    #[serde(rename = "SCMP_CMP_LE")]
+    Le,
+    #[serde(rename = "SCMP_CMP_EQ")]
+    Eq,
+    #[serde(rename = "SCMP_CMP_GE")]
+    Ge,
+    #[serde(rename = "SCMP_CMP_GT")]
+    Gt,
+    /// `(arg & value) == valueTwo`.
+    #[serde(rename = "SCMP_CMP_MASKED_EQ")]
+    MaskedEq,
+}
+
+/// One argument condition. Conditions within a rule are ANDed; rules for one syscall are ORed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgCondition {
+    pub index: u32,
+    pub value: u64,
+    #[serde(rename = "valueTwo", default, skip_serializing_if = "is_zero")]
+    pub value_two: u64,
+    pub op: Op,
+}
+
+/// Conditions on the runtime under which a rule applies (Docker's default profile uses them to
+/// grant syscalls with capabilities or on some architectures).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFilter {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<String>,
+    #[serde(rename = "minKernel", default, skip_serializing_if = "Option::is_none")]
+    pub min_kernel: Option<String>,
+}
+
+impl RuleFilter {
+    pub fn is_empty(&self) -> bool {
+        self.caps.is_empty() && self.arches.is_empty() && self.min_kernel.is_none()
+    }
+}
+
+/// One rule: these syscalls, under these conditions, get this action.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyscallRule {
+    pub names: Vec<String>,
+    pub action: Action,
+    #[serde(rename = "errnoRet", default, skip_serializing_if = "Option::is_none")]
+    pub errno_ret: Option<u32>,
+    /// Podman's string spelling of the errno (`"ENOSYS"`), read and written by that format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<ArgCondition>,
+    /// Why the rule is there.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    #[serde(default, skip_serializing_if = "RuleFilter::is_empty")]
+    pub includes: RuleFilter,
+    #[serde(default, skip_serializing_if = "RuleFilter::is_empty")]
+    pub excludes: RuleFilter,
+}
+
+/// A native architecture and the compat ones a task on it can also use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchMapEntry {
+    pub architecture: String,
+    #[serde(rename = "subArchitectures", default)]
+    pub sub_architectures: Vec<String>,
+}
+
+/// A seccomp profile (Docker format).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    #[serde(rename = "defaultAction")]
+    pub default_action: Action,
+    #[serde(
+        rename = "defaultErrnoRet",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_errno_ret: Option<u32>,
+    /// Podman's string spelling of the default errno.
+    #[serde(
+        rename = "defaultErrno",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub default_errno: Option<String>,
+    /// Architectures as a flat list (`SCMP_ARCH_*`); exclusive with `archMap`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
+    #[serde(rename = "archMap", default, skip_serializing_if = "Vec::is_empty")]
+    pub arch_map: Vec<ArchMapEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<String>,
+    #[serde(
+        rename = "listenerPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub listener_path: Option<String>,
+    #[serde(default)]
+    pub syscalls: Vec<SyscallRule>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+impl Profile {
+    /// Every architecture the profile names, whether listed flat or through `archMap`.
+    pub fn all_architectures(&self) -> Vec<String> {
+        let mut arches = self.architectures.clone();
+        for entry in &self.arch_map {
+            arches.push(entry.architecture.clone());
+            arches.extend(entry.sub_architectures.iter().cloned());
+        }
+        arches.sort();
+        arches.dedup();
+        arches
+    }
+}

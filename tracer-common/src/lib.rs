@@ -1,0 +1,123 @@
+//! Types and limits shared by the eBPF programs (`tracer-ebpf`) and the collector (`tracer`).
+//!
+//! Every type here is `#[repr(C)]` with no hidden padding: the kernel and user space read the
+//! same bytes. Map names are constants so both sides agree on them.
+#![no_std]
+
+/// Syscall numbers counted per ABI. x86_64 and i386 both end below 470 on Linux 6.18
+/// (`arch/x86/entry/syscalls/syscall_{32,64}.tbl`); a number at or above this is counted as a
+/// loss, never dropped silently.
+pub const MAX_NR: u32 = 512;
+
+/// ABIs a task can call the kernel with on the host. On x86_64 the compat ABI is i386
+/// (int 0x80, sysenter, or a 32-bit process); there is no x32 ABI on this kernel.
+pub const ABI_COUNT: u32 = 2;
+pub const ABI_NATIVE: u32 = 0;
+pub const ABI_COMPAT: u32 = 1;
+
+/// Program slots: one per distinct (target, executable path), assigned in the kernel at exec.
+/// Slots below the number of targets are reserved, one per target, for tasks whose program is
+/// unknown (the first exec of a spawned command, tasks that entered the cgroup from outside).
+pub const MAX_SLOTS: u32 = 64;
+
+/// Bytes of an executable path kept as a slot's key (longer paths are truncated and counted).
+pub const PATH_LEN: usize = 256;
+
+/// Entries of the counter array: slot x ABI x syscall number.
+pub const COUNTS_LEN: u32 = MAX_SLOTS * ABI_COUNT * MAX_NR;
+
+/// Index into the counter array.
+#[inline(always)]
+pub const fn count_index(slot: u32, abi: u32, nr: u32) -> u32 {
+    (slot * ABI_COUNT + abi) * MAX_NR + nr
+}
+
+/// Tasks followed at once (processes and threads that forked from a followed task).
+pub const MAX_TASKS: u32 = 32768;
+
+/// Cgroups armed at once.
+pub const MAX_TARGETS: u32 = 1024;
+
+/// What could not be recorded, by cause: one counter each in the `LOSSES` map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// A syscall number at or above `MAX_NR`, or negative.
+    NrOutOfRange = 0,
+    /// An exec of a new program when every slot was taken: its syscalls are still counted, in
+    /// the target's unattributed slot.
+    SlotsFull = 1,
+    /// A fork when the task map was full: the child's syscalls are counted as unattributed.
+    TaskMapFull = 2,
+    /// An executable path longer than `PATH_LEN` (it was truncated; still counted).
+    PathTruncated = 3,
+    /// A counter slot could not be addressed (should never happen; a verifier-safe guard).
+    CounterMissing = 4,
+    /// Reading the kernel's task state failed, so the ABI could not be told.
+    AbiUnknown = 5,
+}
+
+pub const LOSS_KINDS: u32 = 6;
+
+/// Value of the `TARGETS` map, keyed by cgroup v2 id (the inode number of its directory).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetInfo {
+    /// Index of the target in the collector's list.
+    pub index: u32,
+    /// Slot for this target's tasks whose program is not known.
+    pub base_slot: u32,
+}
+
+/// Key of the `PROGRAM_SLOTS` map: an executable path within one target.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramKey {
+    pub target: u32,
+    pub path: [u8; PATH_LEN],
+}
+
+impl ProgramKey {
+    pub const fn zeroed() -> Self {
+        Self {
+            target: 0,
+            path: [0; PATH_LEN],
+        }
+    }
+}
+
+/// Map names, shared by both sides.
+pub mod maps {
+    pub const TARGETS: &str = "TARGETS";
+    pub const TASK_SLOT: &str = "TASK_SLOT";
+    pub const PROGRAM_SLOTS: &str = "PROGRAM_SLOTS";
+    pub const NEXT_SLOT: &str = "NEXT_SLOT";
+    pub const COUNTS: &str = "COUNTS";
+    pub const LOSSES: &str = "LOSSES";
+}
+
+/// Load-time configuration (globals the collector overrides).
+pub mod globals {
+    /// Level of the armed cgroups in the v2 hierarchy (root is 0).
+    pub const TARGET_LEVEL: &str = "TARGET_LEVEL";
+    /// Offset of `child_pid` in `sched:sched_process_fork` (read from its tracefs `format`).
+    pub const FORK_CHILD_PID_OFFSET: &str = "FORK_CHILD_PID_OFFSET";
+    /// Offset of the `__data_loc char[] filename` field of `sched:sched_process_exec`.
+    pub const EXEC_FILENAME_OFFSET: &str = "EXEC_FILENAME_OFFSET";
+    /// Offset of `group_dead` in `sched:sched_process_exit`.
+    pub const EXIT_GROUP_DEAD_OFFSET: &str = "EXIT_GROUP_DEAD_OFFSET";
+    /// Offset of `thread_info.status` in `task_struct` (x86: thread_info is the first member).
+    pub const TASK_STATUS_OFFSET: &str = "TASK_STATUS_OFFSET";
+}
+
+/// `TS_COMPAT` in `thread_info.status`: set while the task is in a 32-bit syscall
+/// (arch/x86/include/asm/thread_info.h; `in_ia32_syscall()`).
+pub const TS_COMPAT: u32 = 0x0002;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` data with no padding and no pointers.
+    unsafe impl aya::Pod for super::TargetInfo {}
+    // SAFETY: `u32` followed by a byte array: no padding, no pointers.
+    unsafe impl aya::Pod for super::ProgramKey {}
+}

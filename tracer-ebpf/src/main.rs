@@ -1,0 +1,280 @@
+//! Kernel side of sysallow: counts the syscalls of the armed cgroups, per program and per ABI.
+//!
+//! Nothing crosses to user space per syscall. The collector reads the maps when the recording
+//! ends. The hot path (`sys_enter`) runs for every syscall on the machine, so its first act is
+//! the cheapest possible test of "is this task a target?", and a task outside every target
+//! leaves after one helper call and one hash lookup.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    EbpfContext,
+    bindings::BPF_NOEXIST,
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_ancestor_cgroup_id,
+    },
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::{Array, HashMap, PerCpuArray},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use tracer_common::{
+    ABI_COMPAT, ABI_NATIVE, COUNTS_LEN, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS,
+    MAX_TASKS, ProgramKey, TS_COMPAT, TargetInfo, count_index,
+};
+
+// Load-time configuration; the collector overrides every one of these (see
+// `tracer_common::globals`). The defaults are Linux 6.18's layout.
+#[unsafe(no_mangle)]
+static TARGET_LEVEL: u32 = 0;
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID_OFFSET: u32 = 20;
+#[unsafe(no_mangle)]
+static EXEC_FILENAME_OFFSET: u32 = 8;
+#[unsafe(no_mangle)]
+static EXIT_GROUP_DEAD_OFFSET: u32 = 32;
+#[unsafe(no_mangle)]
+static TASK_STATUS_OFFSET: u32 = 16;
+
+#[inline(always)]
+fn global(value: &'static u32) -> u32 {
+    // SAFETY: a plain read of a `.rodata` global; volatile so the compiler does not fold in the
+    // default value that the loader replaces.
+    unsafe { core::ptr::read_volatile(value) }
+}
+
+/// Armed cgroups, keyed by cgroup v2 id.
+#[map(name = "TARGETS")]
+static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Program slot of each followed process (key: tgid; threads forked from it also get an entry,
+/// keyed by their tid, removed when they exit).
+#[map(name = "TASK_SLOT")]
+static TASK_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0);
+
+/// Slot of each distinct (target, executable path).
+#[map(name = "PROGRAM_SLOTS")]
+static PROGRAM_SLOTS: HashMap<ProgramKey, u32> = HashMap::with_max_entries(MAX_SLOTS, 0);
+
+/// Next free slot; the collector sets it past the slots it reserved.
+#[map(name = "NEXT_SLOT")]
+static NEXT_SLOT: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Slots taken (value unused): the atomic claim of a slot, see `claim_slot`.
+#[map(name = "SLOTS_TAKEN")]
+static SLOTS_TAKEN: HashMap<u32, u8> = HashMap::with_max_entries(MAX_SLOTS, 0);
+
+/// Execs racing for a new slot at the same moment that `claim_slot` tolerates.
+const CLAIM_TRIES: u32 = 16;
+
+/// Counters: slot x ABI x syscall number. Per CPU, so an increment needs no atomic.
+#[map(name = "COUNTS")]
+static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
+
+/// What could not be recorded, by `Loss`.
+#[map(name = "LOSSES")]
+static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOSS_KINDS, 0);
+
+/// Scratch space for building a `ProgramKey` (too large for the 512-byte BPF stack with room
+/// to spare).
+#[map(name = "SCRATCH")]
+static SCRATCH: PerCpuArray<ProgramKey> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn lose(kind: Loss) {
+    if let Some(counter) = LOSSES.get_ptr_mut(kind as u32) {
+        // SAFETY: a per-CPU slot; BPF programs do not preempt each other on one CPU for the
+        // same program type, and a lost increment here would only under-count a loss.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// The target the current task belongs to, if any: its cgroup's ancestor at the armed level.
+/// A task in a sub-cgroup of a target (systemd scopes, containers under a parent) is found by
+/// the same lookup.
+#[inline(always)]
+fn current_target() -> Option<TargetInfo> {
+    // SAFETY: helper call with no pointer arguments.
+    let cgroup = unsafe { bpf_get_current_ancestor_cgroup_id(global(&TARGET_LEVEL) as i32) };
+    // SAFETY: the value is copied out before the next map operation.
+    unsafe { TARGETS.get(&cgroup) }.copied()
+}
+
+#[inline(always)]
+fn current_tgid() -> u32 {
+    (bpf_get_current_pid_tgid() >> 32) as u32
+}
+
+#[inline(always)]
+fn current_tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+/// Whether the current syscall is a 32-bit one: `TS_COMPAT` in `thread_info.status`, which on
+/// x86 is the first member of `task_struct` (CONFIG_THREAD_INFO_IN_TASK). `regs->cs` is not
+/// enough: `int 0x80` from a 64-bit process keeps the 64-bit code segment (FIELD-NOTES).
+#[inline(always)]
+fn current_abi() -> Result<u32, ()> {
+    // SAFETY: helper call with no arguments; the pointer is only used for probe reads.
+    let task = unsafe { bpf_get_current_task() } as *const u8;
+    // SAFETY: a probe read of kernel memory; a failure is reported, never dereferenced.
+    let status: u32 = unsafe {
+        bpf_probe_read_kernel(task.add(global(&TASK_STATUS_OFFSET) as usize) as *const u32)
+    }
+    .map_err(|_| ())?;
+    Ok(if status & TS_COMPAT != 0 {
+        ABI_COMPAT
+    } else {
+        ABI_NATIVE
+    })
+}
+
+/// `raw_syscalls:sys_enter`. A raw tracepoint: its arguments are `TP_PROTO(struct pt_regs
+/// *regs, long id)` (include/trace/events/syscalls.h), with no record to fill in.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    let Some(target) = current_target() else {
+        return 0;
+    };
+    let id: i64 = ctx.arg(1);
+    if id < 0 || id >= i64::from(MAX_NR) {
+        lose(Loss::NrOutOfRange);
+        return 0;
+    }
+    // SAFETY: the value is copied out at once.
+    let slot = unsafe { TASK_SLOT.get(&current_tgid()) }
+        .copied()
+        .unwrap_or(target.base_slot);
+    let abi = match current_abi() {
+        Ok(abi) => abi,
+        Err(()) => {
+            lose(Loss::AbiUnknown);
+            ABI_NATIVE
+        }
+    };
+    match COUNTS.get_ptr_mut(count_index(slot, abi, id as u32)) {
+        // SAFETY: a per-CPU counter; this program does not nest with itself on one CPU.
+        Some(counter) => unsafe { *counter += 1 },
+        None => lose(Loss::CounterMissing),
+    }
+    0
+}
+
+/// `sched:sched_process_exec`: the current task now runs a new program. Give it the slot of
+/// that program within its target, assigning a new slot for a path not seen before.
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let Some(target) = current_target() else {
+        return 0;
+    };
+    let slot = program_slot(&ctx, &target).unwrap_or(target.base_slot);
+    if TASK_SLOT.insert(&current_tgid(), &slot, 0).is_err() {
+        lose(Loss::TaskMapFull);
+    }
+    0
+}
+
+fn program_slot(ctx: &TracePointContext, target: &TargetInfo) -> Option<u32> {
+    let key = SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: the per-CPU scratch entry is ours for the duration of this program.
+    let key = unsafe { &mut *key };
+    key.target = target.index;
+    key.path = [0; tracer_common::PATH_LEN];
+    // `__data_loc char[] filename`: the low 16 bits are the offset of the string from the start
+    // of the record, the high 16 bits its length (include/linux/trace_events.h).
+    // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
+    let loc: u32 = unsafe { ctx.read_at(global(&EXEC_FILENAME_OFFSET) as usize) }.ok()?;
+    let (offset, len) = ((loc & 0xffff) as usize, (loc >> 16) as usize);
+    if len > key.path.len() {
+        lose(Loss::PathTruncated);
+    }
+    // SAFETY: the string lies inside the tracepoint record.
+    let src = unsafe { (ctx.as_ptr() as *const u8).add(offset) };
+    // SAFETY: reads at most `key.path.len()` bytes into our buffer.
+    unsafe { bpf_probe_read_kernel_str_bytes(src, &mut key.path) }.ok()?;
+
+    // SAFETY: the value is copied out at once.
+    if let Some(slot) = unsafe { PROGRAM_SLOTS.get(&*key) } {
+        return Some(*slot);
+    }
+    let slot = claim_slot()?;
+    if PROGRAM_SLOTS
+        .insert(&*key, &slot, u64::from(BPF_NOEXIST))
+        .is_err()
+    {
+        // Another CPU assigned this path a slot first (ours stays unused); take theirs.
+        // SAFETY: the value is copied out at once.
+        return unsafe { PROGRAM_SLOTS.get(&*key) }.copied();
+    }
+    Some(slot)
+}
+
+/// Take a free slot. The BPF target has no atomic add, so a slot is taken by inserting it into
+/// `SLOTS_TAKEN` with `BPF_NOEXIST`, which the kernel performs atomically; `NEXT_SLOT` is only
+/// a hint of where to start. Execs racing on other CPUs make the insert fail and we try the
+/// next slot.
+fn claim_slot() -> Option<u32> {
+    let hint = NEXT_SLOT.get_ptr_mut(0)?;
+    // SAFETY: `hint` points at a live u32 in an array map; a stale read only costs a retry.
+    let mut slot = unsafe { *hint };
+    for _ in 0..CLAIM_TRIES {
+        if slot >= MAX_SLOTS {
+            lose(Loss::SlotsFull);
+            return None;
+        }
+        if SLOTS_TAKEN
+            .insert(&slot, &1, u64::from(BPF_NOEXIST))
+            .is_ok()
+        {
+            // SAFETY: as above; a racing writer can only move the hint, never a claim.
+            unsafe { *hint = slot + 1 };
+            return Some(slot);
+        }
+        slot += 1;
+    }
+    lose(Loss::SlotsFull);
+    None
+}
+
+/// `sched:sched_process_fork`, run in the parent: a child of a followed task inherits its
+/// program slot.
+#[tracepoint(category = "sched", name = "sched_process_fork")]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    // SAFETY: the value is copied out at once.
+    let Some(slot) = (unsafe { TASK_SLOT.get(&current_tgid()) }).copied() else {
+        return 0;
+    };
+    // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(global(&FORK_CHILD_PID_OFFSET) as usize) }) else {
+        return 0;
+    };
+    if TASK_SLOT.insert(&(child as u32), &slot, 0).is_err() {
+        lose(Loss::TaskMapFull);
+    }
+    0
+}
+
+/// `sched:sched_process_exit`: forget a task that ends, so the task map only holds live tasks.
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+    let tgid = current_tgid();
+    let tid = current_tid();
+    if tid != tgid {
+        // A thread: it has an entry only if it was created by a followed task.
+        let _ = TASK_SLOT.remove(&tid);
+        return 0;
+    }
+    // The leader: keep the process's entry while other threads still run.
+    // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
+    let group_dead = unsafe { ctx.read_at::<u8>(global(&EXIT_GROUP_DEAD_OFFSET) as usize) };
+    if matches!(group_dead, Ok(1)) {
+        let _ = TASK_SLOT.remove(&tgid);
+    }
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

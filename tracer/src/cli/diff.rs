@@ -1,0 +1,9 @@
+//! `sysallow diff` (not implemented yet).
+
+/// (Not implemented yet.)
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<u8> {
+    anyhow::bail!("`sysallow diff` is not implemented yet")
+}
