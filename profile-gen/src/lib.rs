@@ -2,8 +2,15 @@
 //! every part can be unit-tested as an ordinary user and run in unprivileged CI.
 
 pub mod abi;
+pub mod diff;
+pub mod explain;
+pub mod formats;
+pub mod generate;
+pub mod merge;
 pub mod profile;
 pub mod recording;
+pub mod risk;
+pub mod runtime;
 
 pub use abi::Abi;
 pub use profile::Profile;

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
+use tracer as _;
+
 #[derive(Parser)]
 #[command(
     name = "sysallow",

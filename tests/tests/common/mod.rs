@@ -1,0 +1,61 @@
+//! Shared by the end-to-end tests: where the binary is, and how privileged tests skip.
+#![allow(dead_code, reason = "each test file uses a different part of this module")]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The `sysallow` binary under test (built by cargo for this test run).
+pub fn sysallow() -> Command {
+    Command::new(sysallow_path())
+}
+
+pub fn sysallow_path() -> PathBuf {
+    // The tests crate does not depend on the binary crate, so find it beside the test binary:
+    // target/<profile>/deps/<test> -> target/<profile>/sysallow.
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("sysallow");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first (cargo build -p tracer), or run `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+/// CI sets this: every privileged test must run, and a skip becomes a failure.
+pub const REQUIRE: &str = "SYSALLOW_REQUIRE_PRIVILEGED_TESTS";
+
+fn required() -> bool {
+    std::env::var(REQUIRE).is_ok_and(|v| v == "1")
+}
+
+/// Skip (return false, after saying why) or fail when `need` is missing.
+pub fn can_run(test: &str, need: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if required() {
+        panic!("{test}: needs {need}, and {REQUIRE}=1 forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: needs {need}");
+    false
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// For tests that load eBPF programs: root (which on these machines has CAP_BPF).
+pub fn can_run_root(test: &str) -> bool {
+    can_run(test, "root (CAP_BPF, CAP_PERFMON, cgroup v2)", is_root())
+}
+
+/// Whether `program` is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null")])
+        .status()
+        .is_ok_and(|s| s.success())
+}

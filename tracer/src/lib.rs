@@ -1,0 +1,6 @@
+//! The side of sysallow that touches the live system: loading and attaching the eBPF programs,
+//! resolving targets (spawned command, cgroup, container, pid), collecting recordings, and
+//! enforcing profiles. The `sysallow` binary (`main.rs`, `cli/`) is a thin layer over this.
+
+pub mod enforce;
+pub mod target;
