@@ -2,5 +2,12 @@
 //! resolving targets (spawned command, cgroup, container, pid), collecting recordings, and
 //! enforcing profiles. The `sysallow` binary (`main.rs`, `cli/`) is a thin layer over this.
 
+pub mod cgroup;
+pub mod ebpf;
 pub mod enforce;
+pub mod host;
+pub mod output;
+pub mod privilege;
+pub mod record;
+pub mod spawn;
 pub mod target;

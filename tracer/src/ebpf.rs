@@ -1,0 +1,384 @@
+//! Loading, configuring and attaching the eBPF programs, and reading what they counted.
+//!
+//! The object is built by `build.rs` (aya-build) and embedded in the binary. Configuration that
+//! depends on the running kernel (tracepoint record layouts, the cgroup level of the targets)
+//! is read here and written into the program's globals before it is loaded.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::programs::{RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use profile_gen::recording::{Losses, UNATTRIBUTED};
+use profile_gen::{Abi, Recording};
+use tracer_common::{
+    ABI_COMPAT, ABI_COUNT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, ProgramKey, TargetInfo,
+    count_index, globals, maps,
+};
+
+/// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
+
+/// Where tracefs lives when it is mounted by hand (FIELD-NOTES: not mounted at boot here).
+pub const TRACEFS: &str = "/sys/kernel/tracing";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TracerError {
+    #[error(
+        "this sysallow was built without its eBPF program (bpf-linker was missing or \
+         SYSALLOW_SKIP_EBPF was set); run `cargo xtask setup` and rebuild"
+    )]
+    NoObject,
+    #[error("reading tracepoint layout {path}: {source}")]
+    Format {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("tracepoint {event} has no field {field} in its format (kernel layout changed?)")]
+    FormatField { event: String, field: String },
+    #[error("loading the eBPF object: {0}")]
+    Load(#[from] aya::EbpfError),
+    #[error("eBPF program {program}: {source}")]
+    Program {
+        program: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF map {map}: {source}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("eBPF object has no {kind} named {name}")]
+    Missing {
+        kind: &'static str,
+        name: &'static str,
+    },
+    #[error("too many targets: every one of the {max} program slots is taken")]
+    TooManyTargets { max: u32 },
+}
+
+/// A target armed in the kernel, as the collector knows it.
+#[derive(Clone, Debug)]
+pub struct ArmedTarget {
+    pub cgroup_id: u64,
+    pub index: u32,
+    pub base_slot: u32,
+}
+
+/// Counts read back for one target.
+#[derive(Clone, Debug, Default)]
+pub struct TargetCounts {
+    /// (ABI, syscall number, program) -> count.
+    pub counts: BTreeMap<(Abi, u32, String), u64>,
+}
+
+impl TargetCounts {
+    /// Put these counts into `recording`.
+    pub fn fill(&self, recording: &mut Recording) {
+        for ((abi, nr, program), count) in &self.counts {
+            recording.add(*abi, *nr, program, *count);
+        }
+    }
+}
+
+/// The loaded and attached programs. Dropping it detaches everything.
+pub struct Tracer {
+    ebpf: Ebpf,
+    targets: Vec<ArmedTarget>,
+}
+
+/// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
+struct Layout {
+    fork_child_pid: u32,
+    exec_filename: u32,
+    exit_group_dead: u32,
+}
+
+impl Layout {
+    fn read(tracefs: &Path) -> Result<Self, TracerError> {
+        Ok(Layout {
+            fork_child_pid: field_offset(tracefs, "sched/sched_process_fork", "child_pid")?,
+            exec_filename: field_offset(tracefs, "sched/sched_process_exec", "filename")?,
+            exit_group_dead: field_offset(tracefs, "sched/sched_process_exit", "group_dead")?,
+        })
+    }
+}
+
+/// The offset of `field` in tracepoint `event`'s record. Layouts change between kernels (6.18
+/// turned `sched_process_fork`'s comms into `__data_loc` strings, moving `child_pid`), so they
+/// are read, never assumed.
+fn field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u32, TracerError> {
+    let path = tracefs.join("events").join(event).join("format");
+    let text = fs::read_to_string(&path).map_err(|source| TracerError::Format {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_field_offset(&text, field).ok_or_else(|| TracerError::FormatField {
+        event: event.to_owned(),
+        field: field.to_owned(),
+    })
+}
+
+/// Find `offset:N;` on the line declaring `field` in a tracefs `format` text, e.g.
+/// `field:pid_t child_pid;	offset:20;	size:4;	signed:1;`.
+fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+    format.lines().find_map(|line| {
+        let decl = line.trim().strip_prefix("field:")?;
+        let (decl, rest) = decl.split_once(';')?;
+        let name = decl.split_whitespace().last()?;
+        let name = name.split('[').next()?;
+        if name != field {
+            return None;
+        }
+        let offset = rest
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("offset:"))?;
+        offset.trim().parse().ok()
+    })
+}
+
+impl Tracer {
+    /// Load the programs configured for targets at cgroup `level`, and attach them. Nothing is
+    /// counted until a target is armed.
+    pub fn load(tracefs: &Path, level: u32) -> Result<Self, TracerError> {
+        if OBJECT.is_empty() {
+            return Err(TracerError::NoObject);
+        }
+        let layout = Layout::read(tracefs)?;
+        let task_status = task_status_offset();
+        let mut loader = EbpfLoader::new();
+        loader
+            .override_global(globals::TARGET_LEVEL, &level, true)
+            .override_global(globals::FORK_CHILD_PID_OFFSET, &layout.fork_child_pid, true)
+            .override_global(globals::EXEC_FILENAME_OFFSET, &layout.exec_filename, true)
+            .override_global(
+                globals::EXIT_GROUP_DEAD_OFFSET,
+                &layout.exit_group_dead,
+                true,
+            )
+            .override_global(globals::TASK_STATUS_OFFSET, &task_status, true);
+        let mut ebpf = loader.load(OBJECT)?;
+
+        // The bookkeeping programs first, so that a task is known before its syscalls count.
+        for (program, category, name) in [
+            ("sched_process_exec", "sched", "sched_process_exec"),
+            ("sched_process_fork", "sched", "sched_process_fork"),
+            ("sched_process_exit", "sched", "sched_process_exit"),
+        ] {
+            let tp: &mut TracePoint = program_mut(&mut ebpf, program)?;
+            tp.load()
+                .and_then(|()| tp.attach(category, name).map(drop))
+                .map_err(|source| TracerError::Program { program, source })?;
+        }
+        let program = "sys_enter";
+        let raw: &mut RawTracePoint = program_mut(&mut ebpf, program)?;
+        raw.load()
+            .and_then(|()| raw.attach("sys_enter").map(drop))
+            .map_err(|source| TracerError::Program { program, source })?;
+
+        Ok(Tracer {
+            ebpf,
+            targets: Vec::new(),
+        })
+    }
+
+    /// Start counting the syscalls of every task in cgroup `cgroup_id` (and its descendants).
+    pub fn arm(&mut self, cgroup_id: u64) -> Result<ArmedTarget, TracerError> {
+        let index = self.targets.len() as u32;
+        let base_slot = self.claim_slot()?;
+        let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
+            map_mut(&mut self.ebpf, maps::TARGETS)?;
+        targets
+            .insert(cgroup_id, TargetInfo { index, base_slot }, 0)
+            .map_err(|source| TracerError::Map {
+                map: maps::TARGETS,
+                source,
+            })?;
+        let armed = ArmedTarget {
+            cgroup_id,
+            index,
+            base_slot,
+        };
+        self.targets.push(armed.clone());
+        Ok(armed)
+    }
+
+    /// Take a free slot the way the kernel side does (an insert into `SLOTS_TAKEN` that fails
+    /// if the slot is taken), so a target armed while programs run cannot collide with a slot
+    /// an exec just claimed.
+    fn claim_slot(&mut self) -> Result<u32, TracerError> {
+        const BPF_NOEXIST: u64 = 1;
+        let mut taken: HashMap<&mut MapData, u32, u8> = map_mut(&mut self.ebpf, "SLOTS_TAKEN")?;
+        let mut claimed = None;
+        for slot in 0..MAX_SLOTS {
+            if taken.insert(slot, 1, BPF_NOEXIST).is_ok() {
+                claimed = Some(slot);
+                break;
+            }
+        }
+        let slot = claimed.ok_or(TracerError::TooManyTargets { max: MAX_SLOTS })?;
+        let mut next: Array<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::NEXT_SLOT)?;
+        let hint = next.get(&0, 0).unwrap_or(0);
+        if hint <= slot {
+            next.set(0, slot + 1, 0)
+                .map_err(|source| TracerError::Map {
+                    map: maps::NEXT_SLOT,
+                    source,
+                })?;
+        }
+        Ok(slot)
+    }
+
+    /// Stop counting for a target (its counts stay readable).
+    pub fn disarm(&mut self, target: &ArmedTarget) -> Result<(), TracerError> {
+        let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
+            map_mut(&mut self.ebpf, maps::TARGETS)?;
+        match targets.remove(&target.cgroup_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(source) => Err(TracerError::Map {
+                map: maps::TARGETS,
+                source,
+            }),
+        }
+    }
+
+    /// Everything counted for `target`, by ABI, syscall and program.
+    pub fn counts(&self, target: &ArmedTarget, host: Abi) -> Result<TargetCounts, TracerError> {
+        // Which slots belong to this target, and the program each stands for.
+        let mut slots: BTreeMap<u32, String> = BTreeMap::new();
+        slots.insert(target.base_slot, UNATTRIBUTED.to_owned());
+        let programs: HashMap<&MapData, ProgramKey, u32> =
+            map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
+        for entry in programs.iter() {
+            let (key, slot) = entry.map_err(|source| TracerError::Map {
+                map: maps::PROGRAM_SLOTS,
+                source,
+            })?;
+            if key.target == target.index {
+                let len = key
+                    .path
+                    .iter()
+                    .position(|b| *b == 0)
+                    .unwrap_or(key.path.len());
+                slots.insert(slot, String::from_utf8_lossy(&key.path[..len]).into_owned());
+            }
+        }
+
+        let abis = host.host_abis();
+        let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::COUNTS)?;
+        let mut result = TargetCounts::default();
+        for (slot, program) in &slots {
+            for abi_index in [ABI_NATIVE, ABI_COMPAT] {
+                let Some(abi) = abis.get(abi_index as usize).copied() else {
+                    continue;
+                };
+                for nr in 0..MAX_NR {
+                    let values = counters
+                        .get(&count_index(*slot, abi_index, nr), 0)
+                        .map_err(|source| TracerError::Map {
+                            map: maps::COUNTS,
+                            source,
+                        })?;
+                    let total: u64 = values.iter().sum();
+                    if total > 0 {
+                        *result.counts.entry((abi, nr, program.clone())).or_default() += total;
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(ABI_COUNT, 2);
+        Ok(result)
+    }
+
+    /// What could not be recorded, summed over CPUs (shared by all targets).
+    pub fn losses(&self) -> Result<Losses, TracerError> {
+        let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::LOSSES)?;
+        let mut totals = [0u64; LOSS_KINDS as usize];
+        for (kind, total) in totals.iter_mut().enumerate() {
+            let values = counters
+                .get(&(kind as u32), 0)
+                .map_err(|source| TracerError::Map {
+                    map: maps::LOSSES,
+                    source,
+                })?;
+            *total = values.iter().sum();
+        }
+        let get = |loss: Loss| totals[loss as usize];
+        Ok(Losses {
+            nr_out_of_range: get(Loss::NrOutOfRange),
+            program_slots_full: get(Loss::SlotsFull),
+            task_map_full: get(Loss::TaskMapFull),
+            path_truncated: get(Loss::PathTruncated),
+            counter_missing: get(Loss::CounterMissing),
+            abi_unknown: get(Loss::AbiUnknown),
+        })
+    }
+}
+
+/// Offset of `thread_info.status` in `task_struct`. On x86 with THREAD_INFO_IN_TASK,
+/// `thread_info` is the first member of `task_struct` and is `{ unsigned long flags; unsigned
+/// long syscall_work; u32 status; ... }` (arch/x86/include/asm/thread_info.h, Linux 5.11+).
+/// The 32-bit recording test checks it on the running kernel.
+fn task_status_offset() -> u32 {
+    16
+}
+
+fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, TracerError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    let program = ebpf.program_mut(name).ok_or(TracerError::Missing {
+        kind: "program",
+        name,
+    })?;
+    program.try_into().map_err(|source| TracerError::Program {
+        program: name,
+        source,
+    })
+}
+
+fn map_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<T, TracerError>
+where
+    T: TryFrom<&'a mut aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf
+        .map_mut(name)
+        .ok_or(TracerError::Missing { kind: "map", name })?;
+    T::try_from(map).map_err(|source| TracerError::Map { map: name, source })
+}
+
+fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &'static str) -> Result<T, TracerError>
+where
+    T: TryFrom<&'a aya::maps::Map, Error = aya::maps::MapError>,
+{
+    let map = ebpf
+        .map(name)
+        .ok_or(TracerError::Missing { kind: "map", name })?;
+    T::try_from(map).map_err(|source| TracerError::Map { map: name, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_offsets_from_a_tracefs_format() {
+        // Linux 6.18's sched_process_fork, where the comms became __data_loc strings.
+        let format = "name: sched_process_fork\nID: 320\nformat:\n\
+            \tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+            \tfield:__data_loc char[] parent_comm;\toffset:8;\tsize:4;\tsigned:0;\n\
+            \tfield:pid_t parent_pid;\toffset:12;\tsize:4;\tsigned:1;\n\
+            \tfield:__data_loc char[] child_comm;\toffset:16;\tsize:4;\tsigned:0;\n\
+            \tfield:pid_t child_pid;\toffset:20;\tsize:4;\tsigned:1;\n";
+        assert_eq!(parse_field_offset(format, "child_pid"), Some(20));
+        assert_eq!(parse_field_offset(format, "parent_comm"), Some(8));
+        assert_eq!(parse_field_offset(format, "pid"), None);
+        let exit = "\tfield:char comm[16];\toffset:8;\tsize:16;\tsigned:0;\n";
+        assert_eq!(parse_field_offset(exit, "comm"), Some(8));
+    }
+}

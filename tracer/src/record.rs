@@ -1,0 +1,196 @@
+//! A recording session of one command: cgroup, eBPF programs, the command, and the Recording.
+//!
+//! Order matters: the programs are attached and the cgroup armed before the command starts,
+//! the command moves itself into the cgroup just before `execve`, and the counters are read
+//! only after every process of the command has ended, so nothing is missed at either end.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use profile_gen::Recording;
+use profile_gen::recording::{Exit, Target};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+
+use crate::cgroup::{self, Cgroup, CgroupError};
+use crate::ebpf::{Tracer, TracerError};
+use crate::host;
+use crate::privilege::{self, PrivilegeError};
+use crate::spawn::{self, Ended, RunAs, SpawnError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Privilege(#[from] PrivilegeError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Tracer(#[from] TracerError),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error("setting up signal forwarding: {0}")]
+    Signals(#[source] std::io::Error),
+}
+
+impl RecordError {
+    /// The exit status `record` should end with for this error.
+    pub fn status(&self) -> u8 {
+        match self {
+            RecordError::Spawn(e) => e.status(),
+            _ => 1,
+        }
+    }
+}
+
+/// What to record.
+pub struct CommandSpec<'a> {
+    pub argv: &'a [OsString],
+    pub run_as: Option<&'a RunAs>,
+    /// Stop the command (SIGTERM) after this long.
+    pub duration: Option<Duration>,
+}
+
+/// The result of recording a command.
+pub struct CommandRecording {
+    pub recording: Recording,
+    pub ended: Ended,
+    /// Processes the command left running when it ended, stopped by sysallow.
+    pub stragglers: usize,
+}
+
+/// Record `spec`: run it to completion in a fresh cgroup with the programs armed.
+pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, RecordError> {
+    privilege::check_caps()?;
+    let program = spawn::resolve_program(spec.argv.first().map_or("".as_ref(), |a| a))?;
+    let tracefs = privilege::tracefs()?;
+    let mount = cgroup::v2_mount()?;
+    let name = format!("run-{}", std::process::id());
+    let cgroup = Cgroup::create_for_command(&mount, &name)?;
+
+    let mut tracer = Tracer::load(&tracefs, cgroup.level())?;
+    let target = tracer.arm(cgroup.id())?;
+
+    // Signals sent to sysallow go to the command; installed before the fork so that none is
+    // lost between the fork and here (sysallow itself then never dies of them, and still writes
+    // its outputs).
+    let child_pid = Arc::new(AtomicI32::new(0));
+    let forwarding = forward_signals(Arc::clone(&child_pid))?;
+
+    let started_at = host::now_rfc3339();
+    let start = Instant::now();
+    let procs = cgroup.procs_file()?;
+    let child = spawn::spawn_in_cgroup(&program, spec.argv, spec.run_as, &procs)?;
+    drop(procs);
+    child_pid.store(child.pid.as_raw(), Ordering::SeqCst);
+    if let Some(duration) = spec.duration {
+        let pid = child.pid;
+        thread::spawn(move || {
+            thread::sleep(duration);
+            spawn::signal(pid, Signal::SIGTERM);
+        });
+    }
+    let ended = child.wait()?;
+    child_pid.store(0, Ordering::SeqCst);
+    forwarding.close();
+
+    // The command may leave processes behind (`cmd &`); they are its own, so stop them and
+    // count what they did until then.
+    let stragglers = if cgroup.populated()? {
+        let n = count_processes(&cgroup);
+        cgroup.kill_all()?;
+        cgroup.wait_empty(Duration::from_secs(10))?;
+        n
+    } else {
+        0
+    };
+    let duration_ms = start.elapsed().as_millis() as u64;
+
+    let host = host::describe();
+    let counts = tracer.counts(&target, host.arch)?;
+    let losses = tracer.losses()?;
+    tracer.disarm(&target)?;
+    drop(tracer);
+    cgroup.remove()?;
+
+    let mut recording = Recording::new(
+        Target::Command {
+            argv: spec
+                .argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            user: spec.run_as.map(|u| u.name.clone()),
+        },
+        host,
+        started_at,
+    );
+    counts.fill(&mut recording);
+    recording.losses = losses;
+    recording.duration_ms = duration_ms;
+    recording.exit = Some(match ended {
+        Ended::Code(code) => Exit::Code(code),
+        Ended::Signal(signal) => Exit::Signal(signal),
+    });
+    Ok(CommandRecording {
+        recording,
+        ended,
+        stragglers,
+    })
+}
+
+fn count_processes(cgroup: &Cgroup) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        let here = std::fs::read_to_string(dir.join("cgroup.procs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        let below: usize = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| walk(&e.path()))
+                    .sum()
+            })
+            .unwrap_or(0);
+        here + below
+    }
+    walk(cgroup.path())
+}
+
+/// A running signal forwarder.
+struct Forwarding {
+    handle: signal_hook::iterator::backend::Handle,
+}
+
+impl Forwarding {
+    fn close(self) {
+        self.handle.close();
+    }
+}
+
+/// Pass SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to sysallow on to the command. A signal the
+/// kernel generated for the terminal (Ctrl-C) already reached the command, which shares our
+/// process group, so only signals sent by a process (kill(2)) are forwarded.
+fn forward_signals(child: Arc<AtomicI32>) -> Result<Forwarding, RecordError> {
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP, SIGQUIT])
+        .map_err(RecordError::Signals)?;
+    let handle = signals.handle();
+    thread::spawn(move || {
+        for info in signals.forever() {
+            let pid = child.load(Ordering::SeqCst);
+            if pid <= 0 || info.process.is_none() {
+                continue;
+            }
+            if let Ok(signal) = Signal::try_from(info.signal) {
+                spawn::signal(Pid::from_raw(pid), signal);
+            }
+        }
+    });
+    Ok(Forwarding { handle })
+}
