@@ -1,1 +1,146 @@
-fn main() {}
+//! `cargo xtask`: everything a developer or CI runs, so a fresh machine needs two commands.
+//!
+//! - `setup`: install what a fresh machine lacks (idempotent: checks versions, skips what is
+//!   there, takes seconds when everything is present).
+//! - `test`: setup, formatting and lint checks, build, every test.
+//! - `demo`: setup, then the main job on the example application.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+mod setup;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "sysallow's developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what this machine lacks to build and test sysallow (Debian packages, nightly
+    /// rust-src, bpf-linker for LLVM 22, Docker). Idempotent.
+    Setup,
+    /// Setup, then cargo fmt --check, clippy -D warnings, build, and every test. Root and
+    /// Docker tests skip with a message when not root, unless
+    /// SYSALLOW_REQUIRE_PRIVILEGED_TESTS=1 (CI), which turns a skip into a failure.
+    Test {
+        /// Skip the fmt and clippy checks.
+        #[arg(long)]
+        no_lint: bool,
+        /// Extra arguments for `cargo test` (after `--`).
+        #[arg(last = true)]
+        cargo_args: Vec<String>,
+    },
+    /// Setup, then record the example application's test suite, generate its profile, run the
+    /// suite under it, and show a syscall it never made being denied.
+    Demo,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::run(),
+        Task::Test {
+            no_lint,
+            cargo_args,
+        } => test(no_lint, &cargo_args),
+        Task::Demo => demo(),
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Run a command in the workspace root, failing with the command line if it fails.
+pub fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    cmd.current_dir(root());
+    eprintln!("+ {}", shown(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("starting {}", shown(cmd)))?;
+    if !status.success() {
+        bail!("{} failed: {status}", shown(cmd));
+    }
+    Ok(())
+}
+
+fn shown(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn test(no_lint: bool, cargo_args: &[String]) -> anyhow::Result<()> {
+    setup::run()?;
+    if !no_lint {
+        run(cargo().args(["fmt", "--all", "--check"]))?;
+        run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
+    }
+    // The end-to-end tests run the real binary, which the tests crate cannot depend on.
+    run(cargo().args(["build", "--bins"]))?;
+    run(cargo().arg("test").args(cargo_args))?;
+    Ok(())
+}
+
+fn demo() -> anyhow::Result<()> {
+    setup::run()?;
+    run(cargo().args(["build", "--release", "--bins"]))?;
+    let root = root();
+    let sysallow = root.join("target/release/sysallow");
+    let out = root.join("target/demo");
+    std::fs::create_dir_all(&out).context("creating target/demo")?;
+    let app = root.join("examples/wordfreq/run-tests.sh");
+    let profile = out.join("wordfreq.json");
+    let recording = out.join("wordfreq.rec.json");
+
+    eprintln!("\n== 1. Record the example's test suite");
+    run(Command::new(&sysallow)
+        .args(["record", "-o"])
+        .arg(&profile)
+        .arg("--recording")
+        .arg(&recording)
+        .arg("--")
+        .arg(&app))?;
+    eprintln!("\n== 2. What it needed, and why");
+    run(Command::new(&sysallow).arg("explain").arg(&recording))?;
+    eprintln!("\n== 3. The test suite passes under the profile");
+    run(Command::new(&sysallow)
+        .args(["run", "--profile"])
+        .arg(&profile)
+        .arg("--")
+        .arg(&app))?;
+    eprintln!("\n== 4. A syscall the suite never made is denied (mkdir)");
+    let target = out.join("denied-dir");
+    let _ = std::fs::remove_dir(&target);
+    let status = Command::new(&sysallow)
+        .args(["run", "--profile"])
+        .arg(&profile)
+        .args(["--", "mkdir"])
+        .arg(&target)
+        .status()
+        .context("running mkdir under the profile")?;
+    if status.success() || target.exists() {
+        bail!("mkdir was not denied under the profile: {status}");
+    }
+    eprintln!(
+        "\nmkdir was denied, as it should be. Profile: {}\nRecording: {}",
+        profile.display(),
+        recording.display()
+    );
+    Ok(())
+}

@@ -1,5 +1,8 @@
 //! Shared by the end-to-end tests: where the binary is, and how privileged tests skip.
-#![allow(dead_code, reason = "each test file uses a different part of this module")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of this module"
+)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,4 +61,17 @@ pub fn have(program: &str) -> bool {
         .args(["-c", &format!("command -v {program} >/dev/null")])
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The full path of `program` on PATH (panics if missing: call `have` first).
+pub fn which(program: &str) -> String {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .expect("running sh");
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(!path.is_empty(), "{program} is not on PATH");
+    std::fs::canonicalize(&path)
+        .map(|p| p.display().to_string())
+        .unwrap_or(path)
 }
