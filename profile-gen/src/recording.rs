@@ -38,6 +38,11 @@ pub struct Recording {
     pub abis: BTreeMap<Abi, AbiRecord>,
     /// What could not be recorded. All zero in a normal run; anything else is reported.
     pub losses: Losses,
+    /// For a container: what the runtime did in the container's cgroup before the boundary
+    /// (before it installed the seccomp filter, or before the entrypoint's exec when it runs
+    /// unconfined). Kept to show what was left out of the profile, and why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runtime_setup: BTreeMap<Abi, BTreeMap<String, u64>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +150,10 @@ pub struct Losses {
     pub counter_missing: u64,
     /// Syscalls whose ABI could not be told (recorded as native).
     pub abi_unknown: u64,
+    /// New containers under a `--cgroup-parent` that could not get a recording of their own
+    /// (recorded under the parent).
+    #[serde(default)]
+    pub targets_full: u64,
 }
 
 impl Losses {
@@ -162,6 +171,7 @@ impl Losses {
             ("path_truncated", self.path_truncated),
             ("counter_missing", self.counter_missing),
             ("abi_unknown", self.abi_unknown),
+            ("targets_full", self.targets_full),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -204,6 +214,7 @@ impl Recording {
             exit: None,
             abis: BTreeMap::new(),
             losses: Losses::default(),
+            runtime_setup: BTreeMap::new(),
         }
     }
 
@@ -249,6 +260,23 @@ impl Recording {
         entry.nr = nr;
         entry.count += count;
         *entry.programs.entry(program.to_owned()).or_default() += count;
+    }
+
+    /// Count `count` calls of syscall `nr` in `abi` made by the container runtime before the
+    /// boundary (not part of the workload).
+    pub fn add_runtime_setup(&mut self, abi: Abi, nr: u32, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let name = abi
+            .syscall_name(nr)
+            .map_or_else(|| format!("#{nr}"), str::to_owned);
+        *self
+            .runtime_setup
+            .entry(abi)
+            .or_default()
+            .entry(name)
+            .or_default() += count;
     }
 
     /// Every (ABI, syscall name) seen, in order.

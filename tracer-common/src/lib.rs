@@ -55,19 +55,39 @@ pub enum Loss {
     CounterMissing = 4,
     /// Reading the kernel's task state failed, so the ABI could not be told.
     AbiUnknown = 5,
+    /// A new child cgroup could not become a target (target map or slots full): its syscalls
+    /// were counted under the parent.
+    TargetsFull = 6,
 }
 
-pub const LOSS_KINDS: u32 = 6;
+pub const LOSS_KINDS: u32 = 7;
 
 /// Value of the `TARGETS` map, keyed by cgroup v2 id (the inode number of its directory).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TargetInfo {
-    /// Index of the target in the collector's list.
+    /// Identity of the target in `ProgramKey`s: its base slot, unique per target.
     pub index: u32,
     /// Slot for this target's tasks whose program is not known.
     pub base_slot: u32,
+    /// Slot for the container runtime's set-up (tasks not yet armed, with `TARGET_BOUNDARY`).
+    pub setup_slot: u32,
+    /// `TARGET_*` flags.
+    pub flags: u32,
 }
+
+/// Each child cgroup (at the target's level + 1) becomes a target of its own, created by the
+/// kernel side at its first syscall: one recording per container under a `--cgroup-parent`.
+pub const TARGET_SPLIT: u32 = 1;
+/// A container: a process's syscalls are the workload's only once it has installed a seccomp
+/// filter (the runtime's tail runs under the filter) or exec'd (the entrypoint); before that
+/// they are the runtime's set-up and are counted apart.
+pub const TARGET_BOUNDARY: u32 = 2;
+/// Set on targets the kernel side created for a child cgroup of a `TARGET_SPLIT` target.
+pub const TARGET_CHILD: u32 = 4;
+
+/// In a `TASK_SLOT` value: the process is past the runtime boundary.
+pub const TASK_ARMED: u32 = 1 << 31;
 
 /// Key of the `PROGRAM_SLOTS` map: an executable path within one target.
 #[repr(C)]
@@ -92,6 +112,7 @@ pub mod maps {
     pub const TASK_SLOT: &str = "TASK_SLOT";
     pub const PROGRAM_SLOTS: &str = "PROGRAM_SLOTS";
     pub const NEXT_SLOT: &str = "NEXT_SLOT";
+    pub const SLOTS_TAKEN: &str = "SLOTS_TAKEN";
     pub const COUNTS: &str = "COUNTS";
     pub const LOSSES: &str = "LOSSES";
 }
@@ -108,6 +129,12 @@ pub mod globals {
     pub const EXIT_GROUP_DEAD_OFFSET: &str = "EXIT_GROUP_DEAD_OFFSET";
     /// Offset of `thread_info.status` in `task_struct` (x86: thread_info is the first member).
     pub const TASK_STATUS_OFFSET: &str = "TASK_STATUS_OFFSET";
+    /// Syscall numbers that install a seccomp filter, per ABI (native, compat): `seccomp` and
+    /// `prctl`. Set by the collector from its syscall tables.
+    pub const NR_SECCOMP: &str = "NR_SECCOMP";
+    pub const NR_PRCTL: &str = "NR_PRCTL";
+    pub const NR_SECCOMP_COMPAT: &str = "NR_SECCOMP_COMPAT";
+    pub const NR_PRCTL_COMPAT: &str = "NR_PRCTL_COMPAT";
 }
 
 /// `TS_COMPAT` in `thread_info.status`: set while the task is in a 32-bit syscall

@@ -20,7 +20,8 @@ use aya_ebpf::{
 };
 use tracer_common::{
     ABI_COMPAT, ABI_NATIVE, COUNTS_LEN, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS,
-    MAX_TASKS, ProgramKey, TS_COMPAT, TargetInfo, count_index,
+    MAX_TASKS, ProgramKey, TARGET_BOUNDARY, TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT,
+    TargetInfo, count_index,
 };
 
 // Load-time configuration; the collector overrides every one of these (see
@@ -35,6 +36,15 @@ static EXEC_FILENAME_OFFSET: u32 = 8;
 static EXIT_GROUP_DEAD_OFFSET: u32 = 32;
 #[unsafe(no_mangle)]
 static TASK_STATUS_OFFSET: u32 = 16;
+// x86_64 and i386 numbers of the syscalls that install a seccomp filter.
+#[unsafe(no_mangle)]
+static NR_SECCOMP: u32 = 317;
+#[unsafe(no_mangle)]
+static NR_PRCTL: u32 = 157;
+#[unsafe(no_mangle)]
+static NR_SECCOMP_COMPAT: u32 = 354;
+#[unsafe(no_mangle)]
+static NR_PRCTL_COMPAT: u32 = 172;
 
 #[inline(always)]
 fn global(value: &'static u32) -> u32 {
@@ -47,8 +57,9 @@ fn global(value: &'static u32) -> u32 {
 #[map(name = "TARGETS")]
 static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
-/// Program slot of each followed process (key: tgid; threads forked from it also get an entry,
-/// keyed by their tid, removed when they exit).
+/// Program slot of each followed process, with `TASK_ARMED` once it is past the runtime
+/// boundary (key: tgid; threads forked from it also get an entry, keyed by their tid, removed
+/// when they exit).
 #[map(name = "TASK_SLOT")]
 static TASK_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0);
 
@@ -75,6 +86,12 @@ static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
 #[map(name = "LOSSES")]
 static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOSS_KINDS, 0);
 
+/// Threads inside a seccomp filter install (`seccomp(SECCOMP_SET_MODE_FILTER)` or
+/// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)`), keyed by tid; `sys_exit` arms their process
+/// if the call succeeded.
+#[map(name = "PENDING_FILTER")]
+static PENDING_FILTER: HashMap<u32, u32> = HashMap::with_max_entries(1024, 0);
+
 /// Scratch space for building a `ProgramKey` (too large for the 512-byte BPF stack with room
 /// to spare).
 #[map(name = "SCRATCH")]
@@ -94,10 +111,57 @@ fn lose(kind: Loss) {
 /// the same lookup.
 #[inline(always)]
 fn current_target() -> Option<TargetInfo> {
+    let level = global(&TARGET_LEVEL) as i32;
     // SAFETY: helper call with no pointer arguments.
-    let cgroup = unsafe { bpf_get_current_ancestor_cgroup_id(global(&TARGET_LEVEL) as i32) };
+    let cgroup = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
     // SAFETY: the value is copied out before the next map operation.
-    unsafe { TARGETS.get(&cgroup) }.copied()
+    let target = unsafe { TARGETS.get(&cgroup) }.copied()?;
+    if target.flags & TARGET_SPLIT == 0 {
+        return Some(target);
+    }
+    // A parent armed before its containers existed: the child cgroup one level down is the
+    // container. 0 means the task sits in the parent itself.
+    // SAFETY: helper call with no pointer arguments.
+    let child = unsafe { bpf_get_current_ancestor_cgroup_id(level + 1) };
+    if child == 0 {
+        return Some(target);
+    }
+    // SAFETY: the value is copied out at once.
+    if let Some(existing) = unsafe { TARGETS.get(&child) } {
+        return Some(*existing);
+    }
+    Some(new_child_target(child, &target).unwrap_or(target))
+}
+
+/// Make child cgroup `child` of split target `parent` a target of its own, at its first
+/// syscall, so that nothing of a container's start is lost to a user-space race.
+#[inline(never)]
+fn new_child_target(child: u64, parent: &TargetInfo) -> Option<TargetInfo> {
+    let (Some(base), Some(setup)) = (claim_slot(), claim_slot()) else {
+        lose(Loss::TargetsFull);
+        return None;
+    };
+    let info = TargetInfo {
+        index: base,
+        base_slot: base,
+        setup_slot: setup,
+        flags: (parent.flags & TARGET_BOUNDARY) | TARGET_CHILD,
+    };
+    if TARGETS
+        .insert(&child, &info, u64::from(BPF_NOEXIST))
+        .is_err()
+    {
+        // Another CPU created it first (our two slots stay unused), or the map is full.
+        // SAFETY: the value is copied out at once.
+        return match unsafe { TARGETS.get(&child) } {
+            Some(existing) => Some(*existing),
+            None => {
+                lose(Loss::TargetsFull);
+                None
+            }
+        };
+    }
+    Some(info)
 }
 
 #[inline(always)]
@@ -141,10 +205,9 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         lose(Loss::NrOutOfRange);
         return 0;
     }
+    let nr = id as u32;
     // SAFETY: the value is copied out at once.
-    let slot = unsafe { TASK_SLOT.get(&current_tgid()) }
-        .copied()
-        .unwrap_or(target.base_slot);
+    let task = unsafe { TASK_SLOT.get(&current_tgid()) }.copied();
     let abi = match current_abi() {
         Ok(abi) => abi,
         Err(()) => {
@@ -152,10 +215,95 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
             ABI_NATIVE
         }
     };
-    match COUNTS.get_ptr_mut(count_index(slot, abi, id as u32)) {
+    let slot = if target.flags & TARGET_BOUNDARY == 0 {
+        task.map_or(target.base_slot, |v| v & !TASK_ARMED)
+    } else {
+        match task {
+            Some(v) if v & TASK_ARMED != 0 => v & !TASK_ARMED,
+            _ => {
+                if installs_filter(&ctx, abi, nr) {
+                    let _ = PENDING_FILTER.insert(&current_tid(), &target.base_slot, 0);
+                }
+                target.setup_slot
+            }
+        }
+    };
+    match COUNTS.get_ptr_mut(count_index(slot, abi, nr)) {
         // SAFETY: a per-CPU counter; this program does not nest with itself on one CPU.
         Some(counter) => unsafe { *counter += 1 },
         None => lose(Loss::CounterMissing),
+    }
+    0
+}
+
+/// Offsets in x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h) of the registers that
+/// carry the first two syscall arguments: di, si natively; bx, cx for i386 (the 32-bit
+/// calling convention, arch/x86/entry/entry_32.S).
+const REGS_DI: usize = 112;
+const REGS_SI: usize = 104;
+const REGS_BX: usize = 40;
+const REGS_CX: usize = 88;
+/// include/uapi/linux/seccomp.h and prctl.h.
+const SECCOMP_SET_MODE_FILTER: u64 = 1;
+const PR_SET_SECCOMP: u64 = 22;
+const SECCOMP_MODE_FILTER: u64 = 2;
+
+/// Whether this syscall asks to install a seccomp filter.
+#[inline(never)]
+fn installs_filter(ctx: &RawTracePointContext, abi: u32, nr: u32) -> bool {
+    let (seccomp, prctl, arg0, arg1) = if abi == ABI_NATIVE {
+        (global(&NR_SECCOMP), global(&NR_PRCTL), REGS_DI, REGS_SI)
+    } else {
+        (
+            global(&NR_SECCOMP_COMPAT),
+            global(&NR_PRCTL_COMPAT),
+            REGS_BX,
+            REGS_CX,
+        )
+    };
+    if nr != seccomp && nr != prctl {
+        return false;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    let read = |offset: usize| -> u64 {
+        // SAFETY: a probe read of the syscall's saved registers; failure reads as 0.
+        unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) }.unwrap_or(u64::MAX)
+    };
+    // i386 arguments are 32-bit.
+    let mask = if abi == ABI_NATIVE {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    };
+    if nr == seccomp {
+        read(arg0) & mask == SECCOMP_SET_MODE_FILTER
+    } else {
+        read(arg0) & mask == PR_SET_SECCOMP && read(arg1) & mask == SECCOMP_MODE_FILTER
+    }
+}
+
+/// `raw_syscalls:sys_exit` (`TP_PROTO(struct pt_regs *regs, long ret)`), attached only when a
+/// target has a runtime boundary: a successful filter install arms the whole process (a
+/// filter installed with TSYNC covers every thread, and after the exec only one is left).
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    let tid = current_tid();
+    // SAFETY: the value is copied out at once.
+    let Some(base_slot) = (unsafe { PENDING_FILTER.get(&tid) }).copied() else {
+        return 0;
+    };
+    let _ = PENDING_FILTER.remove(&tid);
+    let ret: i64 = ctx.arg(1);
+    if ret < 0 {
+        return 0;
+    }
+    let tgid = current_tgid();
+    // SAFETY: the value is copied out at once.
+    let slot = unsafe { TASK_SLOT.get(&tgid) }
+        .copied()
+        .unwrap_or(base_slot);
+    if TASK_SLOT.insert(&tgid, &(slot | TASK_ARMED), 0).is_err() {
+        lose(Loss::TaskMapFull);
     }
     0
 }
@@ -168,10 +316,34 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let slot = program_slot(&ctx, &target).unwrap_or(target.base_slot);
-    if TASK_SLOT.insert(&current_tgid(), &slot, 0).is_err() {
+    // Past an exec, a container's process runs its entrypoint: the workload (also the
+    // fallback boundary when the container runs without a filter). An exec from a file
+    // descriptor is not an entrypoint: it is the runtime re-executing itself (runc 1.1 copies
+    // its binary to a memfd and fexecve()s it early in `runc init`, libcontainer/nsenter/
+    // cloned_binary.c), so it keeps the process's state.
+    // SAFETY: the value is copied out at once.
+    let armed = unsafe { TASK_SLOT.get(&current_tgid()) }.is_some_and(|v| v & TASK_ARMED != 0);
+    let value = if target.flags & TARGET_BOUNDARY != 0 && (armed || !exec_from_fd()) {
+        slot | TASK_ARMED
+    } else {
+        slot
+    };
+    if TASK_SLOT.insert(&current_tgid(), &value, 0).is_err() {
         lose(Loss::TaskMapFull);
     }
     0
+}
+
+/// Whether the path just exec'd (left in the scratch key by `program_slot`) names a file
+/// descriptor: `fexecve`/`execveat(fd, "", AT_EMPTY_PATH)` execs show as `/dev/fd/N`
+/// (fs/exec.c, alloc_bprm), and `/proc/self/fd/N` is the other way to spell it.
+fn exec_from_fd() -> bool {
+    let Some(key) = SCRATCH.get_ptr(0) else {
+        return false;
+    };
+    // SAFETY: the per-CPU scratch entry, filled by `program_slot` in this same program run.
+    let path = unsafe { &(*key).path };
+    path.starts_with(b"/dev/fd/") || path.starts_with(b"/proc/self/fd/")
 }
 
 fn program_slot(ctx: &TracePointContext, target: &TargetInfo) -> Option<u32> {
@@ -237,7 +409,7 @@ fn claim_slot() -> Option<u32> {
 }
 
 /// `sched:sched_process_fork`, run in the parent: a child of a followed task inherits its
-/// program slot.
+/// program slot (and whether it is past the runtime boundary).
 #[tracepoint(category = "sched", name = "sched_process_fork")]
 pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     // SAFETY: the value is copied out at once.

@@ -14,8 +14,8 @@ use aya::{Ebpf, EbpfLoader};
 use profile_gen::recording::{Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
-    ABI_COMPAT, ABI_COUNT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, ProgramKey, TargetInfo,
-    count_index, globals, maps,
+    ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey,
+    TARGET_CHILD, TASK_ARMED, TargetInfo, count_index, globals, maps,
 };
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -63,18 +63,19 @@ pub enum TracerError {
 }
 
 /// A target armed in the kernel, as the collector knows it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct ArmedTarget {
     pub cgroup_id: u64,
-    pub index: u32,
-    pub base_slot: u32,
+    pub info: TargetInfo,
 }
 
 /// Counts read back for one target.
 #[derive(Clone, Debug, Default)]
 pub struct TargetCounts {
-    /// (ABI, syscall number, program) -> count.
+    /// The workload's: (ABI, syscall number, program) -> count.
     pub counts: BTreeMap<(Abi, u32, String), u64>,
+    /// The container runtime's set-up, before the boundary: (ABI, syscall number) -> count.
+    pub setup: BTreeMap<(Abi, u32), u64>,
 }
 
 impl TargetCounts {
@@ -83,7 +84,19 @@ impl TargetCounts {
         for ((abi, nr, program), count) in &self.counts {
             recording.add(*abi, *nr, program, *count);
         }
+        for ((abi, nr), count) in &self.setup {
+            recording.add_runtime_setup(*abi, *nr, *count);
+        }
     }
+}
+
+/// How the programs are loaded.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Some target will be a container: also attach `sys_exit`, which sees a seccomp filter
+    /// being installed successfully (the runtime boundary). Costs a second tracepoint hit per
+    /// syscall on the machine, so it is off for plain commands.
+    pub boundary: bool,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
@@ -145,7 +158,7 @@ fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
 impl Tracer {
     /// Load the programs configured for targets at cgroup `level`, and attach them. Nothing is
     /// counted until a target is armed.
-    pub fn load(tracefs: &Path, level: u32) -> Result<Self, TracerError> {
+    pub fn load(tracefs: &Path, level: u32, options: LoadOptions) -> Result<Self, TracerError> {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
@@ -162,6 +175,12 @@ impl Tracer {
                 true,
             )
             .override_global(globals::TASK_STATUS_OFFSET, &task_status, true);
+        let [seccomp, prctl, seccomp_compat, prctl_compat] = filter_syscalls();
+        loader
+            .override_global(globals::NR_SECCOMP, &seccomp, true)
+            .override_global(globals::NR_PRCTL, &prctl, true)
+            .override_global(globals::NR_SECCOMP_COMPAT, &seccomp_compat, true)
+            .override_global(globals::NR_PRCTL_COMPAT, &prctl_compat, true);
         let mut ebpf = loader.load(OBJECT)?;
 
         // The bookkeeping programs first, so that a task is known before its syscalls count.
@@ -175,11 +194,16 @@ impl Tracer {
                 .and_then(|()| tp.attach(category, name).map(drop))
                 .map_err(|source| TracerError::Program { program, source })?;
         }
-        let program = "sys_enter";
-        let raw: &mut RawTracePoint = program_mut(&mut ebpf, program)?;
-        raw.load()
-            .and_then(|()| raw.attach("sys_enter").map(drop))
-            .map_err(|source| TracerError::Program { program, source })?;
+        let mut raw_tracepoints = vec!["sys_enter"];
+        if options.boundary {
+            raw_tracepoints.push("sys_exit");
+        }
+        for program in raw_tracepoints {
+            let raw: &mut RawTracePoint = program_mut(&mut ebpf, program)?;
+            raw.load()
+                .and_then(|()| raw.attach(program).map(drop))
+                .map_err(|source| TracerError::Program { program, source })?;
+        }
 
         Ok(Tracer {
             ebpf,
@@ -188,24 +212,82 @@ impl Tracer {
     }
 
     /// Start counting the syscalls of every task in cgroup `cgroup_id` (and its descendants).
-    pub fn arm(&mut self, cgroup_id: u64) -> Result<ArmedTarget, TracerError> {
-        let index = self.targets.len() as u32;
+    /// `flags` are `tracer_common::TARGET_*`.
+    pub fn arm(&mut self, cgroup_id: u64, flags: u32) -> Result<ArmedTarget, TracerError> {
         let base_slot = self.claim_slot()?;
+        let setup_slot = self.claim_slot()?;
+        let info = TargetInfo {
+            index: base_slot,
+            base_slot,
+            setup_slot,
+            flags,
+        };
         let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
             map_mut(&mut self.ebpf, maps::TARGETS)?;
         targets
-            .insert(cgroup_id, TargetInfo { index, base_slot }, 0)
+            .insert(cgroup_id, info, 0)
             .map_err(|source| TracerError::Map {
                 map: maps::TARGETS,
                 source,
             })?;
-        let armed = ArmedTarget {
-            cgroup_id,
-            index,
-            base_slot,
-        };
-        self.targets.push(armed.clone());
+        let armed = ArmedTarget { cgroup_id, info };
+        self.targets.push(armed);
         Ok(armed)
+    }
+
+    /// Follow a process that is already running in a target (attaching to a running
+    /// container): it is past any boundary, and its program is `exe`. Call before `arm`, so
+    /// that its forks inherit the entry.
+    pub fn adopt(&mut self, target: &TargetInfo, pid: u32, exe: &str) -> Result<(), TracerError> {
+        let mut key = ProgramKey::zeroed();
+        key.target = target.index;
+        let bytes = exe.as_bytes();
+        let len = bytes.len().min(PATH_LEN - 1);
+        key.path[..len].copy_from_slice(&bytes[..len]);
+        let existing = {
+            let programs: HashMap<&MapData, ProgramKey, u32> =
+                map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
+            programs.get(&key, 0).ok()
+        };
+        let slot = match existing {
+            Some(slot) => slot,
+            None => {
+                let slot = self.claim_slot()?;
+                let mut programs: HashMap<&mut MapData, ProgramKey, u32> =
+                    map_mut(&mut self.ebpf, maps::PROGRAM_SLOTS)?;
+                programs
+                    .insert(key, slot, 0)
+                    .map_err(|source| TracerError::Map {
+                        map: maps::PROGRAM_SLOTS,
+                        source,
+                    })?;
+                slot
+            }
+        };
+        let mut tasks: HashMap<&mut MapData, u32, u32> = map_mut(&mut self.ebpf, maps::TASK_SLOT)?;
+        tasks
+            .insert(pid, slot | TASK_ARMED, 0)
+            .map_err(|source| TracerError::Map {
+                map: maps::TASK_SLOT,
+                source,
+            })
+    }
+
+    /// Targets the kernel side created for child cgroups of split targets, by cgroup id.
+    pub fn child_targets(&self) -> Result<Vec<ArmedTarget>, TracerError> {
+        let targets: HashMap<&MapData, u64, TargetInfo> = map_ref(&self.ebpf, maps::TARGETS)?;
+        let mut children = Vec::new();
+        for entry in targets.iter() {
+            let (cgroup_id, info) = entry.map_err(|source| TracerError::Map {
+                map: maps::TARGETS,
+                source,
+            })?;
+            if info.flags & TARGET_CHILD != 0 {
+                children.push(ArmedTarget { cgroup_id, info });
+            }
+        }
+        children.sort_by_key(|t| t.info.index);
+        Ok(children)
     }
 
     /// Take a free slot the way the kernel side does (an insert into `SLOTS_TAKEN` that fails
@@ -213,7 +295,7 @@ impl Tracer {
     /// an exec just claimed.
     fn claim_slot(&mut self) -> Result<u32, TracerError> {
         const BPF_NOEXIST: u64 = 1;
-        let mut taken: HashMap<&mut MapData, u32, u8> = map_mut(&mut self.ebpf, "SLOTS_TAKEN")?;
+        let mut taken: HashMap<&mut MapData, u32, u8> = map_mut(&mut self.ebpf, maps::SLOTS_TAKEN)?;
         let mut claimed = None;
         for slot in 0..MAX_SLOTS {
             if taken.insert(slot, 1, BPF_NOEXIST).is_ok() {
@@ -250,8 +332,9 @@ impl Tracer {
     /// Everything counted for `target`, by ABI, syscall and program.
     pub fn counts(&self, target: &ArmedTarget, host: Abi) -> Result<TargetCounts, TracerError> {
         // Which slots belong to this target, and the program each stands for.
+        let info = target.info;
         let mut slots: BTreeMap<u32, String> = BTreeMap::new();
-        slots.insert(target.base_slot, UNATTRIBUTED.to_owned());
+        slots.insert(info.base_slot, UNATTRIBUTED.to_owned());
         let programs: HashMap<&MapData, ProgramKey, u32> =
             map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
         for entry in programs.iter() {
@@ -259,7 +342,7 @@ impl Tracer {
                 map: maps::PROGRAM_SLOTS,
                 source,
             })?;
-            if key.target == target.index {
+            if key.target == info.index {
                 let len = key
                     .path
                     .iter()
@@ -269,30 +352,42 @@ impl Tracer {
             }
         }
 
-        let abis = host.host_abis();
-        let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::COUNTS)?;
         let mut result = TargetCounts::default();
         for (slot, program) in &slots {
-            for abi_index in [ABI_NATIVE, ABI_COMPAT] {
-                let Some(abi) = abis.get(abi_index as usize).copied() else {
-                    continue;
-                };
-                for nr in 0..MAX_NR {
-                    let values = counters
-                        .get(&count_index(*slot, abi_index, nr), 0)
+            for (abi, nr, total) in self.slot_counts(*slot, host)? {
+                *result.counts.entry((abi, nr, program.clone())).or_default() += total;
+            }
+        }
+        for (abi, nr, total) in self.slot_counts(info.setup_slot, host)? {
+            *result.setup.entry((abi, nr)).or_default() += total;
+        }
+        Ok(result)
+    }
+
+    /// The nonzero counters of one slot, summed over CPUs.
+    fn slot_counts(&self, slot: u32, host: Abi) -> Result<Vec<(Abi, u32, u64)>, TracerError> {
+        let abis = host.host_abis();
+        let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::COUNTS)?;
+        let mut out = Vec::new();
+        for abi_index in [ABI_NATIVE, ABI_COMPAT] {
+            let Some(abi) = abis.get(abi_index as usize).copied() else {
+                continue;
+            };
+            for nr in 0..MAX_NR {
+                let values =
+                    counters
+                        .get(&count_index(slot, abi_index, nr), 0)
                         .map_err(|source| TracerError::Map {
                             map: maps::COUNTS,
                             source,
                         })?;
-                    let total: u64 = values.iter().sum();
-                    if total > 0 {
-                        *result.counts.entry((abi, nr, program.clone())).or_default() += total;
-                    }
+                let total: u64 = values.iter().sum();
+                if total > 0 {
+                    out.push((abi, nr, total));
                 }
             }
         }
-        debug_assert_eq!(ABI_COUNT, 2);
-        Ok(result)
+        Ok(out)
     }
 
     /// What could not be recorded, summed over CPUs (shared by all targets).
@@ -316,8 +411,26 @@ impl Tracer {
             path_truncated: get(Loss::PathTruncated),
             counter_missing: get(Loss::CounterMissing),
             abi_unknown: get(Loss::AbiUnknown),
+            targets_full: get(Loss::TargetsFull),
         })
     }
+}
+
+/// The numbers of `seccomp` and `prctl` in the native and compat ABIs, from the syscall
+/// tables (the kernel side watches them for the runtime boundary).
+fn filter_syscalls() -> [u32; 4] {
+    let host = Abi::native();
+    let abis = host.host_abis();
+    let native = abis.first().copied().unwrap_or(host);
+    let compat = abis.get(1).copied().unwrap_or(native);
+    // u32::MAX never matches a syscall number: an ABI without the call watches nothing.
+    let nr = |abi: Abi, name: &str| abi.syscall_nr(name).unwrap_or(u32::MAX);
+    [
+        nr(native, "seccomp"),
+        nr(native, "prctl"),
+        nr(compat, "seccomp"),
+        nr(compat, "prctl"),
+    ]
 }
 
 /// Offset of `thread_info.status` in `task_struct`. On x86 with THREAD_INFO_IN_TASK,

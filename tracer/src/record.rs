@@ -19,7 +19,7 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use crate::cgroup::{self, Cgroup, CgroupError};
-use crate::ebpf::{Tracer, TracerError};
+use crate::ebpf::{LoadOptions, Tracer, TracerError};
 use crate::host;
 use crate::privilege::{self, PrivilegeError};
 use crate::spawn::{self, Ended, RunAs, SpawnError};
@@ -73,8 +73,8 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     let name = format!("run-{}", std::process::id());
     let cgroup = Cgroup::create_for_command(&mount, &name)?;
 
-    let mut tracer = Tracer::load(&tracefs, cgroup.level())?;
-    let target = tracer.arm(cgroup.id())?;
+    let mut tracer = Tracer::load(&tracefs, cgroup.level(), LoadOptions::default())?;
+    let target = tracer.arm(cgroup.id(), 0)?;
 
     // Signals sent to sysallow go to the command; installed before the fork so that none is
     // lost between the fork and here (sysallow itself then never dies of them, and still writes
