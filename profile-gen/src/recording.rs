@@ -18,6 +18,11 @@ pub const VERSION: u32 = 1;
 /// command: the `execve` that starts it, made by sysallow's child before the first exec).
 pub const UNATTRIBUTED: &str = "(unattributed)";
 
+/// Name under which a container's syscalls are attributed when the container runtime made
+/// them after the boundary (runc's or crun's tail, between installing the filter and the
+/// entrypoint's exec): the profile must allow them or the container cannot start.
+pub const CONTAINER_RUNTIME: &str = "(container runtime)";
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recording {

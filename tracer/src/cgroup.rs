@@ -33,7 +33,7 @@ pub enum CgroupError {
     },
     #[error("{path} is not under the cgroup v2 hierarchy at {mount}")]
     NotUnderMount { path: PathBuf, mount: PathBuf },
-    #[error("cgroup {path} still has processes after {secs} s; left in place")]
+    #[error("cgroup {path} still has processes (after {secs} s); left in place")]
     Busy { path: PathBuf, secs: u64 },
 }
 
@@ -93,6 +93,11 @@ pub struct Cgroup {
     level: u32,
     /// Whether sysallow created it (and so must remove it).
     owned: bool,
+    /// Leave the parent directory alone when removing (it is not sysallow's).
+    keep_parent: bool,
+    /// Kill what is left in it before removing (only for a command sysallow started: a
+    /// parent cgroup's containers are the user's, and are never killed).
+    kill_leftovers: bool,
 }
 
 impl Cgroup {
@@ -110,6 +115,8 @@ impl Cgroup {
             id: meta.ino(),
             level: relative.components().count() as u32,
             owned: false,
+            keep_parent: false,
+            kill_leftovers: false,
         })
     }
 
@@ -125,7 +132,24 @@ impl Cgroup {
         fs::create_dir(&path).map_err(io_err("creating cgroup", &path))?;
         let mut cgroup = Cgroup::open(mount, &path)?;
         cgroup.owned = true;
+        cgroup.kill_leftovers = true;
         Ok(cgroup)
+    }
+
+    /// Open `<mount>/<relative>`, creating it (and owning it: removed when dropped, if empty
+    /// of processes) when it does not exist.
+    pub fn create_or_open(mount: &Path, relative: &Path) -> Result<Self, CgroupError> {
+        let path = mount.join(relative);
+        match fs::create_dir(&path) {
+            Ok(()) => {
+                let mut cgroup = Cgroup::open(mount, &path)?;
+                cgroup.owned = true;
+                cgroup.keep_parent = true;
+                Ok(cgroup)
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Cgroup::open(mount, &path),
+            Err(e) => Err(io_err("creating cgroup", &path)(e)),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -207,6 +231,14 @@ impl Cgroup {
             return Ok(());
         }
         const WAIT: Duration = Duration::from_secs(10);
+        if !self.kill_leftovers && self.populated()? {
+            // Someone else's processes (containers started under a parent we created).
+            self.owned = false;
+            return Err(CgroupError::Busy {
+                path: self.path.clone(),
+                secs: 0,
+            });
+        }
         if self.populated()? {
             self.kill_all()?;
             if !self.wait_empty(WAIT)? {
@@ -218,8 +250,10 @@ impl Cgroup {
         }
         remove_tree(&self.path)?;
         self.owned = false;
-        // Leave the shared parent for others; remove it if we were the last user.
-        if let Some(parent) = self.path.parent() {
+        // The shared `sysallow` parent: remove it if we were the last user.
+        if !self.keep_parent
+            && let Some(parent) = self.path.parent()
+        {
             let _ = fs::remove_dir(parent);
         }
         Ok(())

@@ -11,11 +11,11 @@ use std::path::Path;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use profile_gen::recording::{Losses, UNATTRIBUTED};
+use profile_gen::recording::{CONTAINER_RUNTIME, Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
     ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey,
-    TARGET_CHILD, TASK_ARMED, TargetInfo, count_index, globals, maps,
+    TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, count_index, globals, maps,
 };
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -214,6 +214,17 @@ impl Tracer {
     /// Start counting the syscalls of every task in cgroup `cgroup_id` (and its descendants).
     /// `flags` are `tracer_common::TARGET_*`.
     pub fn arm(&mut self, cgroup_id: u64, flags: u32) -> Result<ArmedTarget, TracerError> {
+        self.arm_with(cgroup_id, flags, |_, _| Ok(()))
+    }
+
+    /// `arm`, running `before` once the target's slots exist but before it is armed (to adopt
+    /// processes already running in it).
+    pub fn arm_with(
+        &mut self,
+        cgroup_id: u64,
+        flags: u32,
+        before: impl FnOnce(&mut Self, &TargetInfo) -> Result<(), TracerError>,
+    ) -> Result<ArmedTarget, TracerError> {
         let base_slot = self.claim_slot()?;
         let setup_slot = self.claim_slot()?;
         let info = TargetInfo {
@@ -222,6 +233,7 @@ impl Tracer {
             setup_slot,
             flags,
         };
+        before(self, &info)?;
         let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
             map_mut(&mut self.ebpf, maps::TARGETS)?;
         targets
@@ -334,7 +346,13 @@ impl Tracer {
         // Which slots belong to this target, and the program each stands for.
         let info = target.info;
         let mut slots: BTreeMap<u32, String> = BTreeMap::new();
-        slots.insert(info.base_slot, UNATTRIBUTED.to_owned());
+        // In a container, a process that has not exec'd inside it is the runtime's.
+        let unknown = if info.flags & TARGET_BOUNDARY != 0 {
+            CONTAINER_RUNTIME
+        } else {
+            UNATTRIBUTED
+        };
+        slots.insert(info.base_slot, unknown.to_owned());
         let programs: HashMap<&MapData, ProgramKey, u32> =
             map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
         for entry in programs.iter() {

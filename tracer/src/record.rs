@@ -194,3 +194,170 @@ fn forward_signals(child: Arc<AtomicI32>) -> Result<Forwarding, RecordError> {
     });
     Ok(Forwarding { handle })
 }
+
+/// A cgroup to watch (a container, a cgroup given by path, a pid's cgroup, or a parent under
+/// which containers will start).
+pub struct WatchTarget {
+    pub cgroup: Cgroup,
+    /// What the recording says it is.
+    pub description: Target,
+    /// A container: leave the runtime's set-up out (see `tracer_common::TARGET_BOUNDARY`).
+    pub boundary: bool,
+    /// A parent armed before its containers start: one recording per child cgroup.
+    pub split: bool,
+}
+
+/// How a watch ends (besides SIGINT/SIGTERM, which always end it).
+pub struct WatchSpec {
+    pub target: WatchTarget,
+    pub duration: Option<Duration>,
+}
+
+/// One recording of a watch, with the cgroup directory it came from.
+pub struct Watched {
+    pub cgroup: std::path::PathBuf,
+    pub recording: Recording,
+}
+
+/// Record a cgroup (or every child of a parent) until SIGINT/SIGTERM, `duration`, or, for a
+/// single cgroup, until it has no process left (the container exited). `describe_child` names
+/// a child cgroup of a split target while it still exists (e.g. container id to name).
+pub fn record_watch(
+    spec: WatchSpec,
+    mut describe_child: impl FnMut(&std::path::Path) -> Target,
+) -> Result<Vec<Watched>, RecordError> {
+    privilege::check_caps()?;
+    let tracefs = privilege::tracefs()?;
+    let target = spec.target;
+    let mut tracer = Tracer::load(
+        &tracefs,
+        target.cgroup.level(),
+        LoadOptions {
+            boundary: target.boundary,
+        },
+    )?;
+    let mut flags = 0;
+    if target.boundary {
+        flags |= tracer_common::TARGET_BOUNDARY;
+    }
+    if target.split {
+        flags |= tracer_common::TARGET_SPLIT;
+    }
+    // Processes already running are past any set-up: follow them as the workload, under
+    // their programs, before the target is armed so their forks inherit that.
+    let existing = processes_below(target.cgroup.path());
+    let armed = tracer.arm_with(target.cgroup.id(), flags, |tracer, info| {
+        for (pid, exe) in &existing {
+            tracer.adopt(info, *pid, exe)?;
+        }
+        Ok(())
+    })?;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RecordError::Signals)?;
+    }
+    let started_at = host::now_rfc3339();
+    let start = Instant::now();
+    let mut children: std::collections::BTreeMap<u64, (std::path::PathBuf, Target)> =
+        std::collections::BTreeMap::new();
+    loop {
+        if target.split {
+            for child in tracer.child_targets()? {
+                if children.contains_key(&child.cgroup_id) {
+                    continue;
+                }
+                if let Some(path) = child_dir(target.cgroup.path(), child.cgroup_id) {
+                    let description = describe_child(&path);
+                    children.insert(child.cgroup_id, (path, description));
+                }
+            }
+        }
+        if stop.load(Ordering::SeqCst)
+            || spec.duration.is_some_and(|d| start.elapsed() >= d)
+            || (!target.split && !target.cgroup.path().exists())
+            || (!target.split && !target.cgroup.populated().unwrap_or(false))
+        {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let duration_ms = start.elapsed().as_millis() as u64;
+    let host = host::describe();
+    let losses = tracer.losses()?;
+
+    let mut out = Vec::new();
+    let mut finish = |armed: &crate::ebpf::ArmedTarget,
+                      path: std::path::PathBuf,
+                      description: Target|
+     -> Result<(), RecordError> {
+        let counts = tracer.counts(armed, host.arch)?;
+        let mut recording = Recording::new(description, host.clone(), started_at.clone());
+        counts.fill(&mut recording);
+        recording.losses = losses.clone();
+        recording.duration_ms = duration_ms;
+        out.push(Watched {
+            cgroup: path,
+            recording,
+        });
+        Ok(())
+    };
+    if target.split {
+        for child in tracer.child_targets()? {
+            let (path, description) = match children.remove(&child.cgroup_id) {
+                Some(known) => known,
+                // Started and gone between two looks: name it by its id.
+                None => (
+                    target
+                        .cgroup
+                        .path()
+                        .join(format!("cgroup-{}", child.cgroup_id)),
+                    Target::Cgroup {
+                        path: format!("(cgroup id {})", child.cgroup_id),
+                        pid: None,
+                    },
+                ),
+            };
+            finish(&child, path, description)?;
+        }
+    } else {
+        finish(
+            &armed,
+            target.cgroup.path().to_owned(),
+            target.description.clone(),
+        )?;
+    }
+    tracer.disarm(&armed)?;
+    Ok(out)
+}
+
+/// The child directory of `parent` whose cgroup id (inode) is `id`.
+fn child_dir(parent: &std::path::Path, id: u64) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::read_dir(parent)
+        .ok()?
+        .flatten()
+        .find(|e| e.metadata().is_ok_and(|m| m.is_dir() && m.ino() == id))
+        .map(|e| e.path())
+}
+
+/// Every process in a cgroup and below it, with its executable.
+fn processes_below(dir: &std::path::Path) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| profile_gen::recording::UNATTRIBUTED.to_owned());
+            out.push((pid, exe));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(processes_below(&entry.path()));
+            }
+        }
+    }
+    out
+}

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
+use profile_gen::Recording;
+use profile_gen::recording::Target;
+use tracer::cgroup::{self, Cgroup};
 use tracer::output::Output;
-use tracer::record::{CommandSpec, record_command};
+use tracer::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
 use tracer::spawn::{Ended, RunAs};
 
 use super::StatusError;
@@ -50,8 +53,32 @@ pub struct Args {
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
 
+    /// Record a running container (Docker, containerd, Podman or CRI-O; an id, a unique id
+    /// prefix, or a Docker name) until it exits, Ctrl-C, or --duration. The runtime's set-up
+    /// is left out (see --cgroup-parent).
+    #[arg(long, value_name = "ID|NAME", group = "target")]
+    container: Option<String>,
+
+    /// Record every process in this cgroup v2 directory (absolute, or relative to the v2
+    /// mount) until it is empty, Ctrl-C, or --duration.
+    #[arg(long, value_name = "PATH", group = "target")]
+    cgroup: Option<PathBuf>,
+
+    /// Record the cgroup of this process (and everything else in it).
+    #[arg(long, value_name = "PID", group = "target")]
+    pid: Option<u32>,
+
+    /// Arm a parent cgroup before any container exists, then start containers under it
+    /// (`docker run --cgroup-parent=/NAME ...`): each one is recorded from its first syscall
+    /// and gets its own recording and profile, named after the container, in the directory
+    /// given with -o. The runtime's set-up (mounts, pivot_root, ...) is left out: a process
+    /// counts once it has installed the container's seccomp filter, or from the entrypoint's
+    /// exec when the container runs unconfined. Ends with Ctrl-C or --duration.
+    #[arg(long, value_name = "NAME", group = "target")]
+    cgroup_parent: Option<String>,
+
     /// The command to record, with its arguments (after `--`).
-    #[arg(last = true, required = true, value_name = "CMD")]
+    #[arg(last = true, value_name = "CMD")]
     command: Vec<OsString>,
 }
 
@@ -66,27 +93,47 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         Some(secs) => anyhow::bail!("--duration must be a positive number of seconds, not {secs}"),
         None => None,
     };
+    // Files belong to the user who asked for them: the one who ran sudo.
+    let owner = RunAs::sudo_user()
+        .transpose()?
+        .map(|user| (user.uid.as_raw(), user.gid.as_raw()));
+    let targets = usize::from(!args.command.is_empty())
+        + usize::from(args.container.is_some())
+        + usize::from(args.cgroup.is_some())
+        + usize::from(args.pid.is_some())
+        + usize::from(args.cgroup_parent.is_some());
+    match targets {
+        0 => anyhow::bail!(
+            "what to record? give a command after `--`, or --container, --cgroup, --pid, or \
+             --cgroup-parent"
+        ),
+        1 => {}
+        _ => anyhow::bail!(
+            "give one target: a command after `--`, --container, --cgroup, --pid, or \
+             --cgroup-parent"
+        ),
+    }
+    if let Some(parent) = &args.cgroup_parent {
+        return record_parent(&args, parent, duration, owner);
+    }
+    if !args.command.is_empty() {
+        return record_one_command(&args, duration, owner);
+    }
+    record_one_cgroup(&args, duration, owner)
+}
+
+/// `record -- CMD`.
+fn record_one_command(
+    args: &Args,
+    duration: Option<Duration>,
+    owner: Option<(u32, u32)>,
+) -> anyhow::Result<u8> {
     let run_as = match &args.user {
         Some(user) => Some(RunAs::lookup(user)?),
         None => RunAs::sudo_user().transpose()?,
     };
-    // Files belong to the user who asked for them: the one who ran sudo.
-    let owner = match RunAs::sudo_user().transpose()? {
-        Some(user) => Some((user.uid.as_raw(), user.gid.as_raw())),
-        None => None,
-    };
     // Prepared before the command runs: an unwritable path fails now, not after the workload.
-    let profile_out = args
-        .output
-        .as_deref()
-        .map(|p| Output::prepare(p, owner))
-        .transpose()?;
-    let recording_out = args
-        .recording
-        .as_deref()
-        .map(|p| Output::prepare(p, owner))
-        .transpose()?;
-
+    let outputs = Outputs::prepare(args, owner)?;
     let spec = CommandSpec {
         argv: &args.command,
         run_as: run_as.as_ref(),
@@ -99,30 +146,233 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             message: err.to_string(),
         })
     })?;
-
-    let recording = &result.recording;
     if result.stragglers > 0 {
         eprintln!(
             "sysallow: the command left {} process(es) running; they were stopped",
             result.stragglers
         );
     }
-    for (cause, n) in recording.losses.nonzero() {
-        eprintln!("sysallow: warning: {n} event(s) could not be recorded fully: {cause}");
-    }
-    if let Some(out) = recording_out {
-        out.commit(&recording.to_json())
-            .context("writing the recording")?;
-    }
-    drop(profile_out);
-    let syscalls: usize = recording.abis.values().map(|a| a.syscalls.len()).sum();
-    eprintln!(
-        "sysallow: recorded {syscalls} distinct syscalls from {} program(s) in {} ms",
-        recording.programs().len(),
-        recording.duration_ms
-    );
+    outputs.write(&result.recording)?;
     Ok(match result.ended {
         Ended::Code(code) => code as u8,
         Ended::Signal(signal) => (128 + signal) as u8,
     })
+}
+
+/// `record --container`, `--cgroup`, `--pid`.
+fn record_one_cgroup(
+    args: &Args,
+    duration: Option<Duration>,
+    owner: Option<(u32, u32)>,
+) -> anyhow::Result<u8> {
+    if args.user.is_some() {
+        anyhow::bail!("--user is for a command sysallow starts (after `--`)");
+    }
+    let target = resolve_target(args)?;
+    let outputs = Outputs::prepare(args, owner)?;
+    eprintln!(
+        "sysallow: recording {} (Ctrl-C to stop)",
+        target.cgroup.path().display()
+    );
+    let spec = WatchSpec { target, duration };
+    // Not split: the watch yields exactly this cgroup's recording.
+    let watched = record_watch(spec, describe_container).context("recording")?;
+    if let Some(one) = watched.into_iter().next() {
+        outputs.write(&one.recording)?;
+    }
+    Ok(0)
+}
+
+/// `record --cgroup-parent NAME -o DIR`.
+fn record_parent(
+    args: &Args,
+    parent: &str,
+    duration: Option<Duration>,
+    owner: Option<(u32, u32)>,
+) -> anyhow::Result<u8> {
+    if args.user.is_some() {
+        anyhow::bail!("--user is for a command sysallow starts (after `--`)");
+    }
+    if args.recording.is_some() {
+        anyhow::bail!(
+            "with --cgroup-parent, -o names a directory that gets NAME.json and NAME.rec.json \
+             for each container; --recording is not used"
+        );
+    }
+    let Some(dir) = &args.output else {
+        anyhow::bail!("--cgroup-parent needs -o DIR: each container's files are written there");
+    };
+    if dir.as_os_str() == "-" {
+        anyhow::bail!("--cgroup-parent writes one profile per container: -o must be a directory");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Fail now if the directory cannot be written, not after the containers ran.
+    drop(Output::prepare(&dir.join(".sysallow-check"), owner)?);
+
+    let mount = cgroup::v2_mount()?;
+    let name = parent.trim_matches('/');
+    if name.is_empty() || name.split('/').any(|c| c == ".." || c.is_empty()) {
+        anyhow::bail!("--cgroup-parent {parent:?}: give a cgroup name such as sysallow.slice");
+    }
+    let parent_cgroup = Cgroup::create_or_open(&mount, std::path::Path::new(name))
+        .with_context(|| format!("arming parent cgroup {name}"))?;
+    eprintln!(
+        "sysallow: armed {}; start containers with --cgroup-parent=/{name} (Ctrl-C to stop)",
+        parent_cgroup.path().display()
+    );
+    let spec = WatchSpec {
+        target: WatchTarget {
+            description: Target::Cgroup {
+                path: parent_cgroup.path().display().to_string(),
+                pid: None,
+            },
+            cgroup: parent_cgroup,
+            boundary: true,
+            split: true,
+        },
+        duration,
+    };
+    let watched = record_watch(spec, describe_container).context("recording")?;
+    if watched.is_empty() {
+        eprintln!("sysallow: no container started under /{name}");
+    }
+    let mut used = std::collections::BTreeSet::new();
+    for one in watched {
+        let stem = file_stem(&one.recording.target, &one.cgroup, &mut used);
+        let outputs = Outputs {
+            profile: Some(Output::prepare(&dir.join(format!("{stem}.json")), owner)?),
+            recording: Some(Output::prepare(
+                &dir.join(format!("{stem}.rec.json")),
+                owner,
+            )?),
+        };
+        outputs.write(&one.recording)?;
+        eprintln!(
+            "sysallow: wrote {}",
+            dir.join(format!("{stem}.json")).display()
+        );
+    }
+    Ok(0)
+}
+
+/// A file name for one container's outputs: its name, else its short id, never reused.
+fn file_stem(
+    target: &Target,
+    cgroup: &std::path::Path,
+    used: &mut std::collections::BTreeSet<String>,
+) -> String {
+    let base = match target {
+        Target::Container {
+            name: Some(name), ..
+        } => name.trim_start_matches('/').to_owned(),
+        Target::Container { id, .. } => id.chars().take(12).collect(),
+        _ => cgroup
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "cgroup".to_owned()),
+    };
+    let base: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut stem = base.clone();
+    let mut n = 2;
+    while !used.insert(stem.clone()) {
+        stem = format!("{base}-{n}");
+        n += 1;
+    }
+    stem
+}
+
+/// The profile and recording outputs of one recording.
+struct Outputs {
+    profile: Option<Output>,
+    recording: Option<Output>,
+}
+
+impl Outputs {
+    fn prepare(args: &Args, owner: Option<(u32, u32)>) -> anyhow::Result<Outputs> {
+        Ok(Outputs {
+            profile: args
+                .output
+                .as_deref()
+                .map(|p| Output::prepare(p, owner))
+                .transpose()?,
+            recording: args
+                .recording
+                .as_deref()
+                .map(|p| Output::prepare(p, owner))
+                .transpose()?,
+        })
+    }
+
+    fn write(self, recording: &Recording) -> anyhow::Result<()> {
+        for (cause, n) in recording.losses.nonzero() {
+            eprintln!("sysallow: warning: {n} event(s) could not be recorded fully: {cause}");
+        }
+        if let Some(out) = self.recording {
+            out.commit(&recording.to_json())
+                .context("writing the recording")?;
+        }
+        if let Some(out) = self.profile {
+            out.commit(&profile_json(recording)?)
+                .context("writing the profile")?;
+        }
+        let syscalls: usize = recording.abis.values().map(|a| a.syscalls.len()).sum();
+        eprintln!(
+            "sysallow: recorded {syscalls} distinct syscalls from {} program(s) in {} ms",
+            recording.programs().len(),
+            recording.duration_ms
+        );
+        Ok(())
+    }
+}
+
+/// The profile for a recording, with the generator's default policy for its kind of target.
+fn profile_json(recording: &Recording) -> anyhow::Result<String> {
+    let _ = recording;
+    anyhow::bail!("profile generation is not wired in yet")
+}
+
+/// Resolve --container, --cgroup or --pid to the cgroup to watch.
+fn resolve_target(args: &Args) -> anyhow::Result<WatchTarget> {
+    let mount = cgroup::v2_mount()?;
+    if let Some(path) = &args.cgroup {
+        let path = if path.is_absolute() {
+            path.clone()
+        } else {
+            mount.join(path)
+        };
+        let cgroup = Cgroup::open(&mount, &path)?;
+        return Ok(WatchTarget {
+            description: Target::Cgroup {
+                path: path.display().to_string(),
+                pid: None,
+            },
+            cgroup,
+            boundary: false,
+            split: false,
+        });
+    }
+    anyhow::bail!("--container and --pid are not wired in yet")
+}
+
+/// Name a container's cgroup while it exists.
+fn describe_container(path: &std::path::Path) -> Target {
+    let id = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Target::Container {
+        id,
+        name: None,
+        runtime: None,
+        cgroup: path.display().to_string(),
+    }
 }
