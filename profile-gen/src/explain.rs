@@ -1,1 +1,277 @@
-//! (Being written.)
+//! `sysallow explain`: per syscall a Recording or Profile names, who used it, how often, its
+//! risk class, and why it is there.
+//!
+//! "Why" comes from the rule's `comment`. The generator writes comments with the stable prefixes
+//! of [`crate::generate::why`]; those are recognised, and any other comment is shown as written.
+//! A Recording's syscalls are all "observed".
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::abi::Abi;
+use crate::diff::{Allowance, Kind, NormalizedPolicy, Style};
+use crate::formats::Document;
+use crate::generate::why;
+use crate::risk::{self, Risk};
+
+/// Why a syscall is in the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Why {
+    /// Seen in the recording(s).
+    Observed,
+    /// The container runtime calls it after installing the filter.
+    RuntimeTail,
+    /// Added by a generation policy flag (`--vdso`, `--portable`).
+    PolicyFlag,
+    /// ENOSYS so callers fall back to an older syscall.
+    Fallback,
+    /// Names the highest syscall so a runtime's ENOSYS stub cannot change the errno.
+    ErrnoPin,
+    /// Written by `merge`.
+    Merged,
+    /// A comment the generator did not write.
+    Comment,
+    /// No comment.
+    Unexplained,
+}
+
+impl Why {
+    /// Recognise a generator comment by its prefix (see `generate.rs`, "Why-strings").
+    pub fn of_comment(comment: &str) -> Why {
+        let prefixes = [
+            (why::OBSERVED, Why::Observed),
+            (why::RUNTIME_TAIL, Why::RuntimeTail),
+            (why::VDSO, Why::PolicyFlag),
+            (why::PORTABLE, Why::PolicyFlag),
+            (why::FALLBACK, Why::Fallback),
+            (why::ERRNO_PIN, Why::ErrnoPin),
+            (why::MERGED, Why::Merged),
+        ];
+        if comment.is_empty() {
+            return Why::Unexplained;
+        }
+        prefixes
+            .iter()
+            .find(|(prefix, _)| comment.starts_with(prefix))
+            .map_or(Why::Comment, |(_, why)| *why)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Why::Observed => "observed",
+            Why::RuntimeTail => "runtime tail",
+            Why::PolicyFlag => "policy flag",
+            Why::Fallback => "fallback",
+            Why::ErrnoPin => "errno pin",
+            Why::Merged => "merged",
+            Why::Comment => "comment",
+            Why::Unexplained => "(no comment)",
+        }
+    }
+}
+
+/// One syscall in one ABI.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Entry {
+    pub abi: Abi,
+    pub name: String,
+    /// What the document does with it: `allow`, `errno ENOSYS(38)`, `allow if arg0 == 1`, ...
+    pub treatment: Vec<String>,
+    pub allowance: Allowance,
+    /// Calls recorded (Recordings only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// Executable path -> calls (Recordings only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub programs: BTreeMap<String, u64>,
+    /// The risk class, for what the document lets run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<Risk>,
+    pub why: Why,
+    /// The rule comments, as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub comments: Vec<String>,
+}
+
+/// The explanation of a whole document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Explanation {
+    pub name: String,
+    pub kind: Kind,
+    pub default_action: String,
+    pub syscalls: Vec<Entry>,
+}
+
+/// Explain `doc` (named `name` in the report).
+pub fn explain(name: &str, doc: &Document) -> Explanation {
+    let policy = NormalizedPolicy::from_document(doc);
+    let mut syscalls = Vec::new();
+    for (abi, names) in &policy.abis {
+        for (syscall, grants) in names {
+            let allowance = policy.allowance(*abi, syscall);
+            let usage = policy.usage(*abi, syscall);
+            let comments: Vec<String> = policy
+                .comments
+                .get(abi)
+                .and_then(|c| c.get(syscall))
+                .map(|c| c.iter().cloned().collect())
+                .unwrap_or_default();
+            let why = match policy.kind {
+                Kind::Recording => Why::Observed,
+                // The first recognised comment decides; the others are still shown.
+                Kind::Profile => comments
+                    .iter()
+                    .map(|c| Why::of_comment(c))
+                    .find(|w| *w != Why::Comment)
+                    .unwrap_or(if comments.is_empty() {
+                        Why::Unexplained
+                    } else {
+                        Why::Comment
+                    }),
+            };
+            syscalls.push(Entry {
+                abi: *abi,
+                name: syscall.clone(),
+                treatment: grants.iter().map(ToString::to_string).collect(),
+                allowance,
+                count: usage.map(|u| u.count),
+                programs: usage.map(|u| u.programs.clone()).unwrap_or_default(),
+                risk: (allowance != Allowance::Denied).then(|| risk::classify(*abi, syscall)),
+                why,
+                comments,
+            });
+        }
+    }
+    Explanation {
+        name: name.to_owned(),
+        kind: policy.kind,
+        default_action: policy.default.to_string(),
+        syscalls,
+    }
+}
+
+/// A table, for a terminal (`style.color` marks risky rows) or a log.
+pub fn render_table(explanation: &Explanation, style: Style) -> String {
+    let header = [
+        "ABI",
+        "SYSCALL",
+        "CALLS",
+        "TREATMENT",
+        "RISK",
+        "WHY",
+        "PROGRAMS",
+    ];
+    let rows: Vec<([String; 7], bool)> = explanation
+        .syscalls
+        .iter()
+        .map(|e| {
+            let risky = e.risk.as_ref().is_some_and(|r| r.risky);
+            // The comment says more than its class; the class is in the JSON.
+            let why = if e.comments.is_empty() {
+                e.why.label().to_owned()
+            } else {
+                e.comments.join("; ")
+            };
+            let cells = [
+                e.abi.to_string(),
+                e.name.clone(),
+                e.count.map_or("-".to_owned(), |c| c.to_string()),
+                e.treatment.join(" | "),
+                e.risk
+                    .as_ref()
+                    .map_or("-".to_owned(), |r| r.class.to_owned()),
+                why,
+                e.programs
+                    .iter()
+                    .map(|(p, n)| format!("{p} ({n})"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ];
+            (cells, risky)
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for (cells, _) in &rows {
+        for (w, cell) in widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}; default: {})",
+        explanation.name,
+        match explanation.kind {
+            Kind::Recording => "recording",
+            Kind::Profile => "profile",
+        },
+        explanation.default_action
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        style.paint("1", &line(&header.map(str::to_owned)))
+    );
+    for (cells, risky) in &rows {
+        let text = line(cells);
+        let _ = writeln!(
+            out,
+            "{}",
+            if *risky {
+                style.paint("31", &text)
+            } else {
+                text
+            }
+        );
+    }
+    let risky = rows.iter().filter(|(_, r)| *r).count();
+    let _ = writeln!(
+        out,
+        "{} syscall(s), {risky} in a risky class (see `sysallow diff --help` for the classes)",
+        rows.len()
+    );
+    out
+}
+
+/// JSON, for tools.
+pub fn render_json(explanation: &Explanation) -> String {
+    // Plain data with string keys: serialization cannot fail.
+    let mut text = serde_json::to_string_pretty(explanation).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_generator_comments() {
+        assert_eq!(Why::of_comment("observed"), Why::Observed);
+        assert_eq!(
+            Why::of_comment("observed: in 1 of 2 recordings"),
+            Why::Observed
+        );
+        assert_eq!(
+            Why::of_comment("runtime tail: runc 1.1.5"),
+            Why::RuntimeTail
+        );
+        assert_eq!(Why::of_comment("policy: --vdso (time)"), Why::PolicyFlag);
+        assert_eq!(Why::of_comment("hand-written"), Why::Comment);
+        assert_eq!(Why::of_comment(""), Why::Unexplained);
+    }
+}

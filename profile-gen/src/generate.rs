@@ -1,1 +1,1250 @@
-//! (Being written.)
+//! Generation policy: from Recordings to the smallest Profile under which the workload still
+//! runs where it is deployed.
+//!
+//! What [`Policy::default`] produces (what `sysallow record -o` writes for a spawned command):
+//! - `defaultAction: SCMP_ACT_ERRNO` with an explicit `defaultErrnoRet: 1` (EPERM);
+//! - every observed syscall allowed; only the observed ABIs listed (`architectures`, or
+//!   `archMap` when a native ABI and its compat ABI were both observed);
+//! - "new syscall with an older fallback" answered with ENOSYS when it was not observed
+//!   ([`FALLBACKS`]), so libc and Go fall back instead of failing;
+//! - the highest syscall of each ABI named with the default errno (see [`pin_rule`]).
+//!
+//! Names are those of the tables in `abi.rs`. The output is sorted and deterministic: the same
+//! recordings and policy give the same bytes on any machine (the local libseccomp only adds
+//! warnings, see [`libseccomp_warnings`]).
+//!
+//! Limitation: a rule's names apply to every listed architecture (Docker's format has no
+//! per-ABI name list), so a name observed in one ABI is allowed in every listed ABI that has
+//! it. Policy additions (tails, fallbacks, --vdso, --portable) are only added when an observed
+//! ABI has the name, so no name of another ABI is invented.
+//!
+//! # Why-strings
+//!
+//! Every rule carries a `comment` saying why it is there. `sysallow explain` recognises these
+//! prefixes; keep them stable (they are the constants in [`why`]):
+//!
+//! | prefix | meaning |
+//! | --- | --- |
+//! | `observed` | seen in the recording(s); `observed: in K of N recordings` after a merge |
+//! | `runtime tail: ` | the container runtime calls it after installing the filter (`runtime.rs`) |
+//! | `policy: --vdso` | added by `--vdso` |
+//! | `policy: --portable` | added by `--portable` as an equivalent of an observed syscall |
+//! | `fallback: ` | ENOSYS so callers fall back to an older syscall |
+//! | `errno pin: ` | names the highest syscall so runc's ENOSYS stub cannot change the errno |
+//! | `merged: ` | written by `merge` for profiles |
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::abi::Abi;
+use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
+use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
+use crate::runtime::{Runtime, RuntimeChoice, tails_for};
+
+/// The comment prefixes of generated rules (see the module documentation).
+pub mod why {
+    pub const OBSERVED: &str = "observed";
+    pub const RUNTIME_TAIL: &str = "runtime tail: ";
+    pub const VDSO: &str = "policy: --vdso";
+    pub const PORTABLE: &str = "policy: --portable";
+    pub const FALLBACK: &str = "fallback: ";
+    pub const ERRNO_PIN: &str = "errno pin: ";
+    pub const MERGED: &str = "merged: ";
+}
+
+/// EPERM and ENOSYS on every Linux ABI sysallow handles.
+pub const EPERM: u32 = 1;
+pub const ENOSYS: u32 = 38;
+
+/// The errno a denied syscall gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DefaultErrno {
+    /// "Operation not permitted": what Docker answers, and what callers treat as "denied".
+    #[default]
+    Eperm,
+    /// "Function not implemented": callers treat the syscall as absent and fall back.
+    Enosys,
+}
+
+impl DefaultErrno {
+    pub fn number(self) -> u32 {
+        match self {
+            DefaultErrno::Eperm => EPERM,
+            DefaultErrno::Enosys => ENOSYS,
+        }
+    }
+}
+
+impl std::str::FromStr for DefaultErrno {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "eperm" => Ok(DefaultErrno::Eperm),
+            "enosys" => Ok(DefaultErrno::Enosys),
+            _ => Err(format!("unknown errno {s:?} (expected eperm or enosys)")),
+        }
+    }
+}
+
+/// What to put in a profile besides what was observed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Whose post-filter tail to add.
+    pub runtime: RuntimeChoice,
+    /// The container runs with no-new-privileges (a smaller runtime tail).
+    pub no_new_privileges: bool,
+    pub default_errno: DefaultErrno,
+    /// Answer unobserved [`FALLBACKS`] with ENOSYS.
+    pub fallbacks: bool,
+    /// Allow the time calls that usually go through the vDSO ([`VDSO`]).
+    pub vdso: bool,
+    /// Allow the equivalents of observed syscalls ([`EQUIVALENTS`]).
+    pub portable: bool,
+    /// Build from the syscalls of programs matching one of these globs only.
+    pub only_exe: Vec<String>,
+    /// Leave out the syscalls made only by programs matching one of these globs.
+    pub exclude_exe: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            runtime: RuntimeChoice::None,
+            no_new_privileges: false,
+            default_errno: DefaultErrno::Eperm,
+            fallbacks: true,
+            vdso: false,
+            portable: false,
+            only_exe: Vec::new(),
+            exclude_exe: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy for what was recorded: no runtime tail for a command or a cgroup
+    /// (sysallow or a wrapper applies the profile and execs directly), the recorded runtime's
+    /// tail (runc when unknown: Docker's, containerd's and Kubernetes' default) for a container.
+    /// A container recording already holds the tail measured during the recording (attributed
+    /// to `(container runtime)`); the data tail adds what other measured versions need.
+    pub fn for_target(target: &Target) -> Policy {
+        let runtime = match target {
+            Target::Container { runtime, .. } => RuntimeChoice::Runtime {
+                runtime: match runtime.as_deref() {
+                    Some(r) if r.contains("crun") => Runtime::Crun,
+                    _ => Runtime::Runc,
+                },
+                version: None,
+            },
+            _ => RuntimeChoice::None,
+        };
+        Policy {
+            runtime,
+            ..Policy::default()
+        }
+    }
+}
+
+/// A generated profile and what the user should know about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generated {
+    pub profile: Profile,
+    /// Messages for stderr: names old libseccomp drops, unnamed numbers, losses, ...
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error("no recordings given")]
+    NoRecordings,
+    #[error("invalid glob {pattern:?}: {source}")]
+    Glob {
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("--only-exe {patterns} matched none of the recorded programs: {programs}")]
+    NoProgramMatched { patterns: String, programs: String },
+    #[error("nothing to build a profile from: no syscall was recorded{detail}")]
+    Empty { detail: String },
+}
+
+/// "New syscall with an older fallback": answered with ENOSYS when not observed, so the caller
+/// falls back. Each entry says who falls back.
+pub const FALLBACKS: &[(&str, &str)] = &[
+    (
+        "clone3",
+        "glibc 2.34+ posix_spawn/pthread_create/system/popen fall back to clone only on ENOSYS \
+         (FIELD-NOTES; Docker's default profile answers clone3 with ENOSYS too)",
+    ),
+    (
+        "faccessat2",
+        "glibc 2.33+ faccessat(AT_EACCESS/AT_SYMLINK_NOFOLLOW) falls back on ENOSYS (FIELD-NOTES)",
+    ),
+    (
+        "statx",
+        "glibc and Go fall back to fstatat/newfstatat on ENOSYS (FIELD-NOTES)",
+    ),
+    (
+        "openat2",
+        "callers of openat2 (runc 1.2+ via filepath-securejoin, systemd) fall back to openat on \
+         ENOSYS",
+    ),
+    (
+        "close_range",
+        "glibc closefrom() and Python's os.closerange fall back to closing fds one by one",
+    ),
+    (
+        "epoll_pwait2",
+        "event loops that probe epoll_pwait2 for finer timeouts fall back to epoll_pwait on ENOSYS",
+    ),
+    (
+        "futex_waitv",
+        "Wine/Proton probe futex_waitv and fall back to futex on ENOSYS",
+    ),
+    (
+        "fchmodat2",
+        "glibc 2.39+ fchmodat(AT_SYMLINK_NOFOLLOW) tries fchmodat2 and falls back on ENOSYS",
+    ),
+    (
+        "pidfd_open",
+        "Go 1.23+ os/exec probes pidfd_open and keeps the classic wait path when it is absent",
+    ),
+    (
+        "preadv2",
+        "glibc preadv2 with flags 0 falls back to preadv on ENOSYS",
+    ),
+    (
+        "pwritev2",
+        "glibc pwritev2 with flags 0 falls back to pwritev on ENOSYS",
+    ),
+    (
+        "copy_file_range",
+        "Go's io.Copy and coreutils cp fall back to read/write when copy_file_range is absent",
+    ),
+    // 32-bit ABIs: glibc 2.34+ built for kernels before 5.1 (Debian's is) tries the 64-bit-time
+    // syscall first and falls back to the old one on ENOSYS (sysdeps/unix/sysv/linux/*time64*).
+    ("clock_gettime64", TIME64),
+    ("clock_nanosleep_time64", TIME64),
+    ("clock_getres_time64", TIME64),
+    ("futex_time64", TIME64),
+    ("ppoll_time64", TIME64),
+    ("pselect6_time64", TIME64),
+    ("utimensat_time64", TIME64),
+    ("recvmmsg_time64", TIME64),
+    ("semtimedop_time64", TIME64),
+    ("rt_sigtimedwait_time64", TIME64),
+    ("timerfd_settime64", TIME64),
+    ("timerfd_gettime64", TIME64),
+    ("timer_settime64", TIME64),
+    ("timer_gettime64", TIME64),
+    ("mq_timedsend_time64", TIME64),
+    ("mq_timedreceive_time64", TIME64),
+    ("sched_rr_get_interval_time64", TIME64),
+];
+
+const TIME64: &str = "glibc 2.34+ on 32-bit ABIs tries the 64-bit-time syscall first and falls \
+                      back to the old one on ENOSYS";
+
+/// Time calls that usually go through the vDSO, so a tracer does not see them, yet are
+/// syscalls where the vDSO is unavailable (FIELD-NOTES: glibc fallbacks).
+pub const VDSO: &[&str] = &[
+    "clock_gettime",
+    "clock_gettime64",
+    "getcpu",
+    "gettimeofday",
+    "time",
+];
+
+/// Groups of syscalls that do the same thing; which one a program uses depends on its libc,
+/// libc version and ABI. `--portable` allows every member of a group one of which was observed.
+pub const EQUIVALENTS: &[&[&str]] = &[
+    &["open", "openat", "openat2"],
+    &[
+        "stat",
+        "lstat",
+        "fstat",
+        "newfstatat",
+        "statx",
+        "stat64",
+        "lstat64",
+        "fstat64",
+        "fstatat64",
+    ],
+    &["clone", "clone3", "fork", "vfork"],
+    &["poll", "ppoll", "ppoll_time64"],
+    &["select", "_newselect", "pselect6", "pselect6_time64"],
+    &["dup2", "dup3"],
+    &["pipe", "pipe2"],
+    &["access", "faccessat", "faccessat2"],
+    &["epoll_wait", "epoll_pwait", "epoll_pwait2"],
+    &["epoll_create", "epoll_create1"],
+    &["eventfd", "eventfd2"],
+    &["signalfd", "signalfd4"],
+    &["inotify_init", "inotify_init1"],
+    &["accept", "accept4"],
+    &["chmod", "fchmodat", "fchmodat2"],
+    &["chown", "lchown", "fchownat", "chown32", "lchown32"],
+    &["rename", "renameat", "renameat2"],
+    &["unlink", "unlinkat", "rmdir"],
+    &["mkdir", "mkdirat"],
+    &["link", "linkat"],
+    &["symlink", "symlinkat"],
+    &["readlink", "readlinkat"],
+    &["getdents", "getdents64"],
+    &["wait4", "waitid", "waitpid"],
+    &[
+        "utime",
+        "utimes",
+        "utimensat",
+        "futimesat",
+        "utimensat_time64",
+    ],
+    &["mmap", "mmap2"],
+    &["sendfile", "sendfile64"],
+    &["getrlimit", "ugetrlimit", "prlimit64"],
+    &["nanosleep", "clock_nanosleep", "clock_nanosleep_time64"],
+    &["futex", "futex_time64"],
+    &["clock_gettime", "clock_gettime64"],
+];
+
+/// Which of a recording's programs count.
+struct ProgramFilter {
+    only: Option<GlobSet>,
+    exclude: Option<GlobSet>,
+}
+
+impl ProgramFilter {
+    fn new(policy: &Policy) -> Result<Self, GenerateError> {
+        Ok(ProgramFilter {
+            only: globs(&policy.only_exe)?,
+            exclude: globs(&policy.exclude_exe)?,
+        })
+    }
+
+    /// The container runtime's post-filter calls always count: without them the container
+    /// does not start, whichever program the user is interested in.
+    fn keeps(&self, program: &str) -> bool {
+        if program == CONTAINER_RUNTIME {
+            return true;
+        }
+        self.only.as_ref().is_none_or(|g| g.is_match(program))
+            && self.exclude.as_ref().is_none_or(|g| !g.is_match(program))
+    }
+}
+
+fn globs(patterns: &[String]) -> Result<Option<GlobSet>, GenerateError> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = Glob::new(pattern).map_err(|source| GenerateError::Glob {
+            pattern: pattern.clone(),
+            source,
+        })?;
+        builder.add(glob);
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| GenerateError::Glob {
+            pattern: patterns.join(" "),
+            source,
+        })
+}
+
+/// Why a name is allowed; the order is the precedence (an observed name stays "observed").
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Reason {
+    Observed(String),
+    RuntimeTail(String),
+    Vdso,
+    Portable(String),
+}
+
+impl Reason {
+    fn comment(&self) -> String {
+        match self {
+            Reason::Observed(detail) if detail.is_empty() => why::OBSERVED.to_owned(),
+            Reason::Observed(detail) => format!("{}: {detail}", why::OBSERVED),
+            Reason::RuntimeTail(detail) => format!("{}{detail}", why::RUNTIME_TAIL),
+            Reason::Vdso => format!(
+                "{} (time calls usually made through the vDSO, needed where it is unavailable)",
+                why::VDSO
+            ),
+            Reason::Portable(of) => format!("{}: equivalent of {of}", why::PORTABLE),
+        }
+    }
+}
+
+/// Build a profile from `recordings` under `policy`. See the module documentation.
+pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, GenerateError> {
+    if recordings.is_empty() {
+        return Err(GenerateError::NoRecordings);
+    }
+    let filter = ProgramFilter::new(policy)?;
+    let mut warnings = Vec::new();
+
+    if filter.only.is_some() {
+        let all: BTreeSet<&str> = recordings.iter().flat_map(|r| r.programs()).collect();
+        if !all
+            .iter()
+            .any(|p| *p != CONTAINER_RUNTIME && filter.keeps(p))
+        {
+            return Err(GenerateError::NoProgramMatched {
+                patterns: policy.only_exe.join(" "),
+                programs: all.into_iter().collect::<Vec<_>>().join(", "),
+            });
+        }
+    }
+
+    // Observed names, per ABI, with how many recordings (after merges: inputs) saw each.
+    let total_inputs: u32 = recordings
+        .iter()
+        .map(|r| r.coverage.as_ref().map_or(1, |c| c.inputs.max(1)))
+        .sum();
+    let mut abis: BTreeSet<Abi> = BTreeSet::new();
+    let mut seen_in: BTreeMap<String, u32> = BTreeMap::new();
+    for rec in recordings {
+        let mut names_here: BTreeMap<&str, u32> = BTreeMap::new();
+        for (abi, abi_rec) in &rec.abis {
+            for (name, sc) in &abi_rec.syscalls {
+                if !sc.programs.keys().any(|p| filter.keeps(p)) {
+                    continue;
+                }
+                abis.insert(*abi);
+                if abi.syscall_nr(name).is_none() {
+                    warnings.push(format!(
+                        "{name} is not a {abi} syscall in sysallow's table; kept as recorded"
+                    ));
+                }
+                let runs = rec
+                    .coverage
+                    .as_ref()
+                    .and_then(|c| c.syscalls.get(abi).and_then(|m| m.get(name)).copied())
+                    .unwrap_or(1);
+                let entry = names_here.entry(name.as_str()).or_default();
+                *entry = (*entry).max(runs);
+            }
+            for (nr, sc) in &abi_rec.unnamed {
+                if sc.programs.keys().any(|p| filter.keeps(p)) {
+                    abis.insert(*abi);
+                    warnings.push(format!(
+                        "{abi} syscall number {nr} ({} calls) has no name in sysallow's table \
+                         (a kernel newer than the table?); a profile can only name syscalls, \
+                         so it stays denied",
+                        sc.count
+                    ));
+                }
+            }
+        }
+        for (name, runs) in names_here {
+            *seen_in.entry(name.to_owned()).or_default() += runs;
+        }
+        let lost = rec.losses.nonzero();
+        if !lost.is_empty() {
+            let lost: Vec<String> = lost.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            warnings.push(format!(
+                "the recording started at {} reports losses ({}): the profile may miss syscalls",
+                rec.started_at,
+                lost.join(", ")
+            ));
+        }
+    }
+    if abis.is_empty() {
+        let detail = if policy.only_exe.is_empty() && policy.exclude_exe.is_empty() {
+            String::new()
+        } else {
+            " by the selected programs".to_owned()
+        };
+        return Err(GenerateError::Empty { detail });
+    }
+
+    // An equally named syscall in several ABIs is one name in a profile (a rule's names apply
+    // to every listed architecture); exists() limits policy additions to the observed ABIs.
+    let exists = |name: &str| abis.iter().any(|abi| abi.syscall_nr(name).is_some());
+    let mut reasons: BTreeMap<String, Reason> = BTreeMap::new();
+    for (name, runs) in &seen_in {
+        let detail = if *runs >= total_inputs {
+            String::new()
+        } else {
+            format!("in {runs} of {total_inputs} recordings")
+        };
+        reasons.insert(name.clone(), Reason::Observed(detail));
+    }
+
+    // Runtime tail.
+    let tails = tails_for(&policy.runtime, policy.no_new_privileges);
+    let tails = if tails.is_empty() && policy.runtime != RuntimeChoice::None {
+        warnings.push(format!(
+            "no measured tail for {} {} no-new-privileges; using the tail measured with it \
+             (measure this combination: record a container under it)",
+            policy.runtime,
+            if policy.no_new_privileges {
+                "with"
+            } else {
+                "without"
+            }
+        ));
+        tails_for(&policy.runtime, true)
+    } else {
+        tails
+    };
+    let mut tail_names: BTreeMap<&str, Vec<&'static crate::runtime::RuntimeTail>> = BTreeMap::new();
+    for tail in &tails {
+        for name in tail.syscalls {
+            tail_names.entry(name).or_default().push(tail);
+        }
+    }
+    for (name, tails) in tail_names {
+        if !exists(name) || reasons.contains_key(name) {
+            continue;
+        }
+        let versions: Vec<&str> = tails.iter().map(|t| t.version).collect();
+        let nnp = if tails.iter().all(|t| t.no_new_privileges) {
+            "with"
+        } else {
+            "without"
+        };
+        let sources: BTreeSet<&str> = tails.iter().map(|t| t.source).collect();
+        let detail = format!(
+            "{} {} {nnp} no-new-privileges ({})",
+            tails[0].runtime,
+            versions.join(", "),
+            sources.into_iter().collect::<Vec<_>>().join("; ")
+        );
+        reasons.insert(name.to_owned(), Reason::RuntimeTail(detail));
+    }
+
+    if policy.vdso {
+        for name in VDSO {
+            if exists(name) && !reasons.contains_key(*name) {
+                reasons.insert((*name).to_owned(), Reason::Vdso);
+            }
+        }
+    }
+
+    if policy.portable {
+        let observed: BTreeSet<String> = seen_in.keys().cloned().collect();
+        for group in EQUIVALENTS {
+            let of: Vec<&str> = group
+                .iter()
+                .copied()
+                .filter(|n| observed.contains(*n))
+                .collect();
+            if of.is_empty() {
+                continue;
+            }
+            for name in *group {
+                if exists(name) && !reasons.contains_key(*name) {
+                    reasons.insert((*name).to_owned(), Reason::Portable(of.join(", ")));
+                }
+            }
+        }
+    }
+
+    // Allow rules, grouped by reason, in the order of `Reason`.
+    let mut by_reason: BTreeMap<Reason, Vec<String>> = BTreeMap::new();
+    for (name, reason) in &reasons {
+        by_reason
+            .entry(reason.clone())
+            .or_default()
+            .push(name.clone());
+    }
+    let mut syscalls: Vec<SyscallRule> = by_reason
+        .into_iter()
+        .map(|(reason, names)| SyscallRule {
+            names,
+            action: Action::Allow,
+            comment: reason.comment(),
+            ..SyscallRule::default()
+        })
+        .collect();
+
+    let default_errno = policy.default_errno.number();
+    // With ENOSYS as the default every denied syscall already falls back.
+    if policy.fallbacks && default_errno != ENOSYS {
+        // One rule per reason, in the order of FALLBACKS.
+        let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+        for (name, reason) in FALLBACKS {
+            if exists(name) && !reasons.contains_key(*name) {
+                match groups.iter_mut().find(|(r, _)| r == reason) {
+                    Some((_, names)) => names.push((*name).to_owned()),
+                    None => groups.push((reason, vec![(*name).to_owned()])),
+                }
+            }
+        }
+        for (reason, mut names) in groups {
+            names.sort();
+            syscalls.push(SyscallRule {
+                names,
+                action: Action::Errno,
+                errno_ret: Some(ENOSYS),
+                comment: format!("{}ENOSYS because {reason}", why::FALLBACK),
+                ..SyscallRule::default()
+            });
+        }
+    }
+
+    let named: BTreeSet<&str> = syscalls
+        .iter()
+        .flat_map(|r| r.names.iter().map(String::as_str))
+        .collect();
+    if let Some(pin) = pin_rule(&abis, &named, default_errno) {
+        syscalls.push(pin);
+    }
+
+    let profile = Profile {
+        default_action: Action::Errno,
+        default_errno_ret: Some(default_errno),
+        default_errno: None,
+        architectures: Vec::new(),
+        arch_map: Vec::new(),
+        flags: Vec::new(),
+        listener_path: None,
+        syscalls,
+    };
+    let mut profile = profile;
+    set_architectures(&mut profile, &abis);
+
+    warnings.extend(libseccomp_warnings(&profile));
+    Ok(Generated { profile, warnings })
+}
+
+/// `archMap` when a native ABI and its compat ABI were both observed (what Docker's own
+/// profile uses), else a flat `architectures` list.
+fn set_architectures(profile: &mut Profile, abis: &BTreeSet<Abi>) {
+    let mut rest: BTreeSet<Abi> = abis.clone();
+    let mut arch_map = Vec::new();
+    for native in [Abi::X86_64, Abi::Aarch64] {
+        let compat: Vec<Abi> = native.host_abis()[1..]
+            .iter()
+            .copied()
+            .filter(|a| abis.contains(a))
+            .collect();
+        if abis.contains(&native) && !compat.is_empty() {
+            rest.remove(&native);
+            for c in &compat {
+                rest.remove(c);
+            }
+            arch_map.push(ArchMapEntry {
+                architecture: native.scmp_arch().to_owned(),
+                sub_architectures: compat.iter().map(|a| a.scmp_arch().to_owned()).collect(),
+            });
+        }
+    }
+    if arch_map.is_empty() {
+        profile.architectures = abis.iter().map(|a| a.scmp_arch().to_owned()).collect();
+    } else {
+        // `architectures` and `archMap` are exclusive; an ABI without its pair gets an entry
+        // of its own.
+        for abi in rest {
+            arch_map.push(ArchMapEntry {
+                architecture: abi.scmp_arch().to_owned(),
+                sub_architectures: Vec::new(),
+            });
+        }
+        profile.arch_map = arch_map;
+    }
+}
+
+/// The highest syscall that widely deployed old libseccomp versions resolve, per ABI. A
+/// runtime on such a libseccomp drops newer names, so this is the highest one it sees in a
+/// profile. Data (not the local library) so that the output does not depend on the machine
+/// that generates it. Measured with `ScmpSyscall::from_name_by_arch` against Debian 12's
+/// libseccomp 2.5.4 (the test `old_libseccomp_pins_match_the_local_library` re-checks it there).
+pub const OLD_LIBSECCOMP_HIGHEST: &[(Abi, &str, &str)] = &[
+    (Abi::X86_64, "futex_requeue", "libseccomp 2.5.4 (Debian 12)"),
+    (Abi::X86, "futex_requeue", "libseccomp 2.5.4 (Debian 12)"),
+    (
+        Abi::Aarch64,
+        "futex_requeue",
+        "libseccomp 2.5.4 (Debian 12)",
+    ),
+    (Abi::Arm, "futex_requeue", "libseccomp 2.5.4 (Debian 12)"),
+];
+
+/// runc answers ENOSYS, not the default errno, for any syscall numbered above the highest one
+/// the profile names (its BPF stub for syscalls newer than the profile; FIELD-NOTES, measured
+/// with runc 1.1.5); crun does not. So the errno a denied syscall gets would depend on which
+/// syscalls happen to be listed. Naming the highest syscall of each ABI with the default errno
+/// makes every runtime answer the same. The highest that the local libseccomp knows is named
+/// too ([`OLD_LIBSECCOMP_HIGHEST`]): a runtime on an old libseccomp drops names it does not
+/// know, and then that one is the highest it sees.
+pub fn pin_rule(abis: &BTreeSet<Abi>, named: &BTreeSet<&str>, errno: u32) -> Option<SyscallRule> {
+    if errno == ENOSYS {
+        return None;
+    }
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for abi in abis {
+        let mut by_nr: Vec<(u32, &str)> = abi
+            .syscall_names()
+            .into_iter()
+            .filter_map(|n| abi.syscall_nr(n).map(|nr| (nr, n)))
+            .collect();
+        by_nr.sort_unstable();
+        if let Some((_, highest)) = by_nr.last() {
+            names.insert((*highest).to_owned());
+        }
+        for (pin_abi, name, _) in OLD_LIBSECCOMP_HIGHEST {
+            if pin_abi == abi {
+                names.insert((*name).to_owned());
+            }
+        }
+    }
+    names.retain(|n| !named.contains(n.as_str()));
+    if names.is_empty() {
+        return None;
+    }
+    Some(SyscallRule {
+        names: names.into_iter().collect(),
+        action: Action::Errno,
+        errno_ret: Some(errno),
+        comment: format!(
+            "{}the highest syscalls, denied with the default errno, so that runc (which answers \
+             ENOSYS above the highest named syscall) denies like every other runtime",
+            why::ERRNO_PIN
+        ),
+        ..SyscallRule::default()
+    })
+}
+
+fn scmp_arch(abi: Abi) -> libseccomp::ScmpArch {
+    match abi {
+        Abi::X86_64 => libseccomp::ScmpArch::X8664,
+        Abi::X86 => libseccomp::ScmpArch::X86,
+        Abi::Aarch64 => libseccomp::ScmpArch::Aarch64,
+        Abi::Arm => libseccomp::ScmpArch::Arm,
+    }
+}
+
+/// Whether the libseccomp on this machine resolves `name` for `abi`.
+pub fn libseccomp_knows(abi: Abi, name: &str) -> bool {
+    libseccomp::ScmpSyscall::from_name_by_arch(name, scmp_arch(abi)).is_ok()
+}
+
+/// The local libseccomp's version, for messages.
+pub fn libseccomp_version() -> String {
+    libseccomp::ScmpVersion::current()
+        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
+        .unwrap_or_else(|_| "(unknown version)".to_owned())
+}
+
+/// Every name of `profile` that an architecture it lists has in sysallow's table but the
+/// local libseccomp does not know, as (name, ABIs).
+pub fn libseccomp_unknown(profile: &Profile) -> Vec<(String, Vec<Abi>)> {
+    let abis: Vec<Abi> = profile
+        .all_architectures()
+        .iter()
+        .filter_map(|a| Abi::from_scmp_arch(a))
+        .collect();
+    // The errno pin names the newest syscalls on purpose: a runtime that does not know one
+    // drops it and the next pin takes over (see `pin_rule`), so they need no warning.
+    let names: BTreeSet<&str> = profile
+        .syscalls
+        .iter()
+        .filter(|r| !r.comment.starts_with(why::ERRNO_PIN))
+        .flat_map(|r| r.names.iter().map(String::as_str))
+        .collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let unknown: Vec<Abi> = abis
+                .iter()
+                .copied()
+                .filter(|abi| abi.syscall_nr(name).is_some() && !libseccomp_knows(*abi, name))
+                .collect();
+            (!unknown.is_empty()).then(|| (name.to_owned(), unknown))
+        })
+        .collect()
+}
+
+/// Warnings for names the local libseccomp does not know: they are emitted (never dropped or
+/// invented), but a runtime built on a libseccomp this old drops them silently (FIELD-NOTES).
+pub fn libseccomp_warnings(profile: &Profile) -> Vec<String> {
+    let version = libseccomp_version();
+    libseccomp_unknown(profile)
+        .into_iter()
+        .map(|(name, abis)| {
+            let rule = profile.syscalls.iter().find(|r| r.names.contains(&name));
+            let effect = match rule.map(|r| r.action) {
+                Some(Action::Allow) => "the call is then denied",
+                _ => "the call then gets the default action",
+            };
+            let abis: Vec<&str> = abis.iter().map(|a| a.name()).collect();
+            format!(
+                "{name} ({}): libseccomp {version} on this machine does not know it; kept in the \
+                 profile, but runtimes built on a libseccomp this old drop it silently ({effect})",
+                abis.join(", ")
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{Host, UNATTRIBUTED};
+
+    fn recording(target: Target, calls: &[(Abi, &str, &str)]) -> Recording {
+        let mut rec = Recording::new(
+            target,
+            Host {
+                kernel: "6.18.0".into(),
+                arch: Abi::X86_64,
+                libc: Some("glibc 2.36".into()),
+            },
+            "2026-11-23T00:00:00Z".into(),
+        );
+        for (abi, name, program) in calls {
+            let nr = abi.syscall_nr(name).expect("test names are real");
+            rec.add(*abi, nr, program, 1);
+        }
+        rec
+    }
+
+    fn command(calls: &[(Abi, &str, &str)]) -> Recording {
+        recording(
+            Target::Command {
+                argv: vec!["app".into()],
+                user: None,
+            },
+            calls,
+        )
+    }
+
+    fn basic() -> Recording {
+        command(&[
+            (Abi::X86_64, "execve", UNATTRIBUTED),
+            (Abi::X86_64, "read", "/usr/bin/app"),
+            (Abi::X86_64, "write", "/usr/bin/app"),
+            (Abi::X86_64, "openat", "/usr/bin/app"),
+            (Abi::X86_64, "clone", "/usr/bin/helper"),
+            (Abi::X86_64, "exit_group", "/usr/bin/app"),
+        ])
+    }
+
+    fn rule_of<'a>(p: &'a Profile, name: &str) -> Option<&'a SyscallRule> {
+        p.syscalls
+            .iter()
+            .find(|r| r.names.iter().any(|n| n == name))
+    }
+
+    fn allowed(p: &Profile) -> BTreeSet<String> {
+        p.syscalls
+            .iter()
+            .filter(|r| r.action == Action::Allow)
+            .flat_map(|r| r.names.iter().cloned())
+            .collect()
+    }
+
+    #[test]
+    fn default_policy_allows_exactly_what_was_observed() {
+        let g = generate(&[basic()], &Policy::default()).unwrap();
+        let p = &g.profile;
+        assert_eq!(p.default_action, Action::Errno);
+        assert_eq!(p.default_errno_ret, Some(EPERM));
+        assert_eq!(p.architectures, vec!["SCMP_ARCH_X86_64".to_owned()]);
+        assert!(p.arch_map.is_empty());
+        let expected: BTreeSet<String> =
+            ["clone", "execve", "exit_group", "openat", "read", "write"]
+                .into_iter()
+                .map(String::from)
+                .collect();
+        assert_eq!(allowed(p), expected);
+        assert_eq!(rule_of(p, "read").unwrap().comment, "observed");
+        for rule in &p.syscalls {
+            assert!(!rule.comment.is_empty(), "{rule:?} has no why");
+            assert!(rule.names.is_sorted());
+        }
+    }
+
+    #[test]
+    fn fallbacks_get_enosys_only_when_not_observed() {
+        let p = generate(&[basic()], &Policy::default()).unwrap().profile;
+        let clone3 = rule_of(&p, "clone3").unwrap();
+        assert_eq!(
+            (clone3.action, clone3.errno_ret),
+            (Action::Errno, Some(ENOSYS))
+        );
+        assert!(clone3.comment.starts_with(why::FALLBACK));
+        // A 32-bit-only fallback is not added for an x86_64-only profile.
+        assert!(rule_of(&p, "clock_gettime64").is_none());
+
+        let mut rec = basic();
+        rec.add(Abi::X86_64, 435, "/usr/bin/app", 1); // clone3
+        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        let clone3 = rule_of(&p, "clone3").unwrap();
+        assert_eq!(clone3.action, Action::Allow);
+        assert_eq!(
+            p.syscalls
+                .iter()
+                .filter(|r| r.names.contains(&"clone3".into()))
+                .count(),
+            1
+        );
+
+        let p = generate(
+            &[basic()],
+            &Policy {
+                default_errno: DefaultErrno::Enosys,
+                ..Policy::default()
+            },
+        )
+        .unwrap()
+        .profile;
+        assert_eq!(p.default_errno_ret, Some(ENOSYS));
+        assert!(
+            rule_of(&p, "clone3").is_none(),
+            "redundant with an ENOSYS default"
+        );
+    }
+
+    #[test]
+    fn highest_syscall_is_pinned_to_the_default_errno() {
+        let p = generate(&[basic()], &Policy::default()).unwrap().profile;
+        let pin = p
+            .syscalls
+            .iter()
+            .find(|r| r.comment.starts_with(why::ERRNO_PIN))
+            .unwrap();
+        assert_eq!(pin.errno_ret, Some(EPERM));
+        let highest = Abi::X86_64
+            .syscall_names()
+            .into_iter()
+            .max_by_key(|n| Abi::X86_64.syscall_nr(n))
+            .unwrap();
+        assert!(pin.names.iter().any(|n| n == highest), "{pin:?}");
+    }
+
+    #[test]
+    fn old_libseccomp_pins_match_the_local_library() {
+        if libseccomp_version() != "2.5.4" {
+            return;
+        }
+        for (abi, name, _) in OLD_LIBSECCOMP_HIGHEST {
+            assert!(libseccomp_knows(*abi, name), "{abi} {name}");
+            let nr = abi.syscall_nr(name).unwrap();
+            let newer_known = abi
+                .syscall_names()
+                .into_iter()
+                .filter(|n| abi.syscall_nr(n).is_some_and(|x| x > nr))
+                .find(|n| libseccomp_knows(*abi, n));
+            assert_eq!(
+                newer_known, None,
+                "{abi}: libseccomp 2.5.4 knows a newer one"
+            );
+        }
+    }
+
+    #[test]
+    fn runtime_tails_are_added_with_their_provenance_and_nnp_is_smaller() {
+        let runc = |nnp| Policy {
+            runtime: "runc".parse().unwrap(),
+            no_new_privileges: nnp,
+            ..Policy::default()
+        };
+        let without = generate(&[basic()], &runc(false)).unwrap().profile;
+        let with = generate(&[basic()], &runc(true)).unwrap().profile;
+        let capset = rule_of(&without, "capset").unwrap();
+        assert_eq!(capset.action, Action::Allow);
+        assert!(
+            capset.comment.starts_with(why::RUNTIME_TAIL),
+            "{}",
+            capset.comment
+        );
+        assert!(capset.comment.contains("1.1.5"));
+        assert!(rule_of(&with, "capset").is_none_or(|r| r.action != Action::Allow));
+        assert!(allowed(&with).is_subset(&allowed(&without)));
+        // runc 1.2's openat2 is in the tail, so it is allowed, not answered with ENOSYS.
+        assert_eq!(rule_of(&with, "openat2").unwrap().action, Action::Allow);
+        // An observed name stays "observed".
+        assert_eq!(rule_of(&with, "write").unwrap().comment, "observed");
+        // Never a set-up call.
+        for setup in ["mount", "pivot_root", "sethostname"] {
+            assert!(!allowed(&without).contains(setup));
+        }
+        let crun = generate(
+            &[basic()],
+            &Policy {
+                runtime: "crun".parse().unwrap(),
+                no_new_privileges: true,
+                ..Policy::default()
+            },
+        )
+        .unwrap()
+        .profile;
+        assert_eq!(
+            allowed(&crun),
+            allowed(&generate(&[basic()], &Policy::default()).unwrap().profile)
+        );
+    }
+
+    #[test]
+    fn container_recordings_default_to_the_runtime_tail() {
+        let target = Target::Container {
+            id: "abc".into(),
+            name: None,
+            runtime: None,
+            cgroup: "/docker/abc".into(),
+        };
+        assert_eq!(
+            Policy::for_target(&target).runtime,
+            "runc".parse::<RuntimeChoice>().unwrap()
+        );
+        let cmd = Target::Command {
+            argv: vec![],
+            user: None,
+        };
+        assert_eq!(Policy::for_target(&cmd), Policy::default());
+    }
+
+    #[test]
+    fn vdso_and_portable_add_marked_rules() {
+        let p = generate(
+            &[basic()],
+            &Policy {
+                vdso: true,
+                portable: true,
+                ..Policy::default()
+            },
+        )
+        .unwrap()
+        .profile;
+        assert!(
+            rule_of(&p, "gettimeofday")
+                .unwrap()
+                .comment
+                .starts_with(why::VDSO)
+        );
+        let open = rule_of(&p, "open").unwrap();
+        assert_eq!(open.action, Action::Allow);
+        assert!(open.comment.starts_with(why::PORTABLE));
+        assert!(open.comment.contains("openat"));
+        assert_eq!(rule_of(&p, "clone3").unwrap().action, Action::Allow);
+        // Names of other ABIs are not invented for an x86_64 profile.
+        assert!(rule_of(&p, "mmap2").is_none());
+        assert!(rule_of(&p, "clock_gettime64").is_none());
+    }
+
+    #[test]
+    fn only_and_exclude_exe_choose_programs() {
+        let only = Policy {
+            only_exe: vec!["/usr/bin/app".into()],
+            ..Policy::default()
+        };
+        let p = generate(&[basic()], &only).unwrap().profile;
+        assert!(!allowed(&p).contains("clone"));
+        assert!(
+            !allowed(&p).contains("execve"),
+            "unattributed is not /usr/bin/app"
+        );
+        assert!(allowed(&p).contains("read"));
+
+        let exclude = Policy {
+            exclude_exe: vec!["**/helper".into()],
+            ..Policy::default()
+        };
+        let p = generate(&[basic()], &exclude).unwrap().profile;
+        assert!(!allowed(&p).contains("clone"));
+        assert!(allowed(&p).contains("execve"));
+
+        let none = Policy {
+            only_exe: vec!["/nope/*".into()],
+            ..Policy::default()
+        };
+        let err = generate(&[basic()], &none).unwrap_err().to_string();
+        assert!(err.contains("/usr/bin/app"), "{err}");
+        let bad = Policy {
+            only_exe: vec!["a[".into()],
+            ..Policy::default()
+        };
+        assert!(matches!(
+            generate(&[basic()], &bad),
+            Err(GenerateError::Glob { .. })
+        ));
+    }
+
+    #[test]
+    fn container_runtime_calls_survive_program_filters() {
+        let rec = recording(
+            Target::Container {
+                id: "abc".into(),
+                name: None,
+                runtime: Some("runc".into()),
+                cgroup: "/docker/abc".into(),
+            },
+            &[
+                (Abi::X86_64, "capset", CONTAINER_RUNTIME),
+                (Abi::X86_64, "read", "/bin/app"),
+            ],
+        );
+        let policy = Policy {
+            only_exe: vec!["/bin/app".into()],
+            ..Policy::default()
+        };
+        let p = generate(&[rec], &policy).unwrap().profile;
+        assert_eq!(rule_of(&p, "capset").unwrap().comment, "observed");
+    }
+
+    #[test]
+    fn compat_abi_gives_an_arch_map_and_its_fallbacks() {
+        let rec = command(&[
+            (Abi::X86_64, "execve", UNATTRIBUTED),
+            (Abi::X86, "open", "/tmp/a32"),
+        ]);
+        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        assert!(p.architectures.is_empty());
+        assert_eq!(p.arch_map.len(), 1);
+        assert_eq!(p.arch_map[0].architecture, "SCMP_ARCH_X86_64");
+        assert_eq!(
+            p.arch_map[0].sub_architectures,
+            vec!["SCMP_ARCH_X86".to_owned()]
+        );
+        assert_eq!(
+            rule_of(&p, "clock_gettime64").unwrap().errno_ret,
+            Some(ENOSYS)
+        );
+    }
+
+    #[test]
+    fn unnamed_numbers_and_losses_warn() {
+        let mut rec = basic();
+        rec.add(Abi::X86_64, 999, "/usr/bin/app", 2);
+        rec.losses.counter_missing = 3;
+        let g = generate(&[rec], &Policy::default()).unwrap();
+        assert!(
+            g.warnings.iter().any(|w| w.contains("999")),
+            "{:?}",
+            g.warnings
+        );
+        assert!(g.warnings.iter().any(|w| w.contains("counter_missing=3")));
+    }
+
+    #[test]
+    fn names_unknown_to_old_libseccomp_are_kept_with_a_warning() {
+        // mseal (x86_64 462) postdates libseccomp 2.5.4, which Debian 12 ships.
+        let mut rec = basic();
+        rec.add(Abi::X86_64, 462, "/usr/bin/app", 1);
+        let g = generate(&[rec], &Policy::default()).unwrap();
+        assert!(allowed(&g.profile).contains("mseal"));
+        if !libseccomp_knows(Abi::X86_64, "mseal") {
+            assert!(
+                g.warnings.iter().any(|w| w.starts_with("mseal")),
+                "{:?}",
+                g.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn output_is_deterministic_whatever_the_input_order() {
+        let a = basic();
+        let b = command(&[(Abi::X86_64, "mmap", "/usr/bin/app")]);
+        let policy = Policy {
+            runtime: "runc".parse().unwrap(),
+            vdso: true,
+            portable: true,
+            ..Policy::default()
+        };
+        let ab = generate(&[a.clone(), b.clone()], &policy).unwrap();
+        let ba = generate(&[b, a], &policy).unwrap();
+        assert_eq!(ab, ba);
+        let mmap = rule_of(&ab.profile, "mmap").unwrap();
+        assert_eq!(mmap.comment, "observed: in 1 of 2 recordings");
+    }
+
+    #[test]
+    fn no_recordings_is_an_error() {
+        assert!(matches!(
+            generate(&[], &Policy::default()),
+            Err(GenerateError::NoRecordings)
+        ));
+        let empty = command(&[]);
+        assert!(matches!(
+            generate(&[empty], &Policy::default()),
+            Err(GenerateError::Empty { .. })
+        ));
+    }
+
+    /// Compile `profile` with the local libseccomp as a runtime does: every rule added (rules
+    /// with the default action are skipped, as runc skips them; names the library does not
+    /// know are dropped, as runtimes drop them), then the BPF exported. Returns the BPF size.
+    fn compile(profile: &Profile) -> usize {
+        use libseccomp::{ScmpAction, ScmpArch, ScmpFilterContext, ScmpSyscall};
+        let errno = |e: Option<u32>| ScmpAction::Errno(i32::try_from(e.unwrap_or(EPERM)).unwrap());
+        let default = errno(profile.default_errno_ret);
+        let mut ctx = ScmpFilterContext::new(default).unwrap();
+        for arch in profile.all_architectures() {
+            let arch: ScmpArch = arch.parse().unwrap();
+            if !ctx.is_arch_present(arch).unwrap() {
+                ctx.add_arch(arch).unwrap();
+            }
+        }
+        for rule in &profile.syscalls {
+            let action = match rule.action {
+                Action::Allow => ScmpAction::Allow,
+                Action::Errno => errno(rule.errno_ret),
+                other => panic!("generated profiles use no {other:?}"),
+            };
+            if action == default {
+                continue;
+            }
+            for name in &rule.names {
+                let Ok(syscall) = ScmpSyscall::from_name(name) else {
+                    assert!(
+                        rule.comment.starts_with(why::ERRNO_PIN),
+                        "libseccomp does not know {name} ({})",
+                        rule.comment
+                    );
+                    continue;
+                };
+                ctx.add_rule(action, syscall)
+                    .unwrap_or_else(|e| panic!("adding {name}: {e}"));
+            }
+        }
+        let path = std::env::temp_dir().join(format!("sysallow-bpf-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        ctx.export_bpf(&file).unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        std::fs::remove_file(&path).unwrap();
+        usize::try_from(len).unwrap()
+    }
+
+    #[test]
+    fn every_runtime_setting_compiles_with_the_local_libseccomp() {
+        let rec = command(&[
+            (Abi::X86_64, "execve", UNATTRIBUTED),
+            (Abi::X86_64, "read", "/usr/bin/app"),
+            (Abi::X86_64, "clone", "/usr/bin/app"),
+            (Abi::X86, "open", "/tmp/a32"),
+            (Abi::X86, "socketcall", "/tmp/a32"),
+        ]);
+        let mut sizes = Vec::new();
+        for runtime in ["none", "runc", "runc@1.1.5", "runc@1.2.8/1.3.3", "crun"] {
+            for no_new_privileges in [false, true] {
+                for default_errno in [DefaultErrno::Eperm, DefaultErrno::Enosys] {
+                    let policy = Policy {
+                        runtime: runtime.parse().unwrap(),
+                        no_new_privileges,
+                        default_errno,
+                        vdso: true,
+                        portable: true,
+                        ..Policy::default()
+                    };
+                    let g = generate(std::slice::from_ref(&rec), &policy).unwrap();
+                    assert!(
+                        libseccomp_unknown(&g.profile).is_empty(),
+                        "{runtime}: {:?}",
+                        libseccomp_unknown(&g.profile)
+                    );
+                    sizes.push(compile(&g.profile));
+                }
+            }
+        }
+        // A sock_filter instruction is 8 bytes; a real filter has many.
+        assert!(sizes.iter().all(|s| *s > 8 * 10), "{sizes:?}");
+    }
+}

@@ -93,7 +93,11 @@ pub struct SyscallRule {
     /// Podman's string spelling of the errno (`"ENOSYS"`), read and written by that format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errno: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_as_empty"
+    )]
     pub args: Vec<ArgCondition>,
     /// Why the rule is there.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -109,7 +113,12 @@ pub struct SyscallRule {
 #[serde(deny_unknown_fields)]
 pub struct ArchMapEntry {
     pub architecture: String,
-    #[serde(rename = "subArchitectures", default)]
+    /// Docker's own default profile writes `null` for "none"; read it as empty.
+    #[serde(
+        rename = "subArchitectures",
+        default,
+        deserialize_with = "null_as_empty"
+    )]
     pub sub_architectures: Vec<String>,
 }
 
@@ -147,6 +156,15 @@ pub struct Profile {
     pub listener_path: Option<String>,
     #[serde(default)]
     pub syscalls: Vec<SyscallRule>,
+}
+
+/// Docker's and Podman's default profiles write `null` for an empty list.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 fn is_zero(v: &u64) -> bool {

@@ -48,6 +48,20 @@ pub struct Recording {
     /// unconfined). Kept to show what was left out of the profile, and why.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub runtime_setup: BTreeMap<Abi, BTreeMap<String, u64>>,
+    /// Present when this Recording is a merge (`sysallow merge`): how many inputs saw each
+    /// syscall, so a user can see what only one run needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+}
+
+/// How many merged inputs saw each syscall (written by `merge`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    /// How many recordings were merged (a merged input counts as the recordings it merged).
+    pub inputs: u32,
+    /// Per ABI, per syscall name: how many of those inputs saw it.
+    pub syscalls: BTreeMap<Abi, BTreeMap<String, u32>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,6 +234,7 @@ impl Recording {
             abis: BTreeMap::new(),
             losses: Losses::default(),
             runtime_setup: BTreeMap::new(),
+            coverage: None,
         }
     }
 

@@ -1,1 +1,296 @@
-//! (Being written.)
+//! Container runtimes' post-filter tails: the syscalls a runtime itself still makes AFTER it has
+//! installed the container's seccomp filter (closing fds, dropping privileges, the final
+//! `execve`). They are not the workload's, yet the container does not start without them.
+//!
+//! The runtime's set-up syscalls (mount, pivot_root, sethostname, keyctl, seccomp, ...) happen
+//! before the filter exists and must never enter a profile; only the tail below does.
+//!
+//! The tails are data with provenance: adding a runtime version is one entry in [`TAILS`].
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A container runtime that applies the profile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Runtime {
+    Runc,
+    Crun,
+}
+
+impl Runtime {
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Runc => "runc",
+            Runtime::Crun => "crun",
+        }
+    }
+}
+
+impl fmt::Display for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One measured tail: what `runtime` `version` calls after installing the filter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeTail {
+    pub runtime: Runtime,
+    /// The version(s) measured.
+    pub version: &'static str,
+    /// Whether the container ran with `no-new-privileges` (Docker's default is without).
+    pub no_new_privileges: bool,
+    pub syscalls: &'static [&'static str],
+    /// Where the list comes from.
+    pub source: &'static str,
+}
+
+/// runc 1.1.5 with no-new-privileges: it installs the filter late and only closes its fds,
+/// writes the sync pipe and execs.
+const RUNC_115_NNP: &[&str] = &[
+    "close",
+    "execve",
+    "fstatfs",
+    "futex",
+    "getdents64",
+    "openat",
+    "write",
+];
+
+/// runc 1.1.5 without no-new-privileges: the filter goes in before the capability and uid/gid
+/// changes, so those are in the tail too.
+const RUNC_115: &[&str] = &[
+    "capget",
+    "capset",
+    "chdir",
+    "close",
+    "execve",
+    "faccessat2",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getppid",
+    "newfstatat",
+    "openat",
+    "prctl",
+    "read",
+    "setgid",
+    "setgroups",
+    "setuid",
+    "write",
+];
+
+/// runc 1.2.8 / 1.3.3 add openat2 and statx to the 1.1.5 tails (safe path resolution through
+/// cyphar/filepath-securejoin, and statx-based checks).
+const RUNC_12_NNP: &[&str] = &[
+    "close",
+    "execve",
+    "fstatfs",
+    "futex",
+    "getdents64",
+    "openat",
+    "openat2",
+    "statx",
+    "write",
+];
+
+const RUNC_12: &[&str] = &[
+    "capget",
+    "capset",
+    "chdir",
+    "close",
+    "execve",
+    "faccessat2",
+    "fstat",
+    "fstatfs",
+    "futex",
+    "getcwd",
+    "getdents64",
+    "getppid",
+    "newfstatat",
+    "openat",
+    "openat2",
+    "prctl",
+    "read",
+    "setgid",
+    "setgroups",
+    "setuid",
+    "statx",
+    "write",
+];
+
+/// crun with no-new-privileges installs the filter immediately before the exec.
+const CRUN_NNP: &[&str] = &["execve"];
+
+/// Every measured tail. Order matters only for display.
+pub const TAILS: &[RuntimeTail] = &[
+    RuntimeTail {
+        runtime: Runtime::Runc,
+        version: "1.1.5",
+        no_new_privileges: true,
+        syscalls: RUNC_115_NNP,
+        source: "measured with Docker 20.10 and runc 1.1.5 on kernel 6.18, shared/FIELD-NOTES.md",
+    },
+    RuntimeTail {
+        runtime: Runtime::Runc,
+        version: "1.1.5",
+        no_new_privileges: false,
+        syscalls: RUNC_115,
+        source: "measured with Docker 20.10 and runc 1.1.5 on kernel 6.18, shared/FIELD-NOTES.md",
+    },
+    RuntimeTail {
+        runtime: Runtime::Runc,
+        version: "1.2.8/1.3.3",
+        no_new_privileges: true,
+        syscalls: RUNC_12_NNP,
+        source: "the 1.1.5 tail plus openat2 and statx, measured as added in runc \
+                 1.2.8/1.3.3, shared/FIELD-NOTES.md",
+    },
+    RuntimeTail {
+        runtime: Runtime::Runc,
+        version: "1.2.8/1.3.3",
+        no_new_privileges: false,
+        syscalls: RUNC_12,
+        source: "the 1.1.5 tail plus openat2 and statx, measured as added in runc \
+                 1.2.8/1.3.3, shared/FIELD-NOTES.md",
+    },
+    RuntimeTail {
+        runtime: Runtime::Crun,
+        version: "measured",
+        no_new_privileges: true,
+        syscalls: CRUN_NNP,
+        source: "measured with crun and no-new-privileges, shared/FIELD-NOTES.md",
+    },
+];
+
+/// Which runtime's tail a profile gets: none, a runtime (every measured version, so the profile
+/// works whichever of them is deployed), or one pinned version.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RuntimeChoice {
+    /// No tail: the profile is applied by sysallow itself or by a wrapper that execs directly.
+    #[default]
+    None,
+    Runtime {
+        runtime: Runtime,
+        /// `Some` pins one measured version (`runc@1.1.5`); `None` takes all of them.
+        version: Option<String>,
+    },
+}
+
+impl fmt::Display for RuntimeChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeChoice::None => f.write_str("none"),
+            RuntimeChoice::Runtime {
+                runtime,
+                version: None,
+            } => write!(f, "{runtime}"),
+            RuntimeChoice::Runtime {
+                runtime,
+                version: Some(v),
+            } => write!(f, "{runtime}@{v}"),
+        }
+    }
+}
+
+impl FromStr for RuntimeChoice {
+    type Err = String;
+
+    /// `none`, `runc`, `crun`, or `runc@1.1.5` (a version listed in [`TAILS`]).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, version) = match s.split_once('@') {
+            Some((name, version)) => (name, Some(version.to_owned())),
+            None => (s, None),
+        };
+        let runtime = match name {
+            "none" if version.is_none() => return Ok(RuntimeChoice::None),
+            "runc" => Runtime::Runc,
+            "crun" => Runtime::Crun,
+            _ => {
+                return Err(format!(
+                    "unknown runtime {s:?} (expected none, runc, crun, or RUNTIME@VERSION)"
+                ));
+            }
+        };
+        if let Some(v) = &version
+            && !TAILS.iter().any(|t| t.runtime == runtime && t.version == v)
+        {
+            let known: Vec<&str> = TAILS
+                .iter()
+                .filter(|t| t.runtime == runtime)
+                .map(|t| t.version)
+                .collect();
+            return Err(format!(
+                "no measured tail for {runtime} {v:?} (measured: {})",
+                known.join(", ")
+            ));
+        }
+        Ok(RuntimeChoice::Runtime { runtime, version })
+    }
+}
+
+/// The tails that apply to `choice` with or without no-new-privileges. Empty for
+/// [`RuntimeChoice::None`] and for a combination nobody measured (the caller warns).
+pub fn tails_for(choice: &RuntimeChoice, no_new_privileges: bool) -> Vec<&'static RuntimeTail> {
+    match choice {
+        RuntimeChoice::None => Vec::new(),
+        RuntimeChoice::Runtime { runtime, version } => TAILS
+            .iter()
+            .filter(|t| {
+                t.runtime == *runtime
+                    && t.no_new_privileges == no_new_privileges
+                    && version.as_deref().is_none_or(|v| v == t.version)
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Abi;
+
+    #[test]
+    fn every_tail_name_is_a_real_syscall_and_no_setup_call_is_in_a_tail() {
+        for tail in TAILS {
+            for name in tail.syscalls {
+                assert!(
+                    Abi::X86_64.syscall_nr(name).is_some()
+                        || Abi::Aarch64.syscall_nr(name).is_some(),
+                    "{name} in the {} {} tail",
+                    tail.runtime,
+                    tail.version
+                );
+            }
+            for setup in [
+                "mount",
+                "pivot_root",
+                "sethostname",
+                "keyctl",
+                "seccomp",
+                "unshare",
+            ] {
+                assert!(!tail.syscalls.contains(&setup), "{setup} is a set-up call");
+            }
+            assert!(tail.syscalls.is_sorted(), "keep tails sorted for review");
+        }
+    }
+
+    #[test]
+    fn nnp_tail_is_smaller_and_versions_can_be_pinned() {
+        let all = tails_for(&"runc".parse().unwrap(), false);
+        assert_eq!(all.len(), 2);
+        let pinned = tails_for(&"runc@1.1.5".parse().unwrap(), true);
+        assert_eq!(pinned.len(), 1);
+        assert!(pinned[0].syscalls.len() < all[0].syscalls.len());
+        assert!(tails_for(&"crun".parse().unwrap(), false).is_empty());
+        assert!("runc@9.9".parse::<RuntimeChoice>().is_err());
+        assert!("docker".parse::<RuntimeChoice>().is_err());
+        assert_eq!(
+            "none".parse::<RuntimeChoice>().unwrap(),
+            RuntimeChoice::None
+        );
+    }
+}

@@ -16,8 +16,9 @@ pub const ABI_NATIVE: u32 = 0;
 pub const ABI_COMPAT: u32 = 1;
 
 /// Program slots: one per distinct (target, executable path), assigned in the kernel at exec.
-/// Slots below the number of targets are reserved, one per target, for tasks whose program is
-/// unknown (the first exec of a spawned command, tasks that entered the cgroup from outside).
+/// Each target also has a slot for tasks whose program is unknown (the first exec of a spawned
+/// command, tasks that entered the cgroup from outside) and one for a container runtime's
+/// set-up.
 pub const MAX_SLOTS: u32 = 64;
 
 /// Bytes of an executable path kept as a slot's key (longer paths are truncated and counted).
@@ -35,7 +36,7 @@ pub const fn count_index(slot: u32, abi: u32, nr: u32) -> u32 {
 /// Tasks followed at once (processes and threads that forked from a followed task).
 pub const MAX_TASKS: u32 = 32768;
 
-/// Cgroups armed at once.
+/// Child targets (containers under an armed parent) at once.
 pub const MAX_TARGETS: u32 = 1024;
 
 /// What could not be recorded, by cause: one counter each in the `LOSSES` map.
@@ -75,6 +76,11 @@ pub struct TargetInfo {
     /// `TARGET_*` flags.
     pub flags: u32,
 }
+
+/// The armed cgroup's slots, fixed so that the kernel side knows them as constants: the
+/// collector marks them taken before the programs are attached.
+pub const ROOT_BASE_SLOT: u32 = 0;
+pub const ROOT_SETUP_SLOT: u32 = 1;
 
 /// Each child cgroup (at the target's level + 1) becomes a target of its own, created by the
 /// kernel side at its first syscall: one recording per container under a `--cgroup-parent`.
@@ -119,8 +125,11 @@ pub mod maps {
 
 /// Load-time configuration (globals the collector overrides).
 pub mod globals {
-    /// Level of the armed cgroups in the v2 hierarchy (root is 0).
+    /// Level of the armed cgroup in the v2 hierarchy (root is 0).
     pub const TARGET_LEVEL: &str = "TARGET_LEVEL";
+    /// The armed cgroup's id, and its `TARGET_*` flags.
+    pub const TARGET_CGROUP: &str = "TARGET_CGROUP";
+    pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
     /// Offset of `child_pid` in `sched:sched_process_fork` (read from its tracefs `format`).
     pub const FORK_CHILD_PID_OFFSET: &str = "FORK_CHILD_PID_OFFSET";
     /// Offset of the `__data_loc char[] filename` field of `sched:sched_process_exec`.

@@ -20,7 +20,7 @@ use aya_ebpf::{
 };
 use tracer_common::{
     ABI_COMPAT, ABI_NATIVE, COUNTS_LEN, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS,
-    MAX_TASKS, ProgramKey, TARGET_BOUNDARY, TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT,
+    MAX_TASKS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, TARGET_BOUNDARY, TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT,
     TargetInfo, count_index,
 };
 
@@ -28,6 +28,13 @@ use tracer_common::{
 // `tracer_common::globals`). The defaults are Linux 6.18's layout.
 #[unsafe(no_mangle)]
 static TARGET_LEVEL: u32 = 0;
+/// The armed cgroup's id and `TARGET_*` flags. A session arms one cgroup, known before the
+/// programs load, so the test every syscall on the machine pays is one compare with a
+/// constant (the verifier sees the frozen value) instead of a map lookup.
+#[unsafe(no_mangle)]
+static TARGET_CGROUP: u64 = 0;
+#[unsafe(no_mangle)]
+static TARGET_FLAGS: u32 = 0;
 #[unsafe(no_mangle)]
 static FORK_CHILD_PID_OFFSET: u32 = 20;
 #[unsafe(no_mangle)]
@@ -53,7 +60,8 @@ fn global(value: &'static u32) -> u32 {
     unsafe { core::ptr::read_volatile(value) }
 }
 
-/// Armed cgroups, keyed by cgroup v2 id.
+/// Targets created for the child cgroups of a split target (containers under a parent), keyed
+/// by cgroup v2 id.
 #[map(name = "TARGETS")]
 static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
@@ -114,8 +122,16 @@ fn current_target() -> Option<TargetInfo> {
     let level = global(&TARGET_LEVEL) as i32;
     // SAFETY: helper call with no pointer arguments.
     let cgroup = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
-    // SAFETY: the value is copied out before the next map operation.
-    let target = unsafe { TARGETS.get(&cgroup) }.copied()?;
+    // SAFETY: a plain read of a `.rodata` global (see `global`).
+    if cgroup != unsafe { core::ptr::read_volatile(&TARGET_CGROUP) } {
+        return None;
+    }
+    let target = TargetInfo {
+        index: ROOT_BASE_SLOT,
+        base_slot: ROOT_BASE_SLOT,
+        setup_slot: ROOT_SETUP_SLOT,
+        flags: global(&TARGET_FLAGS),
+    };
     if target.flags & TARGET_SPLIT == 0 {
         return Some(target);
     }

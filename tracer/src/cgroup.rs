@@ -7,23 +7,20 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use crate::target::{Cgroup2Mount, CgroupDir, TargetError};
 
 /// The directory under the v2 root where sysallow creates the cgroups of recorded commands.
 pub const PARENT: &str = "sysallow";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error(
-        "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); sysallow needs one \
-         to follow a command and its descendants: mount -t cgroup2 none /sys/fs/cgroup/unified"
-    )]
-    NoV2Mount,
-    #[error("reading /proc/self/mountinfo: {0}")]
-    MountInfo(#[source] io::Error),
+    #[error(transparent)]
+    Hierarchy(#[from] TargetError),
     #[error("{action} {path}: {source}")]
     Io {
         action: &'static str,
@@ -31,8 +28,6 @@ pub enum CgroupError {
         #[source]
         source: io::Error,
     },
-    #[error("{path} is not under the cgroup v2 hierarchy at {mount}")]
-    NotUnderMount { path: PathBuf, mount: PathBuf },
     #[error("cgroup {path} still has processes (after {secs} s); left in place")]
     Busy { path: PathBuf, secs: u64 },
 }
@@ -45,44 +40,9 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// The mount point of the cgroup v2 hierarchy, from `/proc/self/mountinfo`.
-pub fn v2_mount() -> Result<PathBuf, CgroupError> {
-    let text = fs::read_to_string("/proc/self/mountinfo").map_err(CgroupError::MountInfo)?;
-    parse_v2_mount(&text).ok_or(CgroupError::NoV2Mount)
-}
-
-/// mountinfo lines are `id parent major:minor root mountpoint options [optional...] - fstype
-/// source superoptions` (proc(5)); the mount point escapes spaces as `\040`.
-fn parse_v2_mount(mountinfo: &str) -> Option<PathBuf> {
-    mountinfo.lines().find_map(|line| {
-        let (left, right) = line.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        let mount_point = left.split_whitespace().nth(4)?;
-        Some(PathBuf::from(unescape_octal(mount_point)))
-    })
-}
-
-fn unescape_octal(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(pos) = rest.find('\\') {
-        out.push_str(&rest[..pos]);
-        let code = rest.get(pos + 1..pos + 4);
-        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[pos + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[pos + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+/// The cgroup v2 hierarchy (see `target::Cgroup2Mount`: one reader of mountinfo).
+pub fn v2_mount() -> Result<Cgroup2Mount, CgroupError> {
+    Ok(Cgroup2Mount::find()?)
 }
 
 /// A cgroup v2 directory.
@@ -91,38 +51,26 @@ pub struct Cgroup {
     path: PathBuf,
     id: u64,
     level: u32,
-    /// Whether sysallow created it (and so must remove it).
+    /// Whether sysallow created it for a command it started (and so must remove it, killing
+    /// what the command left behind).
     owned: bool,
-    /// Leave the parent directory alone when removing (it is not sysallow's).
-    keep_parent: bool,
-    /// Kill what is left in it before removing (only for a command sysallow started: a
-    /// parent cgroup's containers are the user's, and are never killed).
-    kill_leftovers: bool,
 }
 
 impl Cgroup {
-    /// An existing cgroup directory under `mount`.
-    pub fn open(mount: &Path, path: &Path) -> Result<Self, CgroupError> {
-        let relative = path
-            .strip_prefix(mount)
-            .map_err(|_| CgroupError::NotUnderMount {
-                path: path.to_owned(),
-                mount: mount.to_owned(),
-            })?;
-        let meta = fs::metadata(path).map_err(io_err("reading", path))?;
-        Ok(Cgroup {
-            path: path.to_owned(),
-            id: meta.ino(),
-            level: relative.components().count() as u32,
+    /// A cgroup sysallow did not create (it is never removed).
+    pub fn from_dir(dir: &CgroupDir) -> Self {
+        Cgroup {
+            path: dir.path.clone(),
+            id: dir.id,
+            level: dir.level,
             owned: false,
-            keep_parent: false,
-            kill_leftovers: false,
-        })
+        }
     }
 
-    /// Create a new cgroup for one recorded command: `<mount>/sysallow/<name>`.
-    pub fn create_for_command(mount: &Path, name: &str) -> Result<Self, CgroupError> {
-        let parent = mount.join(PARENT);
+    /// Create a new cgroup for one recorded command: `<mount>/sysallow/<name>`. It is removed
+    /// when dropped, after killing whatever the command left in it.
+    pub fn create_for_command(mount: &Cgroup2Mount, name: &str) -> Result<Self, CgroupError> {
+        let parent = mount.path.join(PARENT);
         match fs::create_dir(&parent) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -130,26 +78,9 @@ impl Cgroup {
         }
         let path = parent.join(name);
         fs::create_dir(&path).map_err(io_err("creating cgroup", &path))?;
-        let mut cgroup = Cgroup::open(mount, &path)?;
+        let mut cgroup = Cgroup::from_dir(&mount.open(&path)?);
         cgroup.owned = true;
-        cgroup.kill_leftovers = true;
         Ok(cgroup)
-    }
-
-    /// Open `<mount>/<relative>`, creating it (and owning it: removed when dropped, if empty
-    /// of processes) when it does not exist.
-    pub fn create_or_open(mount: &Path, relative: &Path) -> Result<Self, CgroupError> {
-        let path = mount.join(relative);
-        match fs::create_dir(&path) {
-            Ok(()) => {
-                let mut cgroup = Cgroup::open(mount, &path)?;
-                cgroup.owned = true;
-                cgroup.keep_parent = true;
-                Ok(cgroup)
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Cgroup::open(mount, &path),
-            Err(e) => Err(io_err("creating cgroup", &path)(e)),
-        }
     }
 
     pub fn path(&self) -> &Path {
@@ -231,14 +162,6 @@ impl Cgroup {
             return Ok(());
         }
         const WAIT: Duration = Duration::from_secs(10);
-        if !self.kill_leftovers && self.populated()? {
-            // Someone else's processes (containers started under a parent we created).
-            self.owned = false;
-            return Err(CgroupError::Busy {
-                path: self.path.clone(),
-                secs: 0,
-            });
-        }
         if self.populated()? {
             self.kill_all()?;
             if !self.wait_empty(WAIT)? {
@@ -251,9 +174,7 @@ impl Cgroup {
         remove_tree(&self.path)?;
         self.owned = false;
         // The shared `sysallow` parent: remove it if we were the last user.
-        if !self.keep_parent
-            && let Some(parent) = self.path.parent()
-        {
+        if let Some(parent) = self.path.parent() {
             let _ = fs::remove_dir(parent);
         }
         Ok(())
@@ -284,29 +205,5 @@ impl Drop for Cgroup {
         {
             eprintln!("sysallow: warning: {err}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_the_v2_mount_on_a_hybrid_host() {
-        let mountinfo = "\
-35 24 0:30 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
-36 35 0:31 / /sys/fs/cgroup/unified rw,nosuid,relatime shared:10 - cgroup2 cgroup2 rw\n\
-37 35 0:32 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd\n";
-        assert_eq!(
-            parse_v2_mount(mountinfo),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-        assert_eq!(parse_v2_mount("1 0 0:1 / / rw - ext4 /dev/vda rw\n"), None);
-    }
-
-    #[test]
-    fn unescapes_mount_points() {
-        let line = "36 35 0:31 / /mnt/my\\040cgroups rw - cgroup2 cgroup2 rw\n";
-        assert_eq!(parse_v2_mount(line), Some(PathBuf::from("/mnt/my cgroups")));
     }
 }

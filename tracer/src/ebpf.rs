@@ -15,7 +15,8 @@ use profile_gen::recording::{CONTAINER_RUNTIME, Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
     ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey,
-    TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, count_index, globals, maps,
+    ROOT_BASE_SLOT, ROOT_SETUP_SLOT, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo,
+    count_index, globals, maps,
 };
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -58,8 +59,8 @@ pub enum TracerError {
         kind: &'static str,
         name: &'static str,
     },
-    #[error("too many targets: every one of the {max} program slots is taken")]
-    TooManyTargets { max: u32 },
+    #[error("every one of the {max} program slots is taken")]
+    SlotsFull { max: u32 },
 }
 
 /// A target armed in the kernel, as the collector knows it.
@@ -90,19 +91,24 @@ impl TargetCounts {
     }
 }
 
-/// How the programs are loaded.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LoadOptions {
-    /// Some target will be a container: also attach `sys_exit`, which sees a seccomp filter
-    /// being installed successfully (the runtime boundary). Costs a second tracepoint hit per
-    /// syscall on the machine, so it is off for plain commands.
-    pub boundary: bool,
+/// The cgroup a session arms: known before the programs load, and built into them.
+#[derive(Clone, Debug)]
+pub struct Root {
+    pub cgroup_id: u64,
+    /// Its depth in the v2 hierarchy.
+    pub level: u32,
+    /// `tracer_common::TARGET_*`. With `TARGET_BOUNDARY`, `sys_exit` is attached too (it sees
+    /// a seccomp filter being installed successfully); that costs a second tracepoint hit per
+    /// syscall on the machine, so plain commands go without.
+    pub flags: u32,
+    /// Processes already running in it (pid, executable): past any boundary, followed under
+    /// their programs. Adopted before the programs attach, so their forks inherit it.
+    pub running: Vec<(u32, String)>,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
 pub struct Tracer {
     ebpf: Ebpf,
-    targets: Vec<ArmedTarget>,
 }
 
 /// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
@@ -138,7 +144,7 @@ fn field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u32, TracerE
 }
 
 /// Find `offset:N;` on the line declaring `field` in a tracefs `format` text, e.g.
-/// `field:pid_t child_pid;	offset:20;	size:4;	signed:1;`.
+/// `field:pid_t child_pid; offset:20; size:4; signed:1;`.
 fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?;
@@ -156,9 +162,8 @@ fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
 }
 
 impl Tracer {
-    /// Load the programs configured for targets at cgroup `level`, and attach them. Nothing is
-    /// counted until a target is armed.
-    pub fn load(tracefs: &Path, level: u32, options: LoadOptions) -> Result<Self, TracerError> {
+    /// Load the programs for `root`, and attach them: from then on its syscalls are counted.
+    pub fn load(tracefs: &Path, root: &Root) -> Result<(Self, ArmedTarget), TracerError> {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
@@ -166,7 +171,9 @@ impl Tracer {
         let task_status = task_status_offset();
         let mut loader = EbpfLoader::new();
         loader
-            .override_global(globals::TARGET_LEVEL, &level, true)
+            .override_global(globals::TARGET_LEVEL, &root.level, true)
+            .override_global(globals::TARGET_CGROUP, &root.cgroup_id, true)
+            .override_global(globals::TARGET_FLAGS, &root.flags, true)
             .override_global(globals::FORK_CHILD_PID_OFFSET, &layout.fork_child_pid, true)
             .override_global(globals::EXEC_FILENAME_OFFSET, &layout.exec_filename, true)
             .override_global(
@@ -181,7 +188,41 @@ impl Tracer {
             .override_global(globals::NR_PRCTL, &prctl, true)
             .override_global(globals::NR_SECCOMP_COMPAT, &seccomp_compat, true)
             .override_global(globals::NR_PRCTL_COMPAT, &prctl_compat, true);
-        let mut ebpf = loader.load(OBJECT)?;
+        let ebpf = loader.load(OBJECT)?;
+        let mut tracer = Tracer { ebpf };
+
+        // The root's slots are constants in the programs; mark them taken so no exec claims
+        // them, and start the kernel's search after them.
+        for slot in [ROOT_BASE_SLOT, ROOT_SETUP_SLOT] {
+            let mut taken: HashMap<&mut MapData, u32, u8> =
+                map_mut(&mut tracer.ebpf, maps::SLOTS_TAKEN)?;
+            taken
+                .insert(slot, 1, 0)
+                .map_err(|source| TracerError::Map {
+                    map: maps::SLOTS_TAKEN,
+                    source,
+                })?;
+        }
+        {
+            let mut next: Array<&mut MapData, u32> = map_mut(&mut tracer.ebpf, maps::NEXT_SLOT)?;
+            next.set(0, ROOT_SETUP_SLOT + 1, 0)
+                .map_err(|source| TracerError::Map {
+                    map: maps::NEXT_SLOT,
+                    source,
+                })?;
+        }
+        let armed = ArmedTarget {
+            cgroup_id: root.cgroup_id,
+            info: TargetInfo {
+                index: ROOT_BASE_SLOT,
+                base_slot: ROOT_BASE_SLOT,
+                setup_slot: ROOT_SETUP_SLOT,
+                flags: root.flags,
+            },
+        };
+        for (pid, exe) in &root.running {
+            tracer.adopt(&armed.info, *pid, exe)?;
+        }
 
         // The bookkeeping programs first, so that a task is known before its syscalls count.
         for (program, category, name) in [
@@ -189,68 +230,27 @@ impl Tracer {
             ("sched_process_fork", "sched", "sched_process_fork"),
             ("sched_process_exit", "sched", "sched_process_exit"),
         ] {
-            let tp: &mut TracePoint = program_mut(&mut ebpf, program)?;
+            let tp: &mut TracePoint = program_mut(&mut tracer.ebpf, program)?;
             tp.load()
                 .and_then(|()| tp.attach(category, name).map(drop))
                 .map_err(|source| TracerError::Program { program, source })?;
         }
         let mut raw_tracepoints = vec!["sys_enter"];
-        if options.boundary {
+        if root.flags & TARGET_BOUNDARY != 0 {
             raw_tracepoints.push("sys_exit");
         }
         for program in raw_tracepoints {
-            let raw: &mut RawTracePoint = program_mut(&mut ebpf, program)?;
+            let raw: &mut RawTracePoint = program_mut(&mut tracer.ebpf, program)?;
             raw.load()
                 .and_then(|()| raw.attach(program).map(drop))
                 .map_err(|source| TracerError::Program { program, source })?;
         }
-
-        Ok(Tracer {
-            ebpf,
-            targets: Vec::new(),
-        })
-    }
-
-    /// Start counting the syscalls of every task in cgroup `cgroup_id` (and its descendants).
-    /// `flags` are `tracer_common::TARGET_*`.
-    pub fn arm(&mut self, cgroup_id: u64, flags: u32) -> Result<ArmedTarget, TracerError> {
-        self.arm_with(cgroup_id, flags, |_, _| Ok(()))
-    }
-
-    /// `arm`, running `before` once the target's slots exist but before it is armed (to adopt
-    /// processes already running in it).
-    pub fn arm_with(
-        &mut self,
-        cgroup_id: u64,
-        flags: u32,
-        before: impl FnOnce(&mut Self, &TargetInfo) -> Result<(), TracerError>,
-    ) -> Result<ArmedTarget, TracerError> {
-        let base_slot = self.claim_slot()?;
-        let setup_slot = self.claim_slot()?;
-        let info = TargetInfo {
-            index: base_slot,
-            base_slot,
-            setup_slot,
-            flags,
-        };
-        before(self, &info)?;
-        let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
-            map_mut(&mut self.ebpf, maps::TARGETS)?;
-        targets
-            .insert(cgroup_id, info, 0)
-            .map_err(|source| TracerError::Map {
-                map: maps::TARGETS,
-                source,
-            })?;
-        let armed = ArmedTarget { cgroup_id, info };
-        self.targets.push(armed);
-        Ok(armed)
+        Ok((tracer, armed))
     }
 
     /// Follow a process that is already running in a target (attaching to a running
-    /// container): it is past any boundary, and its program is `exe`. Call before `arm`, so
-    /// that its forks inherit the entry.
-    pub fn adopt(&mut self, target: &TargetInfo, pid: u32, exe: &str) -> Result<(), TracerError> {
+    /// container): it is past any boundary, and its program is `exe`.
+    fn adopt(&mut self, target: &TargetInfo, pid: u32, exe: &str) -> Result<(), TracerError> {
         let mut key = ProgramKey::zeroed();
         key.target = target.index;
         let bytes = exe.as_bytes();
@@ -315,7 +315,7 @@ impl Tracer {
                 break;
             }
         }
-        let slot = claimed.ok_or(TracerError::TooManyTargets { max: MAX_SLOTS })?;
+        let slot = claimed.ok_or(TracerError::SlotsFull { max: MAX_SLOTS })?;
         let mut next: Array<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::NEXT_SLOT)?;
         let hint = next.get(&0, 0).unwrap_or(0);
         if hint <= slot {
@@ -326,19 +326,6 @@ impl Tracer {
                 })?;
         }
         Ok(slot)
-    }
-
-    /// Stop counting for a target (its counts stay readable).
-    pub fn disarm(&mut self, target: &ArmedTarget) -> Result<(), TracerError> {
-        let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
-            map_mut(&mut self.ebpf, maps::TARGETS)?;
-        match targets.remove(&target.cgroup_id) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
-            Err(source) => Err(TracerError::Map {
-                map: maps::TARGETS,
-                source,
-            }),
-        }
     }
 
     /// Everything counted for `target`, by ABI, syscall and program.

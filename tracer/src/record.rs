@@ -19,7 +19,7 @@ use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
 
 use crate::cgroup::{self, Cgroup, CgroupError};
-use crate::ebpf::{LoadOptions, Tracer, TracerError};
+use crate::ebpf::{Root, Tracer, TracerError};
 use crate::host;
 use crate::privilege::{self, PrivilegeError};
 use crate::spawn::{self, Ended, RunAs, SpawnError};
@@ -73,8 +73,15 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     let name = format!("run-{}", std::process::id());
     let cgroup = Cgroup::create_for_command(&mount, &name)?;
 
-    let mut tracer = Tracer::load(&tracefs, cgroup.level(), LoadOptions::default())?;
-    let target = tracer.arm(cgroup.id(), 0)?;
+    let (tracer, target) = Tracer::load(
+        &tracefs,
+        &Root {
+            cgroup_id: cgroup.id(),
+            level: cgroup.level(),
+            flags: 0,
+            running: Vec::new(),
+        },
+    )?;
 
     // Signals sent to sysallow go to the command; installed before the fork so that none is
     // lost between the fork and here (sysallow itself then never dies of them, and still writes
@@ -114,7 +121,6 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     let host = host::describe();
     let counts = tracer.counts(&target, host.arch)?;
     let losses = tracer.losses()?;
-    tracer.disarm(&target)?;
     drop(tracer);
     cgroup.remove()?;
 
@@ -229,13 +235,6 @@ pub fn record_watch(
     privilege::check_caps()?;
     let tracefs = privilege::tracefs()?;
     let target = spec.target;
-    let mut tracer = Tracer::load(
-        &tracefs,
-        target.cgroup.level(),
-        LoadOptions {
-            boundary: target.boundary,
-        },
-    )?;
     let mut flags = 0;
     if target.boundary {
         flags |= tracer_common::TARGET_BOUNDARY;
@@ -243,15 +242,16 @@ pub fn record_watch(
     if target.split {
         flags |= tracer_common::TARGET_SPLIT;
     }
-    // Processes already running are past any set-up: follow them as the workload, under
-    // their programs, before the target is armed so their forks inherit that.
-    let existing = processes_below(target.cgroup.path());
-    let armed = tracer.arm_with(target.cgroup.id(), flags, |tracer, info| {
-        for (pid, exe) in &existing {
-            tracer.adopt(info, *pid, exe)?;
-        }
-        Ok(())
-    })?;
+    let (tracer, armed) = Tracer::load(
+        &tracefs,
+        &Root {
+            cgroup_id: target.cgroup.id(),
+            level: target.cgroup.level(),
+            flags,
+            // Processes already running are past any set-up: follow them as the workload.
+            running: processes_below(target.cgroup.path()),
+        },
+    )?;
 
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM, SIGHUP] {
@@ -327,7 +327,6 @@ pub fn record_watch(
             target.description.clone(),
         )?;
     }
-    tracer.disarm(&armed)?;
     Ok(out)
 }
 

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod docker;
+
 /// The `sysallow` binary under test (built by cargo for this test run).
 pub fn sysallow() -> Command {
     Command::new(sysallow_path())

@@ -1,9 +1,66 @@
-//! `sysallow explain` (not implemented yet).
+//! `sysallow explain`: per syscall, who used it, how often, its risk class, and why the profile
+//! allows it.
 
-/// (Not implemented yet.)
-#[derive(clap::Args)]
-pub struct Args {}
+use std::path::{Path, PathBuf};
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`sysallow explain` is not implemented yet")
+use clap::{Args as ClapArgs, ValueEnum};
+use profile_gen::diff::Style;
+use profile_gen::explain;
+
+use super::diff::{Color, read_input, write_output};
+
+/// Explain a recording or profile: per syscall and ABI, the programs that used it and how
+/// often (recordings), what the profile does with it, its risk class, and why it is there.
+///
+/// "Why" comes from the rule comments the generator writes: observed, runtime tail (the
+/// container runtime calls it after installing the filter), policy flag (--vdso, --portable),
+/// fallback (ENOSYS so libc falls back), errno pin. Other comments are shown as written.
+#[derive(ClapArgs)]
+#[command(
+    after_long_help = "Exit status: 0, or 2 if the input cannot be read.\n\n\
+    Examples:\n  \
+    sysallow explain app.rec.json\n  \
+    sysallow explain app.json --format json | jq '.syscalls[] | select(.risk.risky)'"
+)]
+pub struct Args {
+    /// A recording or a profile (any format sysallow reads).
+    #[arg(value_name = "REC|PROFILE")]
+    input: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+
+    /// Colour the table: auto means only on a terminal, and never when NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+
+    /// Write the report here instead of stdout (`-` is stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// A table for people.
+    Table,
+    /// For tools.
+    Json,
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let doc = read_input(&args.input)?;
+    let explanation = explain::explain(&args.input.display().to_string(), &doc);
+    let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
+    let text = match args.format {
+        Format::Table => explain::render_table(
+            &explanation,
+            Style {
+                color: args.color.enabled(to_stdout),
+            },
+        ),
+        Format::Json => explain::render_json(&explanation),
+    };
+    write_output(args.output.as_deref(), &text)?;
+    Ok(0)
 }

@@ -1,9 +1,222 @@
-//! `sysallow generate` (not implemented yet).
+//! `sysallow generate`: turn recordings into a profile for where it is deployed.
 
-/// (Not implemented yet.)
-#[derive(clap::Args)]
-pub struct Args {}
+use std::path::{Path, PathBuf};
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`sysallow generate` is not implemented yet")
+use anyhow::Context as _;
+use clap::Args as ClapArgs;
+use profile_gen::Recording;
+use profile_gen::formats::{self, Document, Format};
+use profile_gen::generate::{DefaultErrno, Policy, generate};
+use profile_gen::runtime::RuntimeChoice;
+use tracer::output::Output;
+
+/// Build the smallest seccomp profile from one or more recordings (`sysallow record
+/// --recording`, or `sysallow merge`).
+///
+/// Allowed: every syscall observed, in the observed ABIs only, plus what the policy flags add.
+/// Denied: everything else, with the default errno. "New syscall with an older fallback"
+/// (clone3, faccessat2, statx, openat2, ...) gets ENOSYS when not observed, so libc and Go
+/// fall back. Every rule carries a comment saying why it is there (`sysallow explain` shows
+/// them).
+#[derive(ClapArgs)]
+#[command(after_help = "Examples:\n  \
+    sysallow generate app.rec.json -o app.json\n  \
+    sysallow generate web.rec.json --runtime runc -o web.json && \
+        docker run --security-opt seccomp=web.json IMAGE\n  \
+    sysallow generate run1.rec.json run2.rec.json --format podman -o web.json\n  \
+    sysallow generate app.rec.json --format systemd >> /etc/systemd/system/app.service.d/seccomp.conf\n\n\
+    Kubernetes: with the Security Profiles Operator, `--format kubernetes` writes a SeccompProfile \
+    resource to `kubectl apply`; the operator installs it on every node as \
+    /var/lib/kubelet/seccomp/operator/NAMESPACE/NAME.json, and a pod uses it with \
+    securityContext.seccompProfile: {type: Localhost, localhostProfile: \
+    operator/NAMESPACE/NAME.json}. Without the operator, copy a `--format oci` (or docker) \
+    file to /var/lib/kubelet/seccomp/profiles/NAME.json on every node and use \
+    localhostProfile: profiles/NAME.json (the path is relative to the kubelet's seccomp \
+    directory, /var/lib/kubelet/seccomp by default).\n\n\
+    Warnings (names an old libseccomp drops, unnamed syscall numbers, recording losses, what \
+    a format cannot express) go to stderr.")]
+pub struct Args {
+    /// Recordings to build from (several are merged: a syscall any of them saw is allowed).
+    #[arg(value_name = "REC", required = true)]
+    recordings: Vec<PathBuf>,
+
+    /// Write the profile here (atomically); `-` for stdout (the default).
+    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "-")]
+    output: PathBuf,
+
+    /// Output format: docker (`--security-opt seccomp=FILE`), oci (runtime-spec
+    /// linux.seccomp, for runc/crun config.json and kubelet Localhost profiles), podman
+    /// (containers-common, with errno names), kubernetes (Security Profiles Operator
+    /// SeccompProfile YAML), systemd (SystemCallFilter= lines for a unit).
+    #[arg(long, value_name = "FORMAT", default_value = "docker", value_parser = parse_format)]
+    format: Format,
+
+    /// Name of the Kubernetes resource (default: the output file's stem).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+
+    #[command(flatten)]
+    policy: PolicyArgs,
+}
+
+/// The generation policy flags, shared by every command that generates a profile.
+#[derive(ClapArgs, Clone, Debug, Default)]
+pub struct PolicyArgs {
+    /// Add the syscalls this container runtime makes after installing the filter (never its
+    /// set-up: mount, pivot_root, ...): none, runc, crun, or a measured version (runc@1.1.5,
+    /// runc@1.2.8/1.3.3); a bare name takes every measured version of it. Default: the
+    /// recorded runtime (runc when unknown) for a container recording, none for a command or
+    /// cgroup recording (sysallow run, or a wrapper that execs the program directly).
+    #[arg(long, value_name = "RUNTIME", value_parser = parse_runtime)]
+    pub runtime: Option<RuntimeChoice>,
+
+    /// The container runs with no-new-privileges (`--security-opt no-new-privileges`): the
+    /// runtime tail is smaller.
+    #[arg(long)]
+    pub no_new_privileges: bool,
+
+    /// Errno for denied syscalls: eperm ("not permitted", what Docker answers) or enosys
+    /// ("not implemented", callers fall back). Docker before 23 ignores it and uses EPERM.
+    #[arg(long, value_name = "ERRNO", default_value = "eperm", value_parser = parse_errno)]
+    pub default_errno: DefaultErrno,
+
+    /// Do not answer unobserved new syscalls (clone3, faccessat2, statx, ...) with ENOSYS.
+    #[arg(long)]
+    pub no_fallbacks: bool,
+
+    /// Allow the time calls that normally go through the vDSO (clock_gettime, gettimeofday,
+    /// time, getcpu), needed where the vDSO is unavailable.
+    #[arg(long)]
+    pub vdso: bool,
+
+    /// Also allow the equivalents of observed syscalls (open/openat/openat2,
+    /// stat/newfstatat/statx, clone/clone3, poll/ppoll, dup2/dup3, ...), for a profile that
+    /// survives another libc or libc version.
+    #[arg(long)]
+    pub portable: bool,
+
+    /// Build from the syscalls of programs whose path matches GLOB only (repeatable; `*`
+    /// does not cross `/`, `**` does). The container runtime's own calls are always kept.
+    #[arg(long, value_name = "GLOB")]
+    pub only_exe: Vec<String>,
+
+    /// Leave out syscalls made only by programs whose path matches GLOB (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude_exe: Vec<String>,
+}
+
+impl PolicyArgs {
+    /// The policy for recordings of `first`'s kind, with these flags applied.
+    pub fn policy(&self, first: &Recording) -> Policy {
+        let base = Policy::for_target(&first.target);
+        Policy {
+            runtime: self.runtime.clone().unwrap_or(base.runtime),
+            no_new_privileges: self.no_new_privileges,
+            default_errno: self.default_errno,
+            fallbacks: !self.no_fallbacks,
+            vdso: self.vdso,
+            portable: self.portable,
+            only_exe: self.only_exe.clone(),
+            exclude_exe: self.exclude_exe.clone(),
+        }
+    }
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+fn parse_runtime(s: &str) -> Result<RuntimeChoice, String> {
+    s.parse()
+}
+
+fn parse_errno(s: &str) -> Result<DefaultErrno, String> {
+    s.parse()
+}
+
+/// Read a Recording or profile file, saying which file and where it is malformed.
+pub fn read_document(path: &Path) -> anyhow::Result<Document> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+    };
+    formats::read(&text).with_context(|| format!("{}", path.display()))
+}
+
+pub fn warn(message: &str) {
+    eprintln!("sysallow: warning: {message}");
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    // Fail on an unwritable output before doing the work.
+    let output = Output::prepare(&args.output, None)
+        .with_context(|| format!("preparing {}", args.output.display()))?;
+    let mut recordings = Vec::new();
+    for path in &args.recordings {
+        match read_document(path)? {
+            Document::Recording(rec) => recordings.push(rec),
+            Document::Profile(_) => anyhow::bail!(
+                "{}: is a profile, not a recording (generate reads recordings; `sysallow merge` \
+                 combines profiles)",
+                path.display()
+            ),
+        }
+    }
+    let Some(first) = recordings.first() else {
+        anyhow::bail!("no recordings given");
+    };
+    let kinds: std::collections::BTreeSet<String> = recordings.iter().map(target_kind).collect();
+    if args.policy.runtime.is_none() && kinds.len() > 1 {
+        warn(&format!(
+            "the recordings are of different kinds ({}); the default --runtime follows the \
+             first one; pass --runtime to choose",
+            kinds.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let policy = args.policy.policy(first);
+    let generated = generate(&recordings, &policy).context("generating the profile")?;
+    for warning in &generated.warnings {
+        warn(warning);
+    }
+    for note in formats::notes(&generated.profile, args.format) {
+        warn(&note);
+    }
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.output
+            .file_stem()
+            .filter(|_| args.output.as_os_str() != "-")
+            .map_or_else(
+                || "sysallow-profile".to_owned(),
+                |s| s.to_string_lossy().into_owned(),
+            )
+    });
+    let text = formats::write_named(&generated.profile, args.format, &name);
+    output
+        .commit(&text)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    if args.output.as_os_str() != "-" {
+        let allowed: usize = generated
+            .profile
+            .syscalls
+            .iter()
+            .filter(|r| r.action == profile_gen::profile::Action::Allow)
+            .map(|r| r.names.len())
+            .sum();
+        eprintln!(
+            "sysallow: wrote {} ({} format, runtime {}, {allowed} syscalls allowed)",
+            args.output.display(),
+            args.format,
+            policy.runtime
+        );
+    }
+    Ok(0)
+}
+
+/// The recording's `target.kind` as written in the file (command, container, cgroup, ...).
+fn target_kind(rec: &Recording) -> String {
+    serde_json::to_value(&rec.target)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }

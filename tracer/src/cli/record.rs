@@ -8,13 +8,17 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
 use profile_gen::Recording;
+use profile_gen::formats::{self, Format};
+use profile_gen::generate;
 use profile_gen::recording::Target;
 use tracer::cgroup::{self, Cgroup};
 use tracer::output::Output;
 use tracer::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
 use tracer::spawn::{Ended, RunAs};
+use tracer::target::{CgroupParent, Description, EngineSocket, Resolver, TargetSpec};
 
 use super::StatusError;
+use super::generate::PolicyArgs;
 
 /// Record the syscalls a command makes, and write the smallest profile it runs under.
 ///
@@ -76,6 +80,11 @@ pub struct Args {
     /// exec when the container runs unconfined. Ends with Ctrl-C or --duration.
     #[arg(long, value_name = "NAME", group = "target")]
     cgroup_parent: Option<String>,
+
+    /// How the profile (-o) is generated: the same flags as `sysallow generate`, which can
+    /// regenerate it from the recording at any time.
+    #[command(flatten)]
+    policy: PolicyArgs,
 
     /// The command to record, with its arguments (after `--`).
     #[arg(last = true, value_name = "CMD")]
@@ -152,7 +161,7 @@ fn record_one_command(
             result.stragglers
         );
     }
-    outputs.write(&result.recording)?;
+    outputs.write(&result.recording, &args.policy)?;
     Ok(match result.ended {
         Ended::Code(code) => code as u8,
         Ended::Signal(signal) => (128 + signal) as u8,
@@ -170,17 +179,25 @@ fn record_one_cgroup(
     }
     let target = resolve_target(args)?;
     let outputs = Outputs::prepare(args, owner)?;
-    eprintln!(
-        "sysallow: recording {} (Ctrl-C to stop)",
-        target.cgroup.path().display()
-    );
-    let spec = WatchSpec { target, duration };
+    eprintln!("sysallow: recording {} (Ctrl-C to stop)", target.shown);
+    let spec = WatchSpec {
+        target: target.watch,
+        duration,
+    };
     // Not split: the watch yields exactly this cgroup's recording.
-    let watched = record_watch(spec, describe_container).context("recording")?;
+    let watched = record_watch(spec, |_| unreachable_child()).context("recording")?;
     if let Some(one) = watched.into_iter().next() {
-        outputs.write(&one.recording)?;
+        outputs.write(&one.recording, &args.policy)?;
     }
     Ok(0)
+}
+
+/// Never called for a target that is not split; a plain cgroup description if it were.
+fn unreachable_child() -> Target {
+    Target::Cgroup {
+        path: String::new(),
+        pid: None,
+    }
 }
 
 /// `record --cgroup-parent NAME -o DIR`.
@@ -210,47 +227,61 @@ fn record_parent(
     drop(Output::prepare(&dir.join(".sysallow-check"), owner)?);
 
     let mount = cgroup::v2_mount()?;
-    let name = parent.trim_matches('/');
-    if name.is_empty() || name.split('/').any(|c| c == ".." || c.is_empty()) {
-        anyhow::bail!("--cgroup-parent {parent:?}: give a cgroup name such as sysallow.slice");
-    }
-    let parent_cgroup = Cgroup::create_or_open(&mount, std::path::Path::new(name))
-        .with_context(|| format!("arming parent cgroup {name}"))?;
+    let parent = CgroupParent::create_or_reuse(&mount, parent)?;
+    let sockets = EngineSocket::from_env();
+    let flag = parent.docker_cgroup_parent();
     eprintln!(
-        "sysallow: armed {}; start containers with --cgroup-parent=/{name} (Ctrl-C to stop)",
-        parent_cgroup.path().display()
+        "sysallow: armed {}; start containers with --cgroup-parent={flag} (Ctrl-C to stop)",
+        parent.dir().path.display(),
     );
     let spec = WatchSpec {
         target: WatchTarget {
             description: Target::Cgroup {
-                path: parent_cgroup.path().display().to_string(),
+                path: parent.dir().relative.display().to_string(),
                 pid: None,
             },
-            cgroup: parent_cgroup,
+            cgroup: Cgroup::from_dir(parent.dir()),
             boundary: true,
             split: true,
         },
         duration,
     };
-    let watched = record_watch(spec, describe_container).context("recording")?;
+    // Name each container through the engine's API while it still exists.
+    let describe = |path: &std::path::Path| -> Target {
+        let child = parent
+            .children()
+            .ok()
+            .and_then(|children| children.into_iter().find(|c| c.cgroup.path == path));
+        match child {
+            Some(child) => parent.identify(&child, &sockets).recording_target(),
+            None => Target::Cgroup {
+                path: path.display().to_string(),
+                pid: None,
+            },
+        }
+    };
+    let watched = record_watch(spec, describe).context("recording");
+    // Only what sysallow created, and only when the containers are gone.
+    if let Err(err) = parent.remove() {
+        eprintln!("sysallow: warning: {err}");
+    }
+    let watched = watched?;
     if watched.is_empty() {
-        eprintln!("sysallow: no container started under /{name}");
+        eprintln!("sysallow: no container started under {flag}");
     }
     let mut used = std::collections::BTreeSet::new();
     for one in watched {
         let stem = file_stem(&one.recording.target, &one.cgroup, &mut used);
+        let profile = dir.join(format!("{stem}.json"));
         let outputs = Outputs {
-            profile: Some(Output::prepare(&dir.join(format!("{stem}.json")), owner)?),
+            profile: Some(Output::prepare(&profile, owner)?),
             recording: Some(Output::prepare(
                 &dir.join(format!("{stem}.rec.json")),
                 owner,
             )?),
         };
-        outputs.write(&one.recording)?;
-        eprintln!(
-            "sysallow: wrote {}",
-            dir.join(format!("{stem}.json")).display()
-        );
+        outputs.write(&one.recording, &args.policy)?;
+        eprintln!("sysallow: wrote {}", profile.display());
     }
     Ok(0)
 }
@@ -312,7 +343,7 @@ impl Outputs {
         })
     }
 
-    fn write(self, recording: &Recording) -> anyhow::Result<()> {
+    fn write(self, recording: &Recording, policy: &PolicyArgs) -> anyhow::Result<()> {
         for (cause, n) in recording.losses.nonzero() {
             eprintln!("sysallow: warning: {n} event(s) could not be recorded fully: {cause}");
         }
@@ -321,7 +352,7 @@ impl Outputs {
                 .context("writing the recording")?;
         }
         if let Some(out) = self.profile {
-            out.commit(&profile_json(recording)?)
+            out.commit(&profile_json(recording, policy)?)
                 .context("writing the profile")?;
         }
         let syscalls: usize = recording.abis.values().map(|a| a.syscalls.len()).sum();
@@ -334,45 +365,44 @@ impl Outputs {
     }
 }
 
-/// The profile for a recording, with the generator's default policy for its kind of target.
-fn profile_json(recording: &Recording) -> anyhow::Result<String> {
-    let _ = recording;
-    anyhow::bail!("profile generation is not wired in yet")
+/// The profile for a recording, with the generator's policy for its kind of target (a
+/// container gets its runtime's tail) and the policy flags given to `record`.
+fn profile_json(recording: &Recording, policy: &PolicyArgs) -> anyhow::Result<String> {
+    let generated = generate::generate(std::slice::from_ref(recording), &policy.policy(recording))
+        .context("generating the profile")?;
+    for warning in &generated.warnings {
+        eprintln!("sysallow: warning: {warning}");
+    }
+    Ok(formats::write(&generated.profile, Format::Docker))
+}
+
+/// A resolved --container, --cgroup or --pid.
+struct Resolved {
+    watch: WatchTarget,
+    shown: String,
 }
 
 /// Resolve --container, --cgroup or --pid to the cgroup to watch.
-fn resolve_target(args: &Args) -> anyhow::Result<WatchTarget> {
-    let mount = cgroup::v2_mount()?;
-    if let Some(path) = &args.cgroup {
-        let path = if path.is_absolute() {
-            path.clone()
-        } else {
-            mount.join(path)
-        };
-        let cgroup = Cgroup::open(&mount, &path)?;
-        return Ok(WatchTarget {
-            description: Target::Cgroup {
-                path: path.display().to_string(),
-                pid: None,
-            },
-            cgroup,
-            boundary: false,
+fn resolve_target(args: &Args) -> anyhow::Result<Resolved> {
+    let spec = if let Some(path) = &args.cgroup {
+        TargetSpec::Cgroup(path.clone())
+    } else if let Some(pid) = args.pid {
+        TargetSpec::Pid(pid)
+    } else if let Some(container) = &args.container {
+        TargetSpec::Container(container.clone())
+    } else {
+        anyhow::bail!("no target given");
+    };
+    let target = Resolver::new()?.resolve(&spec)?;
+    // A container's runtime set-up is left out; a plain cgroup or pid has no runtime.
+    let boundary = matches!(target.description, Description::Container(_));
+    Ok(Resolved {
+        shown: target.to_string(),
+        watch: WatchTarget {
+            cgroup: Cgroup::from_dir(&target.cgroup),
+            description: target.recording_target(),
+            boundary,
             split: false,
-        });
-    }
-    anyhow::bail!("--container and --pid are not wired in yet")
-}
-
-/// Name a container's cgroup while it exists.
-fn describe_container(path: &std::path::Path) -> Target {
-    let id = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    Target::Container {
-        id,
-        name: None,
-        runtime: None,
-        cgroup: path.display().to_string(),
-    }
+        },
+    })
 }

@@ -1,1 +1,433 @@
-//! (Being written.)
+//! Target resolution: from what the user names (`--cgroup PATH`, `--pid PID`,
+//! `--container ID|NAME`) to the cgroup v2 directory the recorder arms (its id and level) and a
+//! description for the recording.
+//!
+//! A container is resolved, most robust first:
+//! 1. through an engine API socket (Docker's, or Podman's compatible one): inspect gives the
+//!    full id, the name and the init pid, and the init's `/proc/PID/cgroup` is the cgroup,
+//!    whatever the cgroup driver or `--cgroup-parent`;
+//! 2. by the runtimes' path conventions ([`conventions`]): a walk of the v2 tree for a
+//!    container directory whose id is, or starts with, what the user gave. This covers
+//!    containerd and CRI-O (no HTTP API) and engines whose socket is elsewhere.
+//!
+//! For `record --cgroup-parent NAME` see [`parent::CgroupParent`].
+
+pub mod conventions;
+pub mod engine;
+pub mod hierarchy;
+pub mod parent;
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use conventions::Runtime;
+pub use engine::{EngineError, EngineSocket};
+pub use hierarchy::{Cgroup2Mount, CgroupDir, cgroup2_mount};
+pub use parent::CgroupParent;
+
+/// How deep the convention search descends below the mount (kubepods systemd paths are 4-5).
+const MAX_SEARCH_DEPTH: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(
+        "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); sysallow filters \
+         by cgroup v2 id: mount one with `mount -t cgroup2 none /sys/fs/cgroup/unified`"
+    )]
+    NoCgroup2Mount,
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a cgroup v2 directory (cgroup v2 is mounted at {mount}): {reason}")]
+    NotACgroup {
+        path: PathBuf,
+        mount: PathBuf,
+        reason: String,
+    },
+    #[error("no process with pid {pid}")]
+    PidNotFound { pid: u32 },
+    #[error("process {pid} is in no cgroup v2 (no `0::` line in /proc/{pid}/cgroup)")]
+    PidWithoutCgroup2 { pid: u32 },
+    #[error("container {query:?} not found; tried: {}", .tried.join("; "))]
+    ContainerNotFound { query: String, tried: Vec<String> },
+    #[error("container id prefix {prefix:?} is ambiguous: it matches {}", .candidates.join(", "))]
+    AmbiguousPrefix {
+        prefix: String,
+        candidates: Vec<String>,
+    },
+    #[error(
+        "container {id} ({name}) is not running and has no cgroup yet; start it first, or use \
+         `record --cgroup-parent` to catch it from its start"
+    )]
+    ContainerNotRunning { id: String, name: String },
+    #[error("asking the {socket} about {query:?}: {source}")]
+    Engine {
+        socket: String,
+        query: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("invalid cgroup parent name {name:?}: {reason}")]
+    InvalidParentName { name: String, reason: &'static str },
+}
+
+/// What the user asked to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// Absolute (under the v2 mount) or relative to the mount.
+    Cgroup(PathBuf),
+    Pid(u32),
+    /// A full id, a unique id prefix, or a name (names need an engine API).
+    Container(String),
+}
+
+/// A resolved target: the cgroup to arm and what it is.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Target {
+    pub cgroup: CgroupDir,
+    pub description: Description,
+}
+
+/// What a target is, for the recording and for messages.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Description {
+    Cgroup,
+    Pid { pid: u32 },
+    Container(ContainerInfo),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerInfo {
+    /// The full id (64 hex digits).
+    pub id: String,
+    /// The engine's name, without Docker's leading `/`; `None` where no API was reachable.
+    pub name: Option<String>,
+    pub runtime: Runtime,
+    pub image: Option<String>,
+    /// The container's init on the host, when the API gave it.
+    pub init_pid: Option<u32>,
+}
+
+impl Target {
+    /// The target as the Recording describes it (`profile_gen::recording::Target`).
+    pub fn recording_target(&self) -> profile_gen::recording::Target {
+        use profile_gen::recording::Target as Rec;
+        let cgroup = self.cgroup.relative.display().to_string();
+        match &self.description {
+            Description::Cgroup => Rec::Cgroup {
+                path: cgroup,
+                pid: None,
+            },
+            Description::Pid { pid } => Rec::Cgroup {
+                path: cgroup,
+                pid: Some(*pid),
+            },
+            Description::Container(c) => Rec::Container {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                runtime: Some(c.runtime.as_str().to_owned()),
+                cgroup,
+            },
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.description {
+            Description::Cgroup => write!(f, "cgroup {}", self.cgroup.relative.display())?,
+            Description::Pid { pid } => {
+                write!(f, "pid {pid} in cgroup {}", self.cgroup.relative.display())?
+            }
+            Description::Container(c) => {
+                write!(f, "{} container {}", c.runtime, short_id(&c.id))?;
+                if let Some(name) = &c.name {
+                    write!(f, " ({name})")?;
+                }
+                write!(f, " in cgroup {}", self.cgroup.relative.display())?;
+            }
+        }
+        write!(f, " [id {}, level {}]", self.cgroup.id, self.cgroup.level)
+    }
+}
+
+fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+/// Resolves targets against one v2 hierarchy and a list of engine sockets.
+#[derive(Clone, Debug)]
+pub struct Resolver {
+    mount: Cgroup2Mount,
+    sockets: Vec<EngineSocket>,
+}
+
+impl Resolver {
+    /// The v2 mount from mountinfo; engine sockets from `DOCKER_HOST` (or
+    /// `/var/run/docker.sock`) and Podman's `/run/podman/podman.sock`.
+    pub fn new() -> Result<Self, TargetError> {
+        Ok(Resolver {
+            mount: Cgroup2Mount::find()?,
+            sockets: EngineSocket::from_env(),
+        })
+    }
+
+    /// A resolver over a given hierarchy and sockets (tests, a private dockerd).
+    pub fn with(mount: Cgroup2Mount, sockets: Vec<EngineSocket>) -> Self {
+        Resolver { mount, sockets }
+    }
+
+    /// Replace the engine sockets tried for `--container`.
+    pub fn sockets(mut self, sockets: Vec<EngineSocket>) -> Self {
+        self.sockets = sockets;
+        self
+    }
+
+    pub fn mount(&self) -> &Cgroup2Mount {
+        &self.mount
+    }
+
+    pub fn resolve(&self, spec: &TargetSpec) -> Result<Target, TargetError> {
+        match spec {
+            TargetSpec::Cgroup(path) => self.cgroup(path),
+            TargetSpec::Pid(pid) => self.pid(*pid),
+            TargetSpec::Container(query) => self.container(query),
+        }
+    }
+
+    /// `--cgroup PATH`: absolute under the mount, or relative to it.
+    pub fn cgroup(&self, path: &Path) -> Result<Target, TargetError> {
+        let dir = if path.is_absolute() {
+            path.to_owned()
+        } else {
+            self.mount.path.join(path)
+        };
+        Ok(Target {
+            cgroup: self.mount.open(&dir)?,
+            description: Description::Cgroup,
+        })
+    }
+
+    /// `--pid PID`: the process's v2 cgroup.
+    pub fn pid(&self, pid: u32) -> Result<Target, TargetError> {
+        Ok(Target {
+            cgroup: self.pid_cgroup(pid)?,
+            description: Description::Pid { pid },
+        })
+    }
+
+    fn pid_cgroup(&self, pid: u32) -> Result<CgroupDir, TargetError> {
+        let cgroup = hierarchy::pid_cgroup(pid)?.ok_or(TargetError::PidWithoutCgroup2 { pid })?;
+        self.mount.open(&self.mount.dir_of(&cgroup))
+    }
+
+    /// `--container ID|NAME`: engine APIs first, then the cgroup path conventions.
+    pub fn container(&self, query: &str) -> Result<Target, TargetError> {
+        let mut tried = Vec::new();
+        for socket in &self.sockets {
+            match socket.inspect(query) {
+                Ok(found) => return self.target_of_inspected(socket, found),
+                Err(EngineError::Status { message, .. })
+                    if message.contains("multiple IDs found") =>
+                {
+                    return Err(self.ambiguous_via_api(socket, query));
+                }
+                Err(e) if e.is_not_found() => tried.push(format!("{socket}: no such container")),
+                Err(e @ (EngineError::NoSocket(_) | EngineError::Connect { .. })) => {
+                    tried.push(format!("{}: {e}", socket.runtime));
+                }
+                Err(source) => {
+                    return Err(TargetError::Engine {
+                        socket: socket.to_string(),
+                        query: query.to_owned(),
+                        source,
+                    });
+                }
+            }
+        }
+        let prefix = query.to_ascii_lowercase();
+        if !prefix.is_empty() && prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut found = self.search(&prefix);
+            found.dedup_by(|a, b| a.1 == b.1);
+            match found.len() {
+                0 => {}
+                1 => {
+                    let (runtime, id, dir) = found.remove(0);
+                    return Ok(Target {
+                        cgroup: self.mount.open(&dir)?,
+                        description: Description::Container(ContainerInfo {
+                            id,
+                            name: None,
+                            runtime,
+                            image: None,
+                            init_pid: None,
+                        }),
+                    });
+                }
+                _ => {
+                    return Err(TargetError::AmbiguousPrefix {
+                        prefix,
+                        candidates: found
+                            .into_iter()
+                            .map(|(r, id, _)| format!("{r} {}", short_id(&id)))
+                            .collect(),
+                    });
+                }
+            }
+            tried.push(format!(
+                "cgroup v2 tree at {}: no directory {}",
+                self.mount.path.display(),
+                conventions::DESCRIBED.replace("<id>", &format!("{prefix}*"))
+            ));
+        } else {
+            tried.push(format!(
+                "cgroup v2 tree: not searched ({query:?} is not an id; names need an engine API)"
+            ));
+        }
+        Err(TargetError::ContainerNotFound {
+            query: query.to_owned(),
+            tried,
+        })
+    }
+
+    fn target_of_inspected(
+        &self,
+        socket: &EngineSocket,
+        found: engine::ContainerJson,
+    ) -> Result<Target, TargetError> {
+        let info = |init_pid| ContainerInfo {
+            id: found.id.clone(),
+            name: Some(found.name.clone()).filter(|n| !n.is_empty()),
+            runtime: socket.runtime,
+            image: found.image.clone(),
+            init_pid,
+        };
+        if found.running && found.pid > 0 {
+            // The init may exit between inspect and here; then fall back to the paths.
+            if let Ok(cgroup) = self.pid_cgroup(found.pid) {
+                return Ok(Target {
+                    cgroup,
+                    description: Description::Container(info(Some(found.pid))),
+                });
+            }
+        }
+        let mut dirs = self.search(&found.id);
+        if dirs.is_empty() {
+            return Err(TargetError::ContainerNotRunning {
+                id: found.id.clone(),
+                name: found.name.clone(),
+            });
+        }
+        let (_, _, dir) = dirs.remove(0);
+        Ok(Target {
+            cgroup: self.mount.open(&dir)?,
+            description: Description::Container(info(None)),
+        })
+    }
+
+    fn ambiguous_via_api(&self, socket: &EngineSocket, prefix: &str) -> TargetError {
+        let candidates = socket
+            .list()
+            .map(|all| {
+                all.into_iter()
+                    .filter(|(id, _)| id.starts_with(prefix))
+                    .map(|(id, name)| format!("{} ({name})", short_id(&id)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        TargetError::AmbiguousPrefix {
+            prefix: prefix.to_owned(),
+            candidates,
+        }
+    }
+
+    /// Every container directory under the mount whose id starts with `prefix`, shallowest
+    /// first, sorted by id.
+    pub fn search(&self, prefix: &str) -> Vec<(Runtime, String, PathBuf)> {
+        let mut found = Vec::new();
+        let mut names = Vec::new();
+        walk(&self.mount.path, &mut names, prefix, &mut found, 0);
+        found.sort_by(|a, b| {
+            (a.1.as_str(), a.2.components().count()).cmp(&(b.1.as_str(), b.2.components().count()))
+        });
+        found
+    }
+}
+
+fn walk(
+    dir: &Path,
+    names: &mut Vec<String>,
+    prefix: &str,
+    found: &mut Vec<(Runtime, String, PathBuf)>,
+    depth: usize,
+) {
+    if depth > MAX_SEARCH_DEPTH {
+        return;
+    }
+    // Cgroups vanish while we walk: an unreadable directory is skipped, not an error.
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ancestors: Vec<&str> = names.iter().map(String::as_str).collect();
+        if let Some((runtime, id)) = conventions::parse_container_dir(&ancestors, &name) {
+            if id.starts_with(prefix) {
+                found.push((runtime, id, entry.path()));
+            }
+            // A container's own sub-cgroups are not containers.
+            continue;
+        }
+        names.push(name);
+        walk(&entry.path(), names, prefix, found, depth + 1);
+        names.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_search_finds_one_or_reports_ambiguity() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = format!("ab{}", "1".repeat(62));
+        let b = format!("ab{}", "2".repeat(62));
+        std::fs::create_dir_all(tmp.path().join("docker").join(&a)).unwrap();
+        std::fs::create_dir_all(
+            tmp.path()
+                .join("system.slice")
+                .join(format!("docker-{b}.scope")),
+        )
+        .unwrap();
+        let mount = Cgroup2Mount {
+            path: tmp.path().to_owned(),
+            root: PathBuf::from("/"),
+        };
+        let resolver = Resolver::with(mount, Vec::new());
+        let found = resolver.search("ab1");
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].0, found[0].1.as_str()),
+            (Runtime::Docker, a.as_str())
+        );
+        match resolver.container("ab") {
+            Err(TargetError::AmbiguousPrefix { candidates, .. }) => assert_eq!(candidates.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // Found by convention, but a temp dir is not a cgroup2 file system.
+        assert!(matches!(
+            resolver.container("AB2"),
+            Err(TargetError::NotACgroup { .. })
+        ));
+    }
+}

@@ -1,0 +1,66 @@
+/*
+ * sysallow-probe: a small static test program for the container tests (built with
+ * `gcc -static -O2`, put into the test image as /usr/bin/sysallow-probe by
+ * tests/tests/common/docker.rs).
+ *
+ *   sysallow-probe hello        print "sysallow-probe: hello" and exit 0
+ *   sysallow-probe exit N       exit with status N
+ *   sysallow-probe sleep SECS   wait SECS seconds (SIGTERM ends it at once, status 0:
+ *                               as a container's PID 1 it needs a handler to stop quickly)
+ *   sysallow-probe syscalls     make a fixed, known set of syscalls (getpid, getppid, uname,
+ *                               openat+read+close of /etc/passwd, write), then exit 0
+ *   sysallow-probe cgroup       print /proc/self/cgroup
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+static void on_term(int sig) { (void)sig; _exit(0); }
+
+static int cat(const char *path) {
+    char buf[4096];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { perror(path); return 1; }
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        if (write(1, buf, (size_t)n) != n) return 1;
+    }
+    close(fd);
+    return n < 0;
+}
+
+int main(int argc, char **argv) {
+    const char *mode = argc > 1 ? argv[1] : "hello";
+    if (strcmp(mode, "hello") == 0) {
+        static const char msg[] = "sysallow-probe: hello\n";
+        return write(1, msg, sizeof msg - 1) == (ssize_t)(sizeof msg - 1) ? 0 : 1;
+    }
+    if (strcmp(mode, "exit") == 0 && argc > 2) return atoi(argv[2]);
+    if (strcmp(mode, "sleep") == 0 && argc > 2) {
+        signal(SIGTERM, on_term);
+        signal(SIGINT, on_term);
+        struct timespec left = {.tv_sec = atol(argv[2]), .tv_nsec = 0};
+        while (nanosleep(&left, &left) != 0) {}
+        return 0;
+    }
+    if (strcmp(mode, "syscalls") == 0) {
+        struct utsname u;
+        char buf[256];
+        long pid = syscall(SYS_getpid);
+        long ppid = syscall(SYS_getppid);
+        if (uname(&u) != 0) return 1;
+        int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) { (void)read(fd, buf, sizeof buf); close(fd); }
+        int len = snprintf(buf, sizeof buf, "sysallow-probe: pid %ld ppid %ld %s\n", pid, ppid, u.sysname);
+        return write(1, buf, (size_t)len) == len ? 0 : 1;
+    }
+    if (strcmp(mode, "cgroup") == 0) return cat("/proc/self/cgroup");
+    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup\n");
+    return 2;
+}

@@ -1,0 +1,698 @@
+//! A private dockerd for root tests: its own data root, exec root, socket, containerd and
+//! default cgroup parent, so that several can run at once beside a system Docker, and nothing
+//! is left behind when it is dropped (also when a test panics).
+//!
+//! ```ignore
+//! if !docker::can_run_docker("my_test") { return; }
+//! let d = docker::Dockerd::start();
+//! let image = d.import_test_image();
+//! let out = d.run(&["--rm", &image, "sysallow-probe", "hello"], Duration::from_secs(30));
+//! assert!(out.status.success(), "{out}");
+//! ```
+//!
+//! Facts (FIELD-NOTES, "Containers and runtimes"): Docker 20.10 from Debian's docker.io starts
+//! by hand with these flags and is ready in under a second; there is no registry, so the test
+//! image is made with `docker import` from busybox-static plus our probe program; an
+//! insufficient seccomp profile once made `docker run` hang, so every run has a timeout.
+
+use std::fmt;
+use std::fs;
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{can_run, have, is_root};
+
+/// The image `import_test_image` makes.
+pub const TEST_IMAGE: &str = "sysallow-test:latest";
+/// The probe program inside the test image.
+pub const PROBE: &str = "/usr/bin/sysallow-probe";
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// What the harness needs on the machine; the packages are Debian's (`cargo xtask setup`).
+pub const PACKAGES: &str =
+    "docker.io (dockerd, docker, containerd, runc), busybox-static, gcc, tar";
+
+/// Skip (or, in CI, fail) a test that needs root and a Docker engine.
+pub fn can_run_docker(test: &str) -> bool {
+    let missing: Vec<&str> = [
+        ("root", is_root()),
+        ("dockerd", have("dockerd")),
+        ("containerd", have("containerd")),
+        ("runc", have("runc")),
+        (
+            "/bin/busybox (busybox-static)",
+            Path::new("/bin/busybox").exists(),
+        ),
+        ("gcc", have("gcc")),
+        ("tar", have("tar")),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(what, _)| what)
+    .collect();
+    can_run(
+        test,
+        &format!(
+            "root and a Docker engine (missing: {}; apt-get install -y {PACKAGES})",
+            missing.join(", ")
+        ),
+        missing.is_empty(),
+    )
+}
+
+/// Options for [`Dockerd::start_with`].
+#[derive(Clone, Debug, Default)]
+pub struct DockerdOptions {
+    /// Extra OCI runtimes: `--add-runtime NAME=PATH`.
+    pub runtimes: Vec<(String, PathBuf)>,
+    /// `--default-runtime`.
+    pub default_runtime: Option<String>,
+    /// Keep Docker's default cgroup parent (`/docker`) instead of a private one. Containers then
+    /// share `/docker` with every other dockerd; the harness removes it only if it created it
+    /// and it is empty.
+    pub docker_default_cgroup_parent: bool,
+    /// More daemon flags.
+    pub extra_args: Vec<String>,
+}
+
+/// A running private dockerd. Dropping it stops it and removes everything it made.
+pub struct Dockerd {
+    root: PathBuf,
+    socket: PathBuf,
+    child: Option<Child>,
+    pid: i32,
+    docker_cli: PathBuf,
+    /// The daemon's default cgroup parent (relative to each hierarchy's root).
+    cgroup_parent: String,
+    /// Cgroup directories (relative) that did not exist before this daemon started.
+    cgroup_dirs_to_remove: Vec<String>,
+    image_imported: bool,
+}
+
+/// The result of one `docker` command.
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    pub command: String,
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "`{}`: {}{}\n--- stdout\n{}--- stderr\n{}",
+            self.command,
+            self.status,
+            if self.timed_out { " (TIMED OUT)" } else { "" },
+            self.stdout,
+            self.stderr
+        )
+    }
+}
+
+impl Dockerd {
+    pub fn start() -> Dockerd {
+        Dockerd::start_with(DockerdOptions::default())
+    }
+
+    /// Start a dockerd and wait (bounded) until `docker info` answers. Panics with the daemon's
+    /// log if it does not come up.
+    pub fn start_with(options: DockerdOptions) -> Dockerd {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("{}-{seq}", std::process::id());
+        // Short path: the socket path must fit in sun_path (108 bytes), containerd's too.
+        // /tmp is on the root file system here, which overlay2 accepts as a backing fs.
+        let root = tempfile::Builder::new()
+            .prefix(&format!("sysallow-dockerd-{tag}-"))
+            .tempdir_in(std::env::temp_dir())
+            .expect("creating the dockerd temp dir")
+            .keep();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o711)).expect("chmod temp dir");
+        for d in ["data", "exec", "cli"] {
+            fs::create_dir(root.join(d)).expect("creating dockerd dirs");
+        }
+        // An empty config file so that /etc/docker/daemon.json cannot change the daemon.
+        fs::write(root.join("daemon.json"), "{}\n").expect("writing daemon.json");
+        let socket = root.join("docker.sock");
+        let cgroup_parent = if options.docker_default_cgroup_parent {
+            "docker".to_owned()
+        } else {
+            format!("sysallow-test-{tag}")
+        };
+        let cgroup_dirs_to_remove = [cgroup_parent.clone()]
+            .into_iter()
+            .filter(|rel| !cgroup_mounts().iter().any(|m| m.join(rel).exists()))
+            .collect();
+        let dockerd = which("dockerd").expect("dockerd not on PATH");
+        // The CLI beside dockerd is of the same release (/usr/local/bin may hold another).
+        let docker_cli = dockerd
+            .parent()
+            .map(|d| d.join("docker"))
+            .filter(|p| p.exists())
+            .unwrap_or_else(|| PathBuf::from("docker"));
+
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            format!("--config-file={}", path(&root.join("daemon.json"))),
+            format!("--data-root={}", path(&root.join("data"))),
+            format!("--exec-root={}", path(&root.join("exec"))),
+            format!("--pidfile={}", path(&root.join("docker.pid"))),
+            format!("--host=unix://{}", path(&socket)),
+            // dockerd starts its own containerd under exec-root/containerd when not given one:
+            // each private daemon has its own, and can coexist with the system's.
+            "--bridge=none".into(),
+            "--iptables=false".into(),
+            "--ip6tables=false".into(),
+            "--ip-masq=false".into(),
+            "--userland-proxy=false".into(),
+            "--storage-driver=overlay2".into(),
+            "--exec-opt=native.cgroupdriver=cgroupfs".into(),
+            format!("--cgroup-parent=/{cgroup_parent}"),
+            "--log-level=warn".into(),
+        ];
+        for (name, runtime) in &options.runtimes {
+            args.push(format!("--add-runtime={name}={}", path(runtime)));
+        }
+        if let Some(name) = &options.default_runtime {
+            args.push(format!("--default-runtime={name}"));
+        }
+        args.extend(options.extra_args.iter().cloned());
+
+        let log = fs::File::create(root.join("dockerd.log")).expect("creating dockerd.log");
+        let log2 = log.try_clone().expect("dup log");
+        let child = Command::new(&dockerd)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", dockerd.display()));
+        let pid = i32::try_from(child.id()).expect("pid fits i32");
+        let mut d = Dockerd {
+            root,
+            socket,
+            child: Some(child),
+            pid,
+            docker_cli,
+            cgroup_parent,
+            cgroup_dirs_to_remove,
+            image_imported: false,
+        };
+        d.wait_ready();
+        d
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                panic!(
+                    "dockerd exited ({status}) before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            if self.socket.exists() {
+                let out = self.docker_with_timeout(
+                    &["info", "--format", "{{.ServerVersion}}"],
+                    Duration::from_secs(10),
+                );
+                if out.status.success() {
+                    return;
+                }
+            }
+            if start.elapsed() > READY_TIMEOUT {
+                panic!("dockerd not ready after {READY_TIMEOUT:?}:\n{}", self.log());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.root.join("dockerd.log")).unwrap_or_default()
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// For `DOCKER_HOST`: `unix:///.../docker.sock`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The temp directory holding data root, exec root, socket and log.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// The daemon's default cgroup parent (no leading `/`): containers started without
+    /// `--cgroup-parent` sit at `<v2 mount>/<this>/<id>`.
+    pub fn cgroup_parent(&self) -> &str {
+        &self.cgroup_parent
+    }
+
+    /// A `docker` command talking to this daemon (no timeout: prefer `docker_with_timeout`).
+    pub fn docker(&self) -> Command {
+        let mut cmd = Command::new(&self.docker_cli);
+        cmd.arg("--host")
+            .arg(self.host())
+            .env("DOCKER_CONFIG", self.root.join("cli"))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run `docker ARGS` with a timeout (the CLI is killed on timeout).
+    pub fn docker_with_timeout(&self, args: &[&str], timeout: Duration) -> Output {
+        let mut cmd = self.docker();
+        cmd.args(args);
+        run_with_timeout(cmd, &format!("docker {}", args.join(" ")), timeout, || {})
+    }
+
+    /// Like `docker_with_timeout`, panicking with the output unless it succeeds.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker_with_timeout(args, Duration::from_secs(60));
+        assert!(out.status.success(), "{out}");
+        out.stdout
+    }
+
+    /// Build the test image (busybox-static with its applets, and the probe program at
+    /// [`PROBE`]) and `docker import` it as [`TEST_IMAGE`]. Returns the image name.
+    pub fn import_test_image(&mut self) -> String {
+        if self.image_imported {
+            return TEST_IMAGE.to_owned();
+        }
+        let stage = self.root.join("image");
+        for dir in ["bin", "usr/bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
+            fs::create_dir_all(stage.join(dir)).expect("creating image dirs");
+        }
+        fs::copy("/bin/busybox", stage.join("bin/busybox")).expect("copying /bin/busybox");
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" && !applet.is_empty() {
+                let _ = std::os::unix::fs::symlink("busybox", stage.join("bin").join(applet));
+            }
+        }
+        build_probe(&stage.join(PROBE.trim_start_matches('/')));
+        fs::write(
+            stage.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .expect("writing /etc/passwd");
+        fs::write(stage.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
+            .expect("writing /etc/group");
+        fs::set_permissions(stage.join("tmp"), fs::Permissions::from_mode(0o1777))
+            .expect("chmod /tmp");
+        let tarball = self.root.join("image.tar");
+        let tar = Command::new("tar")
+            .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+            .arg(&stage)
+            .arg("-cf")
+            .arg(&tarball)
+            .arg(".")
+            .status()
+            .expect("running tar");
+        assert!(tar.success(), "tar of the test image failed");
+        let tarball = tarball.to_string_lossy().into_owned();
+        self.docker_ok(&[
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            "CMD [\"/bin/sh\"]",
+            &tarball,
+            TEST_IMAGE,
+        ]);
+        let _ = fs::remove_dir_all(&stage);
+        let _ = fs::remove_file(&tarball);
+        self.image_imported = true;
+        TEST_IMAGE.to_owned()
+    }
+
+    /// `docker run --name <unique> ARGS` with a timeout: on timeout the container is killed
+    /// (`docker rm -f`) and then the CLI. Returns the output; `out.timed_out` says which.
+    pub fn run(&self, args: &[&str], timeout: Duration) -> Output {
+        let name = self.unique_name();
+        let mut cmd = self.docker();
+        cmd.args(["run", "--name", &name]).args(args);
+        let out = run_with_timeout(
+            cmd,
+            &format!("docker run --name {name} {}", args.join(" ")),
+            timeout,
+            || {
+                let _ = self.docker_with_timeout(&["rm", "-f", &name], Duration::from_secs(30));
+            },
+        );
+        if !args.contains(&"--rm") {
+            let _ = self.docker_with_timeout(&["rm", "-f", &name], Duration::from_secs(30));
+        }
+        out
+    }
+
+    /// `docker run -d --name <unique> ARGS`: a running container. Panics unless it starts.
+    pub fn run_detached(&self, args: &[&str]) -> Container {
+        let name = self.unique_name();
+        let mut full = vec!["run", "-d", "--name", name.as_str()];
+        full.extend_from_slice(args);
+        let out = self.docker_with_timeout(&full, Duration::from_secs(60));
+        if !out.status.success() {
+            let _ = self.docker_with_timeout(&["rm", "-f", &name], Duration::from_secs(30));
+            panic!("{out}");
+        }
+        let id = out.stdout.trim().to_owned();
+        let pid = self.init_pid(&id);
+        Container { id, name, pid }
+    }
+
+    /// The host pid of a running container's init (`State.Pid`).
+    pub fn init_pid(&self, container: &str) -> u32 {
+        self.docker_ok(&["inspect", "--format", "{{.State.Pid}}", container])
+            .trim()
+            .parse()
+            .expect("State.Pid is a number")
+    }
+
+    fn unique_name(&self) -> String {
+        format!("sysallow-{}", SEQ.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Stop everything now (what `Drop` does), and report what could not be cleaned.
+    pub fn stop(mut self) -> Vec<String> {
+        self.cleanup()
+    }
+
+    fn cleanup(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        // 1. Containers, while the daemon still answers.
+        if self.child.is_some() && self.socket.exists() {
+            let ps = self.docker_with_timeout(&["ps", "-aq"], Duration::from_secs(20));
+            let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let out = self.docker_with_timeout(&args, Duration::from_secs(60));
+                if !out.status.success() {
+                    problems.push(format!("removing containers: {out}"));
+                }
+            }
+        }
+        // 2. The daemon: SIGTERM, then SIGKILL after a timeout. It stops its containerd.
+        if let Some(mut child) = self.child.take() {
+            signal(self.pid, libc::SIGTERM);
+            if !wait_child(&mut child, STOP_TIMEOUT) {
+                problems.push(format!("dockerd {} ignored SIGTERM; killed", self.pid));
+                signal(self.pid, libc::SIGKILL);
+                let _ = child.wait();
+            }
+        }
+        // 3. Whatever it started that outlived it (its containerd, shims): found by our root
+        //    in their command line, then what is left in our cgroups.
+        let root = self.root.to_string_lossy().into_owned();
+        let strays = processes_mentioning(&root);
+        for &pid in &strays {
+            problems.push(format!("killing leftover process {pid} ({})", cmdline(pid)));
+            signal(pid, libc::SIGKILL);
+        }
+        let v2 = cgroup2_mount();
+        if let Some(v2) = &v2 {
+            kill_cgroup_tree(
+                &v2.join(&self.cgroup_parent),
+                self.cgroup_parent != "docker",
+            );
+        }
+        // 4. Mounts under the root (overlay2 layers, shm, netns), innermost first.
+        for mount in mounts_under(&self.root).into_iter().rev() {
+            let c = std::ffi::CString::new(mount.to_string_lossy().as_bytes()).expect("no NUL");
+            // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot block on a busy mount.
+            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+                problems.push(format!(
+                    "umount {}: {}",
+                    mount.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        // 5. Cgroups it created, in v2 and each v1 hierarchy. Docker's shared `/docker` may
+        //    be in use by another daemon by now: one rmdir, no descent into others' cgroups.
+        let private = self.cgroup_parent != "docker";
+        for rel in &self.cgroup_dirs_to_remove {
+            for mount in cgroup_mounts() {
+                let dir = mount.join(rel);
+                if !dir.exists() {
+                    continue;
+                }
+                if !private {
+                    let _ = fs::remove_dir(&dir);
+                } else if !remove_cgroup_tree(&dir) {
+                    problems.push(format!("cgroup {} is still busy", dir.display()));
+                }
+            }
+        }
+        // 6. The temp dir.
+        if self.root.exists()
+            && let Err(e) = fs::remove_dir_all(&self.root)
+        {
+            problems.push(format!("removing {}: {e}", self.root.display()));
+        }
+        problems
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let problems = self.cleanup();
+        for p in problems {
+            eprintln!("docker harness: {p}");
+        }
+    }
+}
+
+/// A container started by [`Dockerd::run_detached`] (removed with the daemon, or by hand).
+#[derive(Clone, Debug)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    /// Its init's host pid.
+    pub pid: u32,
+}
+
+/// Compile the probe (tests/images/probe/probe.c) statically to `out`.
+pub fn build_probe(out: &Path) {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/probe/probe.c");
+    if let Some(dir) = out.parent() {
+        fs::create_dir_all(dir).expect("creating the probe's dir");
+    }
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-o"])
+        .arg(out)
+        .arg(&source)
+        .status()
+        .expect("running gcc");
+    assert!(status.success(), "gcc -static {} failed", source.display());
+}
+
+fn run_with_timeout(
+    mut cmd: Command,
+    display: &str,
+    timeout: Duration,
+    on_timeout: impl FnOnce(),
+) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting `{display}`: {e}"));
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let timed_out = !wait_child(&mut child, timeout);
+    if timed_out {
+        on_timeout();
+        if !wait_child(&mut child, Duration::from_secs(5)) {
+            let _ = child.kill();
+        }
+    }
+    let status = child.wait().expect("waiting for docker");
+    Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+        timed_out,
+        command: display.to_owned(),
+    }
+}
+
+/// Wait up to `timeout` for `child`; true if it exited.
+fn wait_child(child: &mut Child, timeout: Duration) -> bool {
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return true,
+            Ok(None) if start.elapsed() < timeout => thread::sleep(Duration::from_millis(50)),
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn signal(pid: i32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: kill(2) on a pid we started (or that runs in our private cgroup).
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Whether a process with this pid exists (zombies included).
+/// Whether `pid` is a live process. A zombie has exited: it only waits to be reaped, and an
+/// orphan's reaper (PID 1) may be slow to do it (this sandbox's init is), so it counts as gone.
+pub fn pid_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name (proc(5)).
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+fn cmdline(pid: i32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .replace('\0', " ")
+                .trim()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// Processes whose command line contains `needle` (our temp root: a containerd or shim).
+pub fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let me = std::process::id();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| u32::try_from(pid).is_ok_and(|p| p != me))
+        .filter(|&pid| cmdline(pid).contains(needle))
+        .collect()
+}
+
+fn mountinfo() -> String {
+    fs::read_to_string("/proc/self/mountinfo").unwrap_or_default()
+}
+
+/// Mount points at or under `root`, in mount order.
+pub fn mounts_under(root: &Path) -> Vec<PathBuf> {
+    mountinfo()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(root))
+        .collect()
+}
+
+/// The cgroup v2 mount point (the harness reads mountinfo itself rather than use the code under
+/// test).
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    mountinfo().lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        if right.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        Some(PathBuf::from(left.split_whitespace().nth(4)?))
+    })
+}
+
+/// Every cgroup mount point: v2 and each v1 hierarchy.
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    mountinfo()
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            if !matches!(right.split_whitespace().next()?, "cgroup" | "cgroup2") {
+                return None;
+            }
+            Some(PathBuf::from(left.split_whitespace().nth(4)?))
+        })
+        .collect()
+}
+
+/// Kill every process in the v2 cgroups below `dir` (cgroup.kill, Linux 5.14). Only for a
+/// directory that is ours alone.
+fn kill_cgroup_tree(dir: &Path, ours: bool) {
+    if !ours || !dir.is_dir() {
+        return;
+    }
+    let _ = fs::write(dir.join("cgroup.kill"), "1");
+}
+
+/// rmdir a cgroup directory and its sub-cgroups, deepest first, retrying while processes die.
+fn remove_cgroup_tree(dir: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        remove_subdirs(dir);
+        match fs::remove_dir(dir) {
+            Ok(()) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return true,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(100)),
+            Err(_) => return false,
+        }
+    }
+}
+
+fn remove_subdirs(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_subdirs(&e.path());
+            let _ = fs::remove_dir(e.path());
+        }
+    }
+}

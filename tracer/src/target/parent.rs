@@ -1,0 +1,211 @@
+//! `record --cgroup-parent NAME`: a v2 directory armed before any container starts, under which
+//! containers started with `docker run --cgroup-parent=/NAME` get their cgroups.
+//!
+//! Checked on a hybrid host (Docker 20.10, runc 1.1.5, cgroupfs driver): with a pre-created
+//! `<v2 mount>/NAME`, `docker run --cgroup-parent=/NAME` puts the container at
+//! `<v2 mount>/NAME/<id>` (`0::/NAME/<id>` in its init's /proc/PID/cgroup), and runc mirrors
+//! `NAME/<id>` in every v1 hierarchy. With the systemd driver the parent must be a slice
+//! (`NAME.slice`) and the container sits at `NAME.slice/docker-<id>.scope`; both shapes are
+//! recognised by [`conventions::parse_container_dir`].
+
+use std::fs;
+use std::path::{Component, PathBuf};
+
+use super::conventions::{self, Runtime};
+use super::engine::EngineSocket;
+use super::hierarchy::{self, Cgroup2Mount, CgroupDir};
+use super::{ContainerInfo, Description, Target, TargetError};
+
+/// A parent cgroup that containers are started under.
+#[derive(Debug)]
+pub struct CgroupParent {
+    mount: Cgroup2Mount,
+    name: PathBuf,
+    dir: CgroupDir,
+    /// The directories this created (outermost first); only these are removed.
+    created: Vec<PathBuf>,
+}
+
+/// A cgroup found directly under the parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Child {
+    pub cgroup: CgroupDir,
+    /// The runtime and full id when the directory name follows a runtime's convention.
+    pub container: Option<(Runtime, String)>,
+}
+
+impl CgroupParent {
+    /// Create `<mount>/NAME` (and missing parents), or reuse it if it exists. `NAME` may start
+    /// with `/` (as Docker's flag is written) and may be nested (`a/b`); `..` is refused.
+    pub fn create_or_reuse(mount: &Cgroup2Mount, name: &str) -> Result<Self, TargetError> {
+        let invalid = |reason| TargetError::InvalidParentName {
+            name: name.to_owned(),
+            reason,
+        };
+        let trimmed = name.trim_matches('/');
+        if trimmed.is_empty() {
+            return Err(invalid("it is empty; give a name such as sysallow"));
+        }
+        let relative = PathBuf::from(trimmed);
+        if trimmed.split('/').any(|c| c.is_empty())
+            || !relative
+                .components()
+                .all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(invalid("use plain path components (no `.`, `..` or `//`)"));
+        }
+        let mut created = Vec::new();
+        let mut dir = mount.path.clone();
+        for component in relative.components() {
+            dir.push(component);
+            match fs::create_dir(&dir) {
+                Ok(()) => created.push(dir.clone()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    let err = TargetError::Io {
+                        action: "creating cgroup",
+                        path: dir.clone(),
+                        source,
+                    };
+                    remove_dirs(&created);
+                    return Err(err);
+                }
+            }
+        }
+        let opened = mount.open(&dir);
+        let dir = match opened {
+            Ok(dir) => dir,
+            Err(e) => {
+                remove_dirs(&created);
+                return Err(e);
+            }
+        };
+        Ok(CgroupParent {
+            mount: mount.clone(),
+            name: relative,
+            dir,
+            created,
+        })
+    }
+
+    /// The parent's cgroup (arm its id at its level).
+    pub fn dir(&self) -> &CgroupDir {
+        &self.dir
+    }
+
+    /// The name as Docker's flag wants it: `/NAME`.
+    pub fn docker_cgroup_parent(&self) -> String {
+        format!("/{}", self.name.display())
+    }
+
+    /// Whether this created the directory (and will remove it).
+    pub fn created(&self) -> bool {
+        !self.created.is_empty()
+    }
+
+    /// The cgroups directly under the parent now (containers appear and vanish: poll).
+    pub fn children(&self) -> Result<Vec<Child>, TargetError> {
+        let entries = fs::read_dir(&self.dir.path).map_err(|source| TargetError::Io {
+            action: "listing",
+            path: self.dir.path.clone(),
+            source,
+        })?;
+        let ancestors: Vec<String> = self
+            .dir
+            .relative
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                _ => None,
+            })
+            .collect();
+        let ancestors: Vec<&str> = ancestors.iter().map(String::as_str).collect();
+        let mut children = Vec::new();
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            // Gone between readdir and open: skip it, it will not be recorded anyway.
+            let Ok(cgroup) = self.mount.open(&entry.path()) else {
+                continue;
+            };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            children.push(Child {
+                cgroup,
+                container: conventions::parse_container_dir(&ancestors, &name),
+            });
+        }
+        children.sort_by(|a, b| a.cgroup.path.cmp(&b.cgroup.path));
+        Ok(children)
+    }
+
+    /// Describe a child: a container (named through the first engine API that knows its id),
+    /// or a plain cgroup. Never fails: the name is a nicety, the cgroup is what is recorded.
+    pub fn identify(&self, child: &Child, sockets: &[EngineSocket]) -> Target {
+        let Some((runtime, id)) = &child.container else {
+            return Target {
+                cgroup: child.cgroup.clone(),
+                description: Description::Cgroup,
+            };
+        };
+        let known = sockets
+            .iter()
+            .find_map(|s| s.inspect(id).ok().map(|found| (s.runtime, found)));
+        let info = match known {
+            Some((runtime, found)) => ContainerInfo {
+                id: found.id,
+                name: Some(found.name).filter(|n| !n.is_empty()),
+                runtime,
+                image: found.image,
+                init_pid: Some(found.pid).filter(|&p| p > 0),
+            },
+            None => ContainerInfo {
+                id: id.clone(),
+                name: None,
+                runtime: *runtime,
+                image: None,
+                init_pid: None,
+            },
+        };
+        Target {
+            cgroup: child.cgroup.clone(),
+            description: Description::Container(info),
+        }
+    }
+
+    /// Remove the directories this created, and the copies of them a runtime made in the v1
+    /// hierarchies of a hybrid host, when empty. A directory that was there before is left.
+    pub fn remove(self) -> Result<(), TargetError> {
+        if self.created.is_empty() {
+            return Ok(());
+        }
+        let mut result = Ok(());
+        for dir in self.created.iter().rev() {
+            if let Err(source) = fs::remove_dir(dir)
+                && source.kind() != std::io::ErrorKind::NotFound
+                && result.is_ok()
+            {
+                result = Err(TargetError::Io {
+                    action: "removing cgroup",
+                    path: dir.clone(),
+                    source,
+                });
+            }
+        }
+        // The same relative paths under each v1 mount, innermost first; busy ones stay.
+        for v1 in hierarchy::cgroup1_mounts() {
+            for dir in self.created.iter().rev() {
+                if let Ok(relative) = dir.strip_prefix(&self.mount.path) {
+                    let _ = fs::remove_dir(v1.join(relative));
+                }
+            }
+        }
+        result
+    }
+}
+
+fn remove_dirs(created: &[PathBuf]) {
+    for dir in created.iter().rev() {
+        let _ = fs::remove_dir(dir);
+    }
+}
