@@ -1,0 +1,148 @@
+//! The foundation, end to end: record a real workload with eBPF, generate its profile, and
+//! prove it runs under it (and that what it never did is denied).
+
+mod common;
+
+use std::path::Path;
+
+/// Record `argv` in `dir`, writing `profile.json` and `rec.json`; returns the command's output.
+fn record(dir: &Path, argv: &[&str]) -> std::process::Output {
+    let out = common::sysallow()
+        .args([
+            "record",
+            "-o",
+            "profile.json",
+            "--recording",
+            "rec.json",
+            "--",
+        ])
+        .args(argv)
+        .current_dir(dir)
+        .output()
+        .expect("running sysallow record");
+    assert!(
+        out.status.success(),
+        "record failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("profile.json").exists() && dir.join("rec.json").exists());
+    out
+}
+
+fn run_under(dir: &Path, argv: &[&str]) -> std::process::Output {
+    common::sysallow()
+        .args(["run", "--profile", "profile.json", "--"])
+        .args(argv)
+        .current_dir(dir)
+        .output()
+        .expect("running sysallow run")
+}
+
+#[test]
+fn a_recorded_pipeline_runs_under_its_profile_20_of_20_and_nothing_else_runs() {
+    if !common::can_run_root("a_recorded_pipeline_runs_under_its_profile") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("words"), "pear\napple\nfig\napple\nkiwi\n").unwrap();
+    // Several processes, pipes, a file written and read back.
+    let pipeline = [
+        "sh",
+        "-c",
+        "sort words | uniq -c | sort -rn | head -3 > top && cat top | wc -l && grep -c apple words",
+    ];
+    let recorded = record(dir.path(), &pipeline);
+    let expected = String::from_utf8_lossy(&recorded.stdout).into_owned();
+    assert_eq!(expected, "3\n2\n");
+
+    for i in 1..=20 {
+        let out = run_under(dir.path(), &pipeline);
+        assert!(
+            out.status.success(),
+            "run {i} of 20 failed under the profile: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "run {i}");
+    }
+
+    // mkdir was never made by the pipeline: denied with EPERM.
+    let out = run_under(dir.path(), &["sh", "-c", "mkdir never-made"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Operation not permitted"), "{stderr}");
+    assert!(!dir.path().join("never-made").exists());
+}
+
+#[test]
+fn the_example_app_is_profiled_under_its_own_test_suite() {
+    if !common::can_run_root("the_example_app_is_profiled_under_its_own_test_suite")
+        || !common::can_run("example app", "python3 and gzip", common::have("python3"))
+    {
+        return;
+    }
+    let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wordfreq/run-tests.sh");
+    let suite = suite.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    record(dir.path(), &[suite]);
+    for i in 1..=5 {
+        let out = run_under(dir.path(), &[suite]);
+        assert!(
+            out.status.success(),
+            "suite run {i} failed under its profile: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A syscall the suite never needed (symlink) is denied.
+    let out = run_under(
+        dir.path(),
+        &["python3", "-c", "import os; os.symlink('a', 'b')"],
+    );
+    assert!(
+        !out.status.success(),
+        "symlink ran under the suite's profile"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Operation not permitted"));
+
+    // explain and diff read a real eBPF recording: the suite's own profile allows nothing
+    // beyond itself, and against Docker's default it lists what the suite needs beyond it.
+    let explain = common::sysallow()
+        .args(["explain", "rec.json", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        explain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&explain.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    assert!(json.to_string().contains("execve"));
+    let against = common::sysallow()
+        .args([
+            "diff",
+            "--against",
+            "docker-default",
+            "rec.json",
+            "--format",
+            "json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        matches!(against.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&against.stderr)
+    );
+    let same = common::sysallow()
+        .args(["diff", "rec.json", "profile.json", "--fail-on", "added"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "the generated profile allows more than the recording saw: {}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+}
