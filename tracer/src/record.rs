@@ -219,6 +219,10 @@ pub struct WatchSpec {
     pub duration: Option<Duration>,
 }
 
+/// Called once the programs are attached: from then on nothing is missed (the place to tell
+/// a user to start their containers).
+pub type OnArmed<'a> = Box<dyn FnOnce() + 'a>;
+
 /// One recording of a watch, with the cgroup directory it came from.
 pub struct Watched {
     pub cgroup: std::path::PathBuf,
@@ -230,6 +234,7 @@ pub struct Watched {
 /// a child cgroup of a split target while it still exists (e.g. container id to name).
 pub fn record_watch(
     spec: WatchSpec,
+    on_armed: OnArmed<'_>,
     mut describe_child: impl FnMut(&std::path::Path) -> Target,
 ) -> Result<Vec<Watched>, RecordError> {
     privilege::check_caps()?;
@@ -257,19 +262,19 @@ pub fn record_watch(
     for signal in [SIGINT, SIGTERM, SIGHUP] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RecordError::Signals)?;
     }
+    on_armed();
     let started_at = host::now_rfc3339();
     let start = Instant::now();
+    // Child cgroups by id, named as soon as their directory appears (a container can start
+    // and end between two looks at the kernel's targets; its directory is seen sooner).
     let mut children: std::collections::BTreeMap<u64, (std::path::PathBuf, Target)> =
         std::collections::BTreeMap::new();
     loop {
         if target.split {
-            for child in tracer.child_targets()? {
-                if children.contains_key(&child.cgroup_id) {
-                    continue;
-                }
-                if let Some(path) = child_dir(target.cgroup.path(), child.cgroup_id) {
+            for (id, path) in child_dirs(target.cgroup.path()) {
+                if let std::collections::btree_map::Entry::Vacant(entry) = children.entry(id) {
                     let description = describe_child(&path);
-                    children.insert(child.cgroup_id, (path, description));
+                    entry.insert((path, description));
                 }
             }
         }
@@ -330,14 +335,19 @@ pub fn record_watch(
     Ok(out)
 }
 
-/// The child directory of `parent` whose cgroup id (inode) is `id`.
-fn child_dir(parent: &std::path::Path, id: u64) -> Option<std::path::PathBuf> {
+/// The child directories of `parent`, with their cgroup ids (inode numbers).
+fn child_dirs(parent: &std::path::Path) -> Vec<(u64, std::path::PathBuf)> {
     use std::os::unix::fs::MetadataExt as _;
-    std::fs::read_dir(parent)
-        .ok()?
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    entries
         .flatten()
-        .find(|e| e.metadata().is_ok_and(|m| m.is_dir() && m.ino() == id))
-        .map(|e| e.path())
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_dir().then(|| (meta.ino(), e.path()))
+        })
+        .collect()
 }
 
 /// Every process in a cgroup and below it, with its executable.

@@ -179,13 +179,14 @@ fn record_one_cgroup(
     }
     let target = resolve_target(args)?;
     let outputs = Outputs::prepare(args, owner)?;
-    eprintln!("sysallow: recording {} (Ctrl-C to stop)", target.shown);
+    let shown = target.shown;
     let spec = WatchSpec {
         target: target.watch,
         duration,
     };
+    let announce = Box::new(|| eprintln!("sysallow: recording {shown} (Ctrl-C to stop)"));
     // Not split: the watch yields exactly this cgroup's recording.
-    let watched = record_watch(spec, |_| unreachable_child()).context("recording")?;
+    let watched = record_watch(spec, announce, |_| unreachable_child()).context("recording")?;
     if let Some(one) = watched.into_iter().next() {
         outputs.write(&one.recording, &args.policy)?;
     }
@@ -230,10 +231,15 @@ fn record_parent(
     let parent = CgroupParent::create_or_reuse(&mount, parent)?;
     let sockets = EngineSocket::from_env();
     let flag = parent.docker_cgroup_parent();
-    eprintln!(
-        "sysallow: armed {}; start containers with --cgroup-parent={flag} (Ctrl-C to stop)",
-        parent.dir().path.display(),
-    );
+    let armed_path = parent.dir().path.clone();
+    // Said only once the programs are attached: a container started after it is recorded from
+    // its first syscall.
+    let announce = Box::new(|| {
+        eprintln!(
+            "sysallow: armed {}; start containers with --cgroup-parent={flag} (Ctrl-C to stop)",
+            armed_path.display(),
+        )
+    });
     let spec = WatchSpec {
         target: WatchTarget {
             description: Target::Cgroup {
@@ -260,7 +266,7 @@ fn record_parent(
             },
         }
     };
-    let watched = record_watch(spec, describe).context("recording");
+    let watched = record_watch(spec, announce, describe).context("recording");
     // Only what sysallow created, and only when the containers are gone.
     if let Err(err) = parent.remove() {
         eprintln!("sysallow: warning: {err}");

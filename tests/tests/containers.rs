@@ -1,0 +1,410 @@
+//! Containers end to end, with a private dockerd (root + Docker): record containers from their
+//! first syscall under an armed parent, run them under their profiles, and attach to a
+//! running container.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::docker::{self, Dockerd};
+use profile_gen::{Abi, Recording};
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The runtime's set-up calls (FIELD-NOTES: runc's init made these in the container's cgroup
+/// before installing the filter); none may reach a profile unless the workload made them.
+const SETUP_ONLY: &[&str] = &[
+    "mount",
+    "umount2",
+    "pivot_root",
+    "sethostname",
+    "unshare",
+    "keyctl",
+    "mknodat",
+    "symlinkat",
+];
+
+/// A `sysallow record` running in the background; killed if the test fails.
+struct Recorder {
+    child: Option<Child>,
+}
+
+impl Recorder {
+    /// Start `sysallow record ARGS` and wait until it says it is armed.
+    fn start(dockerd: &Dockerd, args: &[&str]) -> Recorder {
+        let mut child = common::sysallow()
+            .arg("record")
+            .args(args)
+            .env("DOCKER_HOST", dockerd.host())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting sysallow record");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut stderr = Vec::new();
+        loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    let ready = line.contains("armed") || line.contains("recording ");
+                    stderr.push(line);
+                    if ready {
+                        break;
+                    }
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("sysallow record ended early:\n{}", stderr.join("\n"));
+                }
+            }
+        }
+        // Keep draining stderr (shown with the test's output) so the recorder never blocks
+        // on a full pipe.
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                eprintln!("[sysallow] {line}");
+            }
+        });
+        Recorder { child: Some(child) }
+    }
+
+    /// Wait (bounded) for the recorder to end by itself; its exit status.
+    fn wait(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting") {
+                return status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sysallow record did not end within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Ctrl-C the recorder and wait for it to write its outputs.
+    fn interrupt(self) -> std::process::ExitStatus {
+        let pid = self.child.as_ref().expect("running").id();
+        // SAFETY: signalling the child we started, by its pid.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        self.wait(Duration::from_secs(60))
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn read_recording(path: &Path) -> Recording {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Recording::from_json(&text).unwrap()
+}
+
+fn profile_names(path: &Path) -> Vec<String> {
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names: Vec<String> = profile["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
+        .flat_map(|r| r["names"].as_array().unwrap().iter())
+        .map(|n| n.as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn containers_recorded_under_a_parent_run_under_their_profiles() {
+    if !docker::can_run_docker("containers_recorded_under_a_parent_run_under_their_profiles")
+        || !common::can_run_root("containers_recorded_under_a_parent")
+    {
+        return;
+    }
+    let mut d = Dockerd::start();
+    let image = d.import_test_image();
+    let out = tempfile::tempdir().unwrap();
+    let parent = format!("sysallow-e2e-{}", std::process::id());
+    let cgroup_parent = format!("--cgroup-parent=/{parent}");
+    // The workload: busybox tools and our static probe; and a small test suite, as a user
+    // would profile one inside a container.
+    let work = "echo hello; cat /etc/passwd | wc -l; ls /bin | head -3; sysallow-probe syscalls";
+    let suite = "set -e; test \"$(echo 2+3 | sed s/+/-/)\" = 2-3; \
+                 test -x /bin/busybox; grep -q root /etc/passwd; echo suite ok";
+
+    let recorder = Recorder::start(
+        &d,
+        &[
+            "--cgroup-parent",
+            &parent,
+            "-o",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    let unconfined = d.docker_with_timeout(
+        &[
+            "run",
+            "--name",
+            "web",
+            &cgroup_parent,
+            &image,
+            "sh",
+            "-c",
+            work,
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(unconfined.status.success(), "{unconfined}");
+    let unconfined_nnp = d.docker_with_timeout(
+        &[
+            "run",
+            "--name",
+            "web-nnp",
+            &cgroup_parent,
+            "--security-opt",
+            "no-new-privileges",
+            &image,
+            "sh",
+            "-c",
+            work,
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(unconfined_nnp.status.success(), "{unconfined_nnp}");
+    let suite_run = d.docker_with_timeout(
+        &[
+            "run",
+            "--name",
+            "suite",
+            &cgroup_parent,
+            &image,
+            "sh",
+            "-c",
+            suite,
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(suite_run.status.success(), "{suite_run}");
+    let status = recorder.interrupt();
+    assert!(
+        status.success(),
+        "sysallow record --cgroup-parent: {status}"
+    );
+    for name in ["web", "web-nnp", "suite"] {
+        let _ = d.docker_with_timeout(&["rm", "-f", name], RUN_TIMEOUT);
+    }
+
+    // One recording and one profile per container, named after it.
+    for name in ["web", "web-nnp", "suite"] {
+        let rec = read_recording(&out.path().join(format!("{name}.rec.json")));
+        assert_eq!(rec.losses.nonzero(), vec![], "{name}: losses");
+        // The boundary was found: the set-up happened, and stayed out of the workload.
+        let setup = rec
+            .runtime_setup
+            .get(&Abi::X86_64)
+            .cloned()
+            .unwrap_or_default();
+        for call in ["mount", "pivot_root", "sethostname"] {
+            assert!(
+                setup.contains_key(call),
+                "{name}: {call} not seen in the set-up: {setup:?}"
+            );
+        }
+        let profile = profile_names(&out.path().join(format!("{name}.json")));
+        for call in SETUP_ONLY {
+            assert!(
+                !profile.iter().any(|n| n == call),
+                "{name}: the profile allows the runtime's set-up call {call}"
+            );
+        }
+        // The workload's own calls are there, under its programs.
+        let native = &rec.abis[&Abi::X86_64].syscalls;
+        assert!(
+            native["execve"].programs.len() >= 2,
+            "{name}: {:?}",
+            native["execve"]
+        );
+    }
+    // Without no-new-privileges runc drops privileges after the filter: its tail is recorded.
+    let web = read_recording(&out.path().join("web.rec.json"));
+    for call in ["capset", "setgroups", "setuid"] {
+        let seen = &web.abis[&Abi::X86_64].syscalls[call];
+        assert!(
+            seen.programs
+                .contains_key(profile_gen::recording::CONTAINER_RUNTIME),
+            "{call} is not attributed to the runtime: {seen:?}"
+        );
+    }
+
+    // 20 of 20 under the profile, each way, with the unconfined output.
+    let profile = |name: &str| {
+        format!(
+            "seccomp={}",
+            out.path().join(format!("{name}.json")).display()
+        )
+    };
+    for i in 1..=20 {
+        let run = d.run(
+            &[
+                "--rm",
+                "--security-opt",
+                &profile("web"),
+                &image,
+                "sh",
+                "-c",
+                work,
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(run.status.success(), "run {i}/20 under web.json: {run}");
+        assert_eq!(run.stdout, unconfined.stdout, "run {i}/20: output differs");
+        let run = d.run(
+            &[
+                "--rm",
+                "--security-opt",
+                &profile("web-nnp"),
+                "--security-opt",
+                "no-new-privileges",
+                &image,
+                "sh",
+                "-c",
+                work,
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(
+            run.status.success(),
+            "run {i}/20 under web-nnp.json with NNP: {run}"
+        );
+        assert_eq!(
+            run.stdout, unconfined_nnp.stdout,
+            "NNP run {i}/20: output differs"
+        );
+    }
+    for i in 1..=5 {
+        let run = d.run(
+            &[
+                "--rm",
+                "--security-opt",
+                &profile("suite"),
+                &image,
+                "sh",
+                "-c",
+                suite,
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(
+            run.status.success(),
+            "suite run {i}/5 under suite.json: {run}"
+        );
+        assert_eq!(run.stdout, "suite ok\n");
+    }
+    // What the workload never did is denied.
+    let denied = d.run(
+        &[
+            "--rm",
+            "--security-opt",
+            &profile("web"),
+            &image,
+            "mkdir",
+            "/new-dir",
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(
+        !denied.status.success(),
+        "mkdir ran under web.json: {denied}"
+    );
+    assert!(
+        denied.stderr.contains("Operation not permitted"),
+        "{denied}"
+    );
+    assert!(!denied.timed_out);
+
+    let problems = d.stop();
+    assert!(problems.is_empty(), "{problems:?}");
+    let v2 = docker::cgroup2_mount().unwrap();
+    assert!(
+        !v2.join(&parent).exists(),
+        "the armed parent was left behind"
+    );
+}
+
+#[test]
+fn attaching_to_a_running_container_records_its_later_activity_until_it_exits() {
+    if !docker::can_run_docker("attaching_to_a_running_container") {
+        return;
+    }
+    let mut d = Dockerd::start();
+    let image = d.import_test_image();
+    let dir = tempfile::tempdir().unwrap();
+    // It idles first (so recording starts mid-run), then reads a file, then exits.
+    let container = d.run_detached(&[
+        &image,
+        "sh",
+        "-c",
+        "sleep 1.5; cat /etc/passwd > /dev/null; sysallow-probe syscalls > /dev/null; sleep 0.5",
+    ]);
+    let rec = dir.path().join("attached.rec.json");
+    let recorder = Recorder::start(
+        &d,
+        &[
+            "--container",
+            &container.name,
+            "--recording",
+            rec.to_str().unwrap(),
+        ],
+    );
+    // No --duration and no Ctrl-C: the recording ends when the container does.
+    let status = recorder.wait(Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+    let rec = read_recording(&rec);
+    match &rec.target {
+        profile_gen::recording::Target::Container { id, name, .. } => {
+            assert_eq!(id, &container.id);
+            assert_eq!(name.as_deref(), Some(container.name.as_str()));
+        }
+        other => panic!("not a container target: {other:?}"),
+    }
+    let native = &rec.abis[&Abi::X86_64].syscalls;
+    // The probe's fixed set, and the cat, made after sysallow attached.
+    for call in ["uname", "getppid", "openat", "read"] {
+        assert!(
+            native.contains_key(call),
+            "{call} missing: {:?}",
+            native.keys()
+        );
+    }
+    assert!(
+        native["uname"]
+            .programs
+            .contains_key("/usr/bin/sysallow-probe")
+    );
+    // The shell was already running: it was adopted under its own program.
+    assert!(
+        native["wait4"]
+            .programs
+            .keys()
+            .any(|p| p.ends_with("busybox")),
+        "{:?}",
+        native["wait4"]
+    );
+    let _ = d.docker_with_timeout(&["rm", "-f", &container.name], RUN_TIMEOUT);
+    let problems = d.stop();
+    assert!(problems.is_empty(), "{problems:?}");
+}
