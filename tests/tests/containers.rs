@@ -314,6 +314,43 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
         );
         assert_eq!(run.stdout, "suite ok\n");
     }
+    // Regenerated from the recording with each runtime setting, the profile still starts the
+    // container (the measured tail is in the recording; the data tails add to it).
+    let settings: [(&[&str], bool); 4] = [
+        (&["--runtime", "runc"], false),
+        (&["--runtime", "runc@1.1.5"], false),
+        (&["--runtime", "runc", "--no-new-privileges"], true),
+        (&["--runtime", "none"], false),
+    ];
+    for (flags, nnp) in settings {
+        let regenerated = out.path().join("regenerated.json");
+        let gen_out = common::sysallow()
+            .arg("generate")
+            .arg(out.path().join(if nnp {
+                "web-nnp.rec.json"
+            } else {
+                "web.rec.json"
+            }))
+            .args(flags)
+            .arg("-o")
+            .arg(&regenerated)
+            .output()
+            .unwrap();
+        assert!(
+            gen_out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&gen_out.stderr)
+        );
+        let opt = format!("seccomp={}", regenerated.display());
+        let mut args = vec!["--rm", "--security-opt", opt.as_str()];
+        if nnp {
+            args.extend(["--security-opt", "no-new-privileges"]);
+        }
+        args.extend([image.as_str(), "sh", "-c", work]);
+        let run = d.run(&args, RUN_TIMEOUT);
+        assert!(run.status.success(), "generate {flags:?}: {run}");
+    }
+
     // What the workload never did is denied.
     let denied = d.run(
         &[
