@@ -20,24 +20,35 @@ use tracer::target::{CgroupParent, Description, EngineSocket, Resolver, TargetSp
 use super::StatusError;
 use super::generate::PolicyArgs;
 
-/// Record the syscalls a command makes, and write the smallest profile it runs under.
+/// Record the syscalls a command or container makes, and write the smallest profile it runs
+/// under.
 ///
-/// The command runs in a cgroup of its own with an eBPF program counting every syscall of it
-/// and of every process it starts (threads, forks, execs), from its first syscall after
-/// `execve`. Nothing of sysallow's own is recorded. When it ends, the profile (-o) and the raw
-/// recording (--recording) are written; the exit status is the command's (128+N if a signal
-/// N ended it). Signals sent to sysallow are passed to the command, and the outputs are still
-/// written in full.
+/// A command (after `--`) runs in a cgroup of its own, with an eBPF program counting every
+/// syscall of it and of every process it starts (threads, forks, execs), from its first syscall
+/// after `execve`; nothing of sysallow's own is recorded. The exit status is the command's
+/// (128+N if signal N ended it). Signals sent to sysallow are passed to the command, and the
+/// outputs are still written in full.
+///
+/// A container is recorded through its cgroup: --cgroup-parent catches containers from their
+/// first syscall, --container attaches to a running one. The runtime's own set-up is left out
+/// of the profile (it is kept in the recording, as runtime_setup), its post-filter tail is in.
+///
+/// Each syscall is counted per ABI (32-bit calls are named by the i386 table) and per program.
+/// Anything that could not be recorded is counted and reported.
 ///
 /// Needs root (CAP_BPF and CAP_PERFMON). Under sudo, the command runs as the user who ran sudo
 /// and the output files belong to that user; --user changes who the command runs as.
 #[derive(ClapArgs)]
 #[command(after_help = "Examples:\n  \
     sudo sysallow record -o app.json --recording app.rec.json -- ./run-tests.sh\n  \
-    sysallow run --profile app.json -- ./run-tests.sh\n\n\
-    The profile is for `sysallow run` and for seccomp loaders that exec the program directly. \
-    For a container runtime, regenerate from the recording with the runtime's tail:\n  \
-    sysallow generate app.rec.json --runtime runc -o docker-profile.json")]
+    sysallow run --profile app.json -- ./run-tests.sh\n\n  \
+    sudo sysallow record --cgroup-parent sysallow.slice -o out/ &\n  \
+    docker run --cgroup-parent=/sysallow.slice --name web IMAGE    # then Ctrl-C sysallow\n  \
+    docker run --security-opt seccomp=out/web.json IMAGE\n\n  \
+    sudo sysallow record --container web --recording web.rec.json --duration 60\n\n\
+    A command's profile is for `sysallow run` and loaders that exec the program directly; a \
+    container's includes its runtime's tail (--runtime). `sysallow generate` regenerates a \
+    profile from a recording with other flags or formats.")]
 pub struct Args {
     /// Write the generated profile (Docker format) here; `-` for stdout.
     #[arg(short = 'o', long = "output", value_name = "PROFILE")]
