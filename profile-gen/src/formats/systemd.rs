@@ -66,31 +66,7 @@ pub(super) fn restrict(profile: &Profile) -> Profile {
             _ => {}
         }
     }
-    let mut syscalls = Vec::new();
-    if allow_mode && !allowed.is_empty() {
-        syscalls.push(SyscallRule {
-            names: allowed.into_iter().collect(),
-            action: Action::Allow,
-            ..SyscallRule::default()
-        });
-    }
-    for (errno, names) in by_errno {
-        if !names.is_empty() {
-            syscalls.push(SyscallRule {
-                names: names.into_iter().collect(),
-                action: Action::Errno,
-                errno_ret: Some(errno),
-                ..SyscallRule::default()
-            });
-        }
-    }
-    if !killed.is_empty() {
-        syscalls.push(SyscallRule {
-            names: killed.into_iter().collect(),
-            action: Action::KillProcess,
-            ..SyscallRule::default()
-        });
-    }
+    let syscalls = rules_from(allow_mode, allowed, by_errno, killed);
     Profile {
         default_action: match profile.default_action {
             Action::Errno => Action::Errno,
@@ -334,6 +310,33 @@ pub(super) fn read(text: &str) -> Result<Profile, FormatError> {
         Some(e) => by_errno.entry(e).or_default().extend(plain_denied),
         None => killed.extend(plain_denied),
     }
+    let syscalls = rules_from(allow_mode, allowed, by_errno, killed);
+    Ok(Profile {
+        default_action: match (allow_mode, default_errno) {
+            (false, _) => Action::Allow,
+            (true, Some(_)) => Action::Errno,
+            // Without SystemCallErrorNumber= systemd kills the process (SIGSYS).
+            (true, None) => Action::KillProcess,
+        },
+        default_errno_ret: if allow_mode { default_errno } else { None },
+        default_errno: None,
+        architectures: arches,
+        arch_map: Vec::new(),
+        flags: Vec::new(),
+        listener_path: None,
+        syscalls,
+    })
+}
+
+/// The rules systemd's model can hold: in allow-list mode one allow rule, then one rule per
+/// errno, then the killed names (the same shape both ways: when restricting a profile to what
+/// systemd can say, and when reading a unit's lines back).
+fn rules_from(
+    allow_mode: bool,
+    allowed: BTreeSet<String>,
+    by_errno: BTreeMap<u32, BTreeSet<String>>,
+    killed: BTreeSet<String>,
+) -> Vec<SyscallRule> {
     let mut syscalls = Vec::new();
     if allow_mode && !allowed.is_empty() {
         syscalls.push(SyscallRule {
@@ -359,19 +362,5 @@ pub(super) fn read(text: &str) -> Result<Profile, FormatError> {
             ..SyscallRule::default()
         });
     }
-    Ok(Profile {
-        default_action: match (allow_mode, default_errno) {
-            (false, _) => Action::Allow,
-            (true, Some(_)) => Action::Errno,
-            // Without SystemCallErrorNumber= systemd kills the process (SIGSYS).
-            (true, None) => Action::KillProcess,
-        },
-        default_errno_ret: if allow_mode { default_errno } else { None },
-        default_errno: None,
-        architectures: arches,
-        arch_map: Vec::new(),
-        flags: Vec::new(),
-        listener_path: None,
-        syscalls,
-    })
+    syscalls
 }
