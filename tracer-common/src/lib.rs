@@ -24,13 +24,16 @@ pub const MAX_SLOTS: u32 = 64;
 /// Bytes of an executable path kept as a slot's key (longer paths are truncated and counted).
 pub const PATH_LEN: usize = 256;
 
-/// Entries of the counter array: slot x ABI x syscall number.
-pub const COUNTS_LEN: u32 = MAX_SLOTS * ABI_COUNT * MAX_NR;
+/// Counters of one slot: ABI x syscall number. The `COUNTS` map has one such element per
+/// slot: a per-CPU array allocates every element separately on every CPU, so 64 elements of
+/// 8 KiB are created (and read back) far faster than 65,536 of 8 bytes.
+pub const SLOT_COUNTERS: usize = (ABI_COUNT * MAX_NR) as usize;
+pub type SlotCounters = [u64; SLOT_COUNTERS];
 
-/// Index into the counter array.
+/// Index of (ABI, syscall number) in a slot's counters.
 #[inline(always)]
-pub const fn count_index(slot: u32, abi: u32, nr: u32) -> u32 {
-    (slot * ABI_COUNT + abi) * MAX_NR + nr
+pub const fn counter_index(abi: u32, nr: u32) -> usize {
+    (abi * MAX_NR + nr) as usize
 }
 
 /// Tasks followed at once (processes and threads that forked from a followed task).

@@ -19,9 +19,9 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use tracer_common::{
-    ABI_COMPAT, ABI_NATIVE, COUNTS_LEN, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS,
-    MAX_TASKS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, TARGET_BOUNDARY, TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT,
-    TargetInfo, count_index,
+    ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS, MAX_TASKS,
+    ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
+    TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, counter_index,
 };
 
 // Load-time configuration; the collector overrides every one of these (see
@@ -88,7 +88,7 @@ const CLAIM_TRIES: u32 = 16;
 
 /// Counters: slot x ABI x syscall number. Per CPU, so an increment needs no atomic.
 #[map(name = "COUNTS")]
-static COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(COUNTS_LEN, 0);
+static COUNTS: PerCpuArray<SlotCounters> = PerCpuArray::with_max_entries(MAX_SLOTS, 0);
 
 /// What could not be recorded, by `Loss`.
 #[map(name = "LOSSES")]
@@ -244,9 +244,14 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
             }
         }
     };
-    match COUNTS.get_ptr_mut(count_index(slot, abi, nr)) {
-        // SAFETY: a per-CPU counter; this program does not nest with itself on one CPU.
-        Some(counter) => unsafe { *counter += 1 },
+    match COUNTS.get_ptr_mut(slot) {
+        Some(counters) => {
+            // The mask keeps the index provably in bounds for the verifier (abi < 2 and
+            // nr < MAX_NR already hold, and SLOT_COUNTERS is a power of two).
+            let i = counter_index(abi, nr) & (SLOT_COUNTERS - 1);
+            // SAFETY: a per-CPU slot; this program does not nest with itself on one CPU.
+            unsafe { (*counters)[i] += 1 }
+        }
         None => lose(Loss::CounterMissing),
     }
     0

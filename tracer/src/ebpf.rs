@@ -15,8 +15,8 @@ use profile_gen::recording::{CONTAINER_RUNTIME, Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
     ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey,
-    ROOT_BASE_SLOT, ROOT_SETUP_SLOT, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo,
-    count_index, globals, maps,
+    ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED,
+    TargetInfo, counter_index, globals, maps,
 };
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -170,6 +170,9 @@ impl Tracer {
         let layout = Layout::read(tracefs)?;
         let task_status = task_status_offset();
         let mut loader = EbpfLoader::new();
+        // aya 0.14 parses the kernel's BTF (/sys/kernel/btf/vmlinux, ~70 ms and ~15 MiB
+        // here) in `EbpfLoader::new()`, although these programs need no CO-RE relocation;
+        // aya 0.16 defers it, but needs rustc 1.98.
         loader
             .override_global(globals::TARGET_LEVEL, &root.level, true)
             .override_global(globals::TARGET_CGROUP, &root.cgroup_id, true)
@@ -372,21 +375,19 @@ impl Tracer {
     /// The nonzero counters of one slot, summed over CPUs.
     fn slot_counts(&self, slot: u32, host: Abi) -> Result<Vec<(Abi, u32, u64)>, TracerError> {
         let abis = host.host_abis();
-        let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::COUNTS)?;
+        let counters: PerCpuArray<&MapData, SlotCounters> = map_ref(&self.ebpf, maps::COUNTS)?;
+        let per_cpu = counters.get(&slot, 0).map_err(|source| TracerError::Map {
+            map: maps::COUNTS,
+            source,
+        })?;
         let mut out = Vec::new();
         for abi_index in [ABI_NATIVE, ABI_COMPAT] {
             let Some(abi) = abis.get(abi_index as usize).copied() else {
                 continue;
             };
             for nr in 0..MAX_NR {
-                let values =
-                    counters
-                        .get(&count_index(slot, abi_index, nr), 0)
-                        .map_err(|source| TracerError::Map {
-                            map: maps::COUNTS,
-                            source,
-                        })?;
-                let total: u64 = values.iter().sum();
+                let i = counter_index(abi_index, nr);
+                let total: u64 = per_cpu.iter().map(|cpu| cpu[i]).sum();
                 if total > 0 {
                     out.push((abi, nr, total));
                 }
