@@ -11,6 +11,7 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod setup;
 
 #[derive(Parser)]
@@ -36,6 +37,18 @@ enum Task {
         #[arg(last = true)]
         cargo_args: Vec<String>,
     },
+    /// Build release binaries and measure what recording costs, against ftrace's floor,
+    /// bpftrace, perf trace and strace: per syscall, for an unrelated process, on file-heavy
+    /// and fork/exec-heavy workloads; plus start-up, RSS and kernel map memory. Writes a
+    /// markdown table to stdout and target/bench/bench.json. Needs root.
+    Bench {
+        /// CI smoke: one repetition of small workloads (seconds); asserts nothing about time.
+        #[arg(long)]
+        quick: bool,
+        /// Repetitions (default 5; 1 with --quick).
+        #[arg(long)]
+        reps: Option<usize>,
+    },
     /// Setup, then record the example application's test suite, generate its profile, run the
     /// suite under it, and show a syscall it never made being denied.
     Demo,
@@ -49,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             cargo_args,
         } => test(no_lint, &cargo_args),
         Task::Demo => demo(),
+        Task::Bench { quick, reps } => bench::run(&bench::Options { quick, reps }),
     }
 }
 
@@ -124,21 +138,21 @@ fn demo() -> anyhow::Result<()> {
         .arg(&profile)
         .arg("--")
         .arg(&app))?;
-    eprintln!("\n== 4. A syscall the suite never made is denied (mkdir)");
-    let target = out.join("denied-dir");
-    let _ = std::fs::remove_dir(&target);
+    eprintln!("\n== 4. A syscall the suite never made is denied (symlink, by ln -s)");
+    let target = out.join("denied-link");
+    let _ = std::fs::remove_file(&target);
     let status = Command::new(&sysallow)
         .args(["run", "--profile"])
         .arg(&profile)
-        .args(["--", "mkdir"])
+        .args(["--", "ln", "-s", "nowhere"])
         .arg(&target)
         .status()
-        .context("running mkdir under the profile")?;
-    if status.success() || target.exists() {
-        bail!("mkdir was not denied under the profile: {status}");
+        .context("running ln -s under the profile")?;
+    if status.success() || target.symlink_metadata().is_ok() {
+        bail!("symlink was not denied under the profile: {status}");
     }
     eprintln!(
-        "\nmkdir was denied, as it should be. Profile: {}\nRecording: {}",
+        "\nsymlink was denied, as it should be. Profile: {}\nRecording: {}",
         profile.display(),
         recording.display()
     );
