@@ -11,7 +11,7 @@ use aya_ebpf::{
     EbpfContext,
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_probe_read_kernel,
+        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_ancestor_cgroup_id,
     },
     macros::{map, raw_tracepoint, tracepoint},
@@ -70,6 +70,65 @@ static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS
 /// when they exit).
 #[map(name = "TASK_SLOT")]
 static TASK_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0);
+
+/// Per CPU, the last task looked up in `TASK_SLOT`: a syscall-heavy task hits it almost
+/// every time, which saves a hash lookup on the hot path. Valid while `TASK_GEN` is unchanged.
+#[map(name = "TASK_CACHE")]
+static TASK_CACHE: PerCpuArray<TaskCache> = PerCpuArray::with_max_entries(1, 0);
+
+/// Bumped after every change to `TASK_SLOT` (writers change the entry first, then bump;
+/// readers read the generation first), so no CPU keeps using a stale cached entry.
+#[map(name = "TASK_GEN")]
+static TASK_GEN: Array<u64> = Array::with_max_entries(1, 0);
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TaskCache {
+    generation: u64,
+    tgid: u32,
+    /// The `TASK_SLOT` value, or `NO_TASK`.
+    value: u32,
+}
+
+/// A cached "no entry" (slot values are small, with at most `TASK_ARMED` set).
+const NO_TASK: u32 = u32::MAX;
+
+/// `TASK_SLOT[tgid]`, through the per-CPU cache.
+#[inline(always)]
+fn task_value(tgid: u32) -> Option<u32> {
+    let generation = match TASK_GEN.get_ptr(0) {
+        // SAFETY: a live array element; a torn read only causes a miss.
+        Some(g) => unsafe { core::ptr::read_volatile(g) },
+        None => return unsafe { TASK_SLOT.get(&tgid) }.copied(),
+    };
+    let Some(cache) = TASK_CACHE.get_ptr_mut(0) else {
+        // SAFETY: the value is copied out at once.
+        return unsafe { TASK_SLOT.get(&tgid) }.copied();
+    };
+    // SAFETY: this CPU's cache entry; this program does not nest with itself on one CPU.
+    let cache = unsafe { &mut *cache };
+    if cache.tgid == tgid && cache.generation == generation {
+        return (cache.value != NO_TASK).then_some(cache.value);
+    }
+    // SAFETY: the value is copied out at once.
+    let value = unsafe { TASK_SLOT.get(&tgid) }.copied();
+    *cache = TaskCache {
+        generation,
+        tgid,
+        value: value.unwrap_or(NO_TASK),
+    };
+    value
+}
+
+/// After changing `TASK_SLOT`: invalidate every CPU's cached entry.
+#[inline(always)]
+fn task_slots_changed() {
+    if let Some(g) = TASK_GEN.get_ptr_mut(0) {
+        // SAFETY: a live array element. Racing bumps may lose an increment, but the value
+        // still changes, which is all a reader compares.
+        unsafe { *g += 1 };
+    }
+}
 
 /// Slot of each distinct (target, executable path).
 #[map(name = "PROGRAM_SLOTS")]
@@ -195,13 +254,18 @@ fn current_tid() -> u32 {
 /// enough: `int 0x80` from a 64-bit process keeps the 64-bit code segment (FIELD-NOTES).
 #[inline(always)]
 fn current_abi() -> Result<u32, ()> {
-    // SAFETY: helper call with no arguments; the pointer is only used for probe reads.
-    let task = unsafe { bpf_get_current_task() } as *const u8;
-    // SAFETY: a probe read of kernel memory; a failure is reported, never dereferenced.
-    let status: u32 = unsafe {
-        bpf_probe_read_kernel(task.add(global(&TASK_STATUS_OFFSET) as usize) as *const u32)
+    // `bpf_get_current_task_btf()` returns a pointer the verifier types as `task_struct` from
+    // the kernel's own BTF, so the field can be loaded directly (the verifier checks the
+    // offset against the struct's layout at load time): no probe-read helper per syscall.
+    // SAFETY: helper call with no arguments.
+    let task = unsafe { bpf_get_current_task_btf() } as *const u8;
+    if task.is_null() {
+        return Err(());
     }
-    .map_err(|_| ())?;
+    // SAFETY: a verifier-checked load of `thread_info.status` from the current task.
+    let status: u32 = unsafe {
+        core::ptr::read_volatile(task.add(global(&TASK_STATUS_OFFSET) as usize) as *const u32)
+    };
     Ok(if status & TS_COMPAT != 0 {
         ABI_COMPAT
     } else {
@@ -223,7 +287,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     }
     let nr = id as u32;
     // SAFETY: the value is copied out at once.
-    let task = unsafe { TASK_SLOT.get(&current_tgid()) }.copied();
+    let task = task_value(current_tgid());
     let abi = match current_abi() {
         Ok(abi) => abi,
         Err(()) => {
@@ -326,6 +390,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     if TASK_SLOT.insert(&tgid, &(slot | TASK_ARMED), 0).is_err() {
         lose(Loss::TaskMapFull);
     }
+    task_slots_changed();
     0
 }
 
@@ -352,6 +417,7 @@ pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
     if TASK_SLOT.insert(&current_tgid(), &value, 0).is_err() {
         lose(Loss::TaskMapFull);
     }
+    task_slots_changed();
     0
 }
 
@@ -444,6 +510,8 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     if TASK_SLOT.insert(&(child as u32), &slot, 0).is_err() {
         lose(Loss::TaskMapFull);
     }
+    // A CPU may hold a cached "no entry" for this pid from an earlier process that had it.
+    task_slots_changed();
     0
 }
 
@@ -454,14 +522,16 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     let tid = current_tid();
     if tid != tgid {
         // A thread: it has an entry only if it was created by a followed task.
-        let _ = TASK_SLOT.remove(&tid);
+        if TASK_SLOT.remove(&tid).is_ok() {
+            task_slots_changed();
+        }
         return 0;
     }
     // The leader: keep the process's entry while other threads still run.
     // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
     let group_dead = unsafe { ctx.read_at::<u8>(global(&EXIT_GROUP_DEAD_OFFSET) as usize) };
-    if matches!(group_dead, Ok(1)) {
-        let _ = TASK_SLOT.remove(&tgid);
+    if matches!(group_dead, Ok(1)) && TASK_SLOT.remove(&tgid).is_ok() {
+        task_slots_changed();
     }
     0
 }
