@@ -129,19 +129,24 @@ impl Policy {
     /// A container recording already holds the tail measured during the recording (attributed
     /// to `(container runtime)`); the data tail adds what other measured versions need.
     pub fn for_target(target: &Target) -> Policy {
-        let runtime = match target {
-            Target::Container { runtime, .. } => RuntimeChoice::Runtime {
-                runtime: match runtime.as_deref() {
-                    Some(r) if r.contains("crun") => Runtime::Crun,
-                    _ => Runtime::Runc,
+        match target {
+            Target::Container {
+                runtime,
+                no_new_privileges,
+                ..
+            } => Policy {
+                runtime: RuntimeChoice::Runtime {
+                    // The OCI runtime the engine reported; runc (Docker's default) if unknown.
+                    runtime: match runtime.as_deref() {
+                        Some(r) if r.contains("crun") => Runtime::Crun,
+                        _ => Runtime::Runc,
+                    },
+                    version: None,
                 },
-                version: None,
+                no_new_privileges: *no_new_privileges,
+                ..Policy::default()
             },
-            _ => RuntimeChoice::None,
-        };
-        Policy {
-            runtime,
-            ..Policy::default()
+            _ => Policy::default(),
         }
     }
 }
@@ -976,10 +981,10 @@ mod tests {
         )
         .unwrap()
         .profile;
-        assert_eq!(
-            allowed(&crun),
-            allowed(&generate(&[basic()], &Policy::default()).unwrap().profile)
-        );
+        // crun 1.8.1's measured tail with no-new-privileges: close and execve only.
+        let mut expected = allowed(&generate(&[basic()], &Policy::default()).unwrap().profile);
+        expected.extend(["close".to_owned(), "execve".to_owned()]);
+        assert_eq!(allowed(&crun), expected);
     }
 
     #[test]
@@ -987,9 +992,23 @@ mod tests {
         let target = Target::Container {
             id: "abc".into(),
             name: None,
+            engine: Some("docker".into()),
             runtime: None,
+            no_new_privileges: false,
             cgroup: "/docker/abc".into(),
         };
+        // The OCI runtime and no-new-privileges the engine reported choose the tail.
+        let crun_nnp = Target::Container {
+            id: "abc".into(),
+            name: None,
+            engine: Some("docker".into()),
+            runtime: Some("crun".into()),
+            no_new_privileges: true,
+            cgroup: "/docker/abc".into(),
+        };
+        let policy = Policy::for_target(&crun_nnp);
+        assert_eq!(policy.runtime, "crun".parse::<RuntimeChoice>().unwrap());
+        assert!(policy.no_new_privileges);
         assert_eq!(
             Policy::for_target(&target).runtime,
             "runc".parse::<RuntimeChoice>().unwrap()
@@ -1073,7 +1092,9 @@ mod tests {
             Target::Container {
                 id: "abc".into(),
                 name: None,
+                engine: Some("docker".into()),
                 runtime: Some("runc".into()),
+                no_new_privileges: false,
                 cgroup: "/docker/abc".into(),
             },
             &[

@@ -99,8 +99,16 @@ pub enum Target {
         id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// The engine that ran it (`docker`, `podman`, `containerd`, `crio`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        engine: Option<String>,
+        /// The OCI runtime that started it (`runc`, `crun`), where the engine said: it decides
+        /// the runtime tail a profile for it needs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         runtime: Option<String>,
+        /// It was started with no-new-privileges (a smaller runtime tail).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        no_new_privileges: bool,
         cgroup: String,
     },
     /// A cgroup given by path (or the cgroup of a given pid).

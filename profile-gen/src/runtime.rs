@@ -121,8 +121,26 @@ const RUNC_12: &[&str] = &[
     "write",
 ];
 
-/// crun with no-new-privileges installs the filter immediately before the exec.
-const CRUN_NNP: &[&str] = &["execve"];
+/// crun 1.8.1 with no-new-privileges drops privileges first, installs the filter, and then
+/// only closes a descriptor and execs (FIELD-NOTES says execve alone; sysallow measured close
+/// too, attributed to the runtime after its successful seccomp()).
+const CRUN_181_NNP: &[&str] = &["close", "execve"];
+
+/// crun 1.8.1 without no-new-privileges installs the filter first, then drops privileges and
+/// waits for its parent before the exec.
+const CRUN_181: &[&str] = &[
+    "capset",
+    "close",
+    "execve",
+    "prctl",
+    "pselect6",
+    "read",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "setresgid",
+    "setresuid",
+    "write",
+];
 
 /// Every measured tail. Order matters only for display.
 pub const TAILS: &[RuntimeTail] = &[
@@ -158,10 +176,19 @@ pub const TAILS: &[RuntimeTail] = &[
     },
     RuntimeTail {
         runtime: Runtime::Crun,
-        version: "measured",
+        version: "1.8.1",
         no_new_privileges: true,
-        syscalls: CRUN_NNP,
-        source: "measured with crun and no-new-privileges, shared/FIELD-NOTES.md",
+        syscalls: CRUN_181_NNP,
+        source: "measured by sysallow record (tests/tests/containers_crun.rs) with Docker \
+                 20.10, crun 1.8.1 and no-new-privileges on kernel 6.18",
+    },
+    RuntimeTail {
+        runtime: Runtime::Crun,
+        version: "1.8.1",
+        no_new_privileges: false,
+        syscalls: CRUN_181,
+        source: "measured by sysallow record (tests/tests/containers_crun.rs) with Docker \
+                 20.10 and crun 1.8.1 on kernel 6.18",
     },
 ];
 
@@ -285,7 +312,15 @@ mod tests {
         let pinned = tails_for(&"runc@1.1.5".parse().unwrap(), true);
         assert_eq!(pinned.len(), 1);
         assert!(pinned[0].syscalls.len() < all[0].syscalls.len());
-        assert!(tails_for(&"crun".parse().unwrap(), false).is_empty());
+        let crun = tails_for(&"crun".parse().unwrap(), false);
+        let crun_nnp = tails_for(&"crun".parse().unwrap(), true);
+        assert_eq!((crun.len(), crun_nnp.len()), (1, 1));
+        assert!(
+            crun_nnp[0]
+                .syscalls
+                .iter()
+                .all(|s| crun[0].syscalls.contains(s))
+        );
         assert!("runc@9.9".parse::<RuntimeChoice>().is_err());
         assert!("docker".parse::<RuntimeChoice>().is_err());
         assert_eq!(

@@ -239,6 +239,22 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
             native["execve"]
         );
     }
+    // The engine told which OCI runtime, and whether no-new-privileges: the profile's tail.
+    for (name, nnp) in [("web", false), ("web-nnp", true)] {
+        match read_recording(&out.path().join(format!("{name}.rec.json"))).target {
+            profile_gen::recording::Target::Container {
+                runtime,
+                no_new_privileges,
+                name: Some(container),
+                ..
+            } => {
+                assert_eq!(runtime.as_deref(), Some("runc"));
+                assert_eq!(no_new_privileges, nnp);
+                assert_eq!(container, name);
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+    }
     // Without no-new-privileges runc drops privileges after the filter: its tail is recorded.
     let web = read_recording(&out.path().join("web.rec.json"));
     for call in ["capset", "setgroups", "setuid"] {

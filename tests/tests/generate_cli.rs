@@ -170,7 +170,9 @@ fn runtime_defaults_follow_the_recording_kind() {
         Target::Container {
             id: "abc".into(),
             name: None,
+            engine: Some("docker".into()),
             runtime: None,
+            no_new_privileges: false,
             cgroup: "/docker/abc".into(),
         },
         &["read", "execve"],

@@ -34,6 +34,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("tar", "a real program recorded in tests"),
     ("gzip", "the example application"),
     ("docker.io", "container tests run a private dockerd"),
+    ("crun", "container tests also run crun (containers_crun)"),
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -21,7 +21,7 @@ use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,15 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Where Debian's `crun` package puts crun.
+pub const CRUN: &str = "/usr/bin/crun";
+/// How long a stopped crun daemon's v1 controllers may take to return to cgroup v2 (the kernel
+/// destroys an unmounted hierarchy asynchronously; about 2 s here).
+const CONTROLLERS_RETURN_TIMEOUT: Duration = Duration::from_secs(15);
+/// crun daemons of this process still running (their controllers are bound to v1 until the
+/// last one's mount namespace is gone).
+static LIVE_CRUN_DAEMONS: AtomicUsize = AtomicUsize::new(0);
 
 /// What the harness needs on the machine; the packages are Debian's (`cargo xtask setup`).
 pub const PACKAGES: &str =
@@ -69,6 +78,38 @@ pub fn can_run_docker(test: &str) -> bool {
     )
 }
 
+/// Skip (or, in CI, fail) a test that needs crun through a private dockerd: root, Docker and
+/// [`CRUN`] (Debian's `crun` package), plus `unshare`/`mount` (util-linux) for the hybrid-cgroup
+/// workaround described at [`DockerdOptions::crun`].
+pub fn can_run_crun(test: &str) -> bool {
+    let missing: Vec<&str> = [
+        ("root", is_root()),
+        ("dockerd", have("dockerd")),
+        ("containerd", have("containerd")),
+        ("/usr/bin/crun (crun)", Path::new(CRUN).exists()),
+        ("unshare (util-linux)", have("unshare")),
+        ("mount (util-linux)", have("mount")),
+        (
+            "/bin/busybox (busybox-static)",
+            Path::new("/bin/busybox").exists(),
+        ),
+        ("gcc", have("gcc")),
+        ("tar", have("tar")),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(what, _)| what)
+    .collect();
+    can_run(
+        test,
+        &format!(
+            "root, a Docker engine and crun (missing: {}; apt-get install -y crun {PACKAGES})",
+            missing.join(", ")
+        ),
+        missing.is_empty(),
+    )
+}
+
 /// Options for [`Dockerd::start_with`].
 #[derive(Clone, Debug, Default)]
 pub struct DockerdOptions {
@@ -82,6 +123,30 @@ pub struct DockerdOptions {
     pub docker_default_cgroup_parent: bool,
     /// More daemon flags.
     pub extra_args: Vec<String>,
+    /// Make crun ([`CRUN`]) available as runtime `crun` (`docker run --runtime crun`).
+    ///
+    /// crun 1.8.1 refuses a hybrid-cgroup host whose v2 hierarchy still has controllers:
+    /// `docker run --runtime crun` fails with "cgroups in hybrid mode not supported, drop all
+    /// controllers from cgroupv2", because `/sys/fs/cgroup/unified/cgroup.controllers` lists
+    /// `hugetlb`, which no v1 hierarchy mounts. So the daemon starts in a private mount namespace
+    /// (`unshare -m --propagation private`) in which every controller still in v2 is first
+    /// mounted as a v1 hierarchy under the daemon's temp dir. Controller binding is kernel-wide:
+    /// while that mount exists, v2's `cgroup.controllers` is empty (for everyone) and crun runs.
+    /// The mount exists only in that namespace: when its last process (dockerd, containerd,
+    /// shims, containers) exits, the hierarchy is destroyed and the controllers return to v2
+    /// within about 2 s, with no clean-up of ours (if the test is SIGKILLed, once the daemon
+    /// left running is stopped, as for any daemon of this harness). `stop`/`Drop` kills
+    /// whatever is left in the namespace and waits (bounded) for the controllers to be back.
+    pub crun: bool,
+}
+
+/// What a crun daemon changed and must undo.
+struct CrunState {
+    /// The daemon's private mount namespace (`/proc/PID/ns/mnt` link, `mnt:[inode]`).
+    mnt_ns: Option<String>,
+    /// Controllers moved from v2 to v1 in that namespace (mounted at `<root>/cgroup-v1/<ctrl>`,
+    /// visible only in it).
+    moved: Vec<String>,
 }
 
 /// A running private dockerd. Dropping it stops it and removes everything it made.
@@ -96,6 +161,7 @@ pub struct Dockerd {
     /// Cgroup directories (relative) that did not exist before this daemon started.
     cgroup_dirs_to_remove: Vec<String>,
     image_imported: bool,
+    crun: Option<CrunState>,
 }
 
 /// The result of one `docker` command.
@@ -124,6 +190,14 @@ impl fmt::Display for Output {
 impl Dockerd {
     pub fn start() -> Dockerd {
         Dockerd::start_with(DockerdOptions::default())
+    }
+
+    /// A daemon on which `docker run --runtime crun` works (see [`DockerdOptions::crun`]).
+    pub fn start_with_crun() -> Dockerd {
+        Dockerd::start_with(DockerdOptions {
+            crun: true,
+            ..DockerdOptions::default()
+        })
     }
 
     /// Start a dockerd and wait (bounded) until `docker info` answers. Panics with the daemon's
@@ -184,6 +258,9 @@ impl Dockerd {
         for (name, runtime) in &options.runtimes {
             args.push(format!("--add-runtime={name}={}", path(runtime)));
         }
+        if options.crun && !options.runtimes.iter().any(|(name, _)| name == "crun") {
+            args.push(format!("--add-runtime=crun={CRUN}"));
+        }
         if let Some(name) = &options.default_runtime {
             args.push(format!("--default-runtime={name}"));
         }
@@ -191,7 +268,33 @@ impl Dockerd {
 
         let log = fs::File::create(root.join("dockerd.log")).expect("creating dockerd.log");
         let log2 = log.try_clone().expect("dup log");
-        let child = Command::new(&dockerd)
+        let (mut command, crun) = if options.crun {
+            let moved = v2_controllers_on_hybrid_host();
+            let v1_dir = root.join("cgroup-v1");
+            // sh -c SCRIPT sh V1_DIR CONTROLLERS... -- DOCKERD ARGS...: mount each controller
+            // as v1 under V1_DIR, then exec dockerd (same pid: unshare and sh exec).
+            let script = r#"set -e; d="$1"; shift
+                while [ "$1" != -- ]; do
+                    mkdir -p "$d/$1"; mount -t cgroup -o "$1" cgroup "$d/$1"; shift
+                done
+                shift; exec "$@""#;
+            let mut cmd = Command::new("unshare");
+            cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+                .arg(&v1_dir)
+                .args(&moved)
+                .arg("--")
+                .arg(&dockerd);
+            (
+                cmd,
+                Some(CrunState {
+                    mnt_ns: None,
+                    moved,
+                }),
+            )
+        } else {
+            (Command::new(&dockerd), None)
+        };
+        let child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(log)
@@ -199,6 +302,9 @@ impl Dockerd {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", dockerd.display()));
         let pid = i32::try_from(child.id()).expect("pid fits i32");
+        if crun.is_some() {
+            LIVE_CRUN_DAEMONS.fetch_add(1, Ordering::SeqCst);
+        }
         let mut d = Dockerd {
             root,
             socket,
@@ -208,7 +314,22 @@ impl Dockerd {
             cgroup_parent,
             cgroup_dirs_to_remove,
             image_imported: false,
+            crun,
         };
+        if let Some(crun) = d.crun.as_mut() {
+            // The namespace, read now (unshare has switched before it execs sh): what is in it
+            // is ours, and is killed in the clean-up.
+            let own = fs::read_link("/proc/self/ns/mnt").ok();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while crun.mnt_ns.is_none() && Instant::now() < deadline {
+                let ns = fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+                if ns.is_some() && ns != own {
+                    crun.mnt_ns = ns.map(|p| p.to_string_lossy().into_owned());
+                } else {
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
         d.wait_ready();
         d
     }
@@ -438,6 +559,19 @@ impl Dockerd {
             problems.push(format!("killing leftover process {pid} ({})", cmdline(pid)));
             signal(pid, libc::SIGKILL);
         }
+        // A crun daemon's private mount namespace: anything still in it keeps the v1 mount,
+        // and the controllers out of v2.
+        if let Some(ns) = self.crun.as_ref().and_then(|c| c.mnt_ns.clone()) {
+            for pid in processes_in_mount_ns(&ns) {
+                if pid_alive(pid) && !strays.contains(&pid) {
+                    problems.push(format!(
+                        "killing leftover process {pid} in the daemon's mount namespace ({})",
+                        cmdline(pid)
+                    ));
+                }
+                signal(pid, libc::SIGKILL);
+            }
+        }
         let v2 = cgroup2_mount();
         if let Some(v2) = &v2 {
             kill_cgroup_tree(
@@ -479,6 +613,14 @@ impl Dockerd {
         {
             problems.push(format!("removing {}: {e}", self.root.display()));
         }
+        // 7. A crun daemon's controllers, back in v2 once its namespace is gone (the last crun
+        //    daemon of this process: until then another one's mount keeps them in v1).
+        if let Some(crun) = self.crun.take() {
+            let last = LIVE_CRUN_DAEMONS.fetch_sub(1, Ordering::SeqCst) == 1;
+            if last && !crun.moved.is_empty() {
+                problems.extend(wait_controllers_in_v2(&crun.moved, crun.mnt_ns.as_deref()));
+            }
+        }
         problems
     }
 }
@@ -499,6 +641,62 @@ pub struct Container {
     pub name: String,
     /// Its init's host pid.
     pub pid: u32,
+}
+
+/// On a hybrid host (v2 mounted apart from `/sys/fs/cgroup`), the controllers v2 still has
+/// (`hugetlb` here): those crun wants bound to v1. Empty on a pure v1 or v2 host.
+fn v2_controllers_on_hybrid_host() -> Vec<String> {
+    match cgroup2_mount() {
+        Some(v2) if v2 != Path::new("/sys/fs/cgroup") => v2_controllers(&v2),
+        _ => Vec::new(),
+    }
+}
+
+fn v2_controllers(v2: &Path) -> Vec<String> {
+    fs::read_to_string(v2.join("cgroup.controllers"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Wait (bounded) until every controller of `moved` is listed in v2 again.
+fn wait_controllers_in_v2(moved: &[String], mnt_ns: Option<&str>) -> Vec<String> {
+    let Some(v2) = cgroup2_mount() else {
+        return vec!["no cgroup v2 mount to return the controllers to".to_owned()];
+    };
+    let start = Instant::now();
+    loop {
+        let now = v2_controllers(&v2);
+        let missing: Vec<&String> = moved.iter().filter(|c| !now.contains(c)).collect();
+        if missing.is_empty() {
+            return Vec::new();
+        }
+        if start.elapsed() > CONTROLLERS_RETURN_TIMEOUT {
+            let holders = mnt_ns.map(processes_in_mount_ns).unwrap_or_default();
+            return vec![format!(
+                "controllers {missing:?} not back in {} after {CONTROLLERS_RETURN_TIMEOUT:?} \
+                 (processes left in the daemon's mount namespace: {holders:?}; another \
+                 namespace may mount them as v1)",
+                v2.display()
+            )];
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Processes whose mount namespace is `ns` (a `/proc/PID/ns/mnt` link text).
+pub fn processes_in_mount_ns(ns: &str) -> Vec<i32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|l| l.to_string_lossy() == ns)
+        })
+        .collect()
 }
 
 /// Compile the probe (tests/images/probe/probe.c) statically to `out`.

@@ -111,7 +111,8 @@ impl PolicyArgs {
         let base = Policy::for_target(&first.target);
         Policy {
             runtime: self.runtime.clone().unwrap_or(base.runtime),
-            no_new_privileges: self.no_new_privileges,
+            // The flag, or what the engine reported for a recorded container.
+            no_new_privileges: self.no_new_privileges || base.no_new_privileges,
             default_errno: self.default_errno,
             fallbacks: !self.no_fallbacks,
             vdso: self.vdso,

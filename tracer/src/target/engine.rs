@@ -73,6 +73,11 @@ pub struct ContainerJson {
     pub image: Option<String>,
     /// `HostConfig.CgroupParent` as given to `docker run` (empty for the default).
     pub cgroup_parent: String,
+    /// `HostConfig.Runtime`: the OCI runtime that starts it (`runc`, `crun`, or a name given
+    /// to the daemon with `--add-runtime`), which decides the post-filter tail.
+    pub oci_runtime: Option<String>,
+    /// `HostConfig.SecurityOpt` has `no-new-privileges` (which shrinks the runtime's tail).
+    pub no_new_privileges: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +143,23 @@ impl EngineSocket {
             cgroup_parent: str_at("/HostConfig/CgroupParent")
                 .unwrap_or_default()
                 .to_owned(),
+            oci_runtime: str_at("/HostConfig/Runtime")
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned),
+            // Docker writes `no-new-privileges` or `no-new-privileges:true` (and accepts `=`).
+            no_new_privileges: value
+                .pointer("/HostConfig/SecurityOpt")
+                .and_then(|v| v.as_array())
+                .is_some_and(|opts| {
+                    opts.iter().filter_map(|o| o.as_str()).any(|o| {
+                        matches!(
+                            o,
+                            "no-new-privileges"
+                                | "no-new-privileges:true"
+                                | "no-new-privileges=true"
+                        )
+                    })
+                }),
         })
     }
 

@@ -112,6 +112,10 @@ pub struct ContainerInfo {
     pub image: Option<String>,
     /// The container's init on the host, when the API gave it.
     pub init_pid: Option<u32>,
+    /// The OCI runtime (`runc`, `crun`, ...), when the API gave it.
+    pub oci_runtime: Option<String>,
+    /// Started with no-new-privileges (as far as the API says).
+    pub no_new_privileges: bool,
 }
 
 impl Target {
@@ -131,7 +135,9 @@ impl Target {
             Description::Container(c) => Rec::Container {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                runtime: Some(c.runtime.as_str().to_owned()),
+                engine: Some(c.runtime.as_str().to_owned()),
+                runtime: c.oci_runtime.clone(),
+                no_new_privileges: c.no_new_privileges,
                 cgroup,
             },
         }
@@ -267,6 +273,8 @@ impl Resolver {
                             runtime,
                             image: None,
                             init_pid: None,
+                            oci_runtime: None,
+                            no_new_privileges: false,
                         }),
                     });
                 }
@@ -307,6 +315,8 @@ impl Resolver {
             runtime: socket.runtime,
             image: found.image.clone(),
             init_pid,
+            oci_runtime: found.oci_runtime.clone(),
+            no_new_privileges: found.no_new_privileges,
         };
         if found.running && found.pid > 0 {
             // The init may exit between inspect and here; then fall back to the paths.

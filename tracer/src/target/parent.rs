@@ -158,6 +158,8 @@ impl CgroupParent {
                 runtime,
                 image: found.image,
                 init_pid: Some(found.pid).filter(|&p| p > 0),
+                oci_runtime: found.oci_runtime,
+                no_new_privileges: found.no_new_privileges,
             },
             None => ContainerInfo {
                 id: id.clone(),
@@ -165,6 +167,8 @@ impl CgroupParent {
                 runtime: *runtime,
                 image: None,
                 init_pid: None,
+                oci_runtime: None,
+                no_new_privileges: false,
             },
         };
         Target {
