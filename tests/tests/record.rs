@@ -493,3 +493,113 @@ fn assert_no_leftover_cgroup(sysallow_pid: u32) {
         .join(format!("run-{sysallow_pid}"));
     assert!(!own.exists(), "{} was left behind", own.display());
 }
+
+/// A cgroup of the test's own with a process in it, removed (process killed) on drop.
+struct OwnCgroup {
+    dir: PathBuf,
+    child: std::process::Child,
+}
+
+impl OwnCgroup {
+    /// Start `script` under `sh` inside a fresh cgroup v2 directory.
+    fn start(name: &str, script: &str) -> OwnCgroup {
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mount = mountinfo
+            .lines()
+            .find(|l| l.contains(" - cgroup2 "))
+            .and_then(|l| l.split_whitespace().nth(4))
+            .unwrap()
+            .to_owned();
+        let dir = Path::new(&mount).join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        // The child moves itself in before running the script, so all of it is inside.
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "echo $$ > {}/cgroup.procs && exec sh -c '{script}'",
+                dir.display()
+            ))
+            .spawn()
+            .unwrap();
+        OwnCgroup { dir, child }
+    }
+}
+
+impl Drop for OwnCgroup {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::write(self.dir.join("cgroup.kill"), "1");
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
+    if !common::can_run_root("records_a_running_process_by_pid_and_its_cgroup_by_path") {
+        return;
+    }
+    // A process already running when sysallow attaches: it reads a file in a loop.
+    let own = OwnCgroup::start(
+        "sysallow-test-pid",
+        "while :; do cat /etc/hostname > /dev/null; sleep 0.05; done",
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let by_pid = dir.path().join("pid.rec.json");
+    let out = common::sysallow()
+        .args([
+            "record",
+            "--pid",
+            &own.child.id().to_string(),
+            "--duration",
+            "1",
+        ])
+        .arg("--recording")
+        .arg(&by_pid)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec = read_recording(&by_pid);
+    match &rec.target {
+        profile_gen::recording::Target::Cgroup { pid, .. } => {
+            assert_eq!(*pid, Some(own.child.id()));
+        }
+        other => panic!("{other:?}"),
+    }
+    let native = &rec.abis[&Abi::X86_64].syscalls;
+    // The loop's cat runs many times a second: its exec and reads are recorded under it.
+    assert!(native["execve"].count >= 5, "{:?}", native["execve"]);
+    assert!(native["read"].programs.keys().any(|p| p.ends_with("/cat")));
+    // The shell was running before sysallow attached: adopted under its own program.
+    assert!(
+        native["wait4"]
+            .programs
+            .keys()
+            .any(|p| p.ends_with("sh") || p.ends_with("dash"))
+    );
+
+    let by_path = dir.path().join("cgroup.rec.json");
+    let out = common::sysallow()
+        .args(["record", "--duration", "0.5", "--cgroup"])
+        .arg(&own.dir)
+        .arg("--recording")
+        .arg(&by_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(read_recording(&by_path).abis[&Abi::X86_64].syscalls["execve"].count >= 2);
+}
