@@ -35,9 +35,15 @@ struct Recorder {
 impl Recorder {
     /// Start `sysallow record ARGS` and wait until it says it is armed.
     fn start(dockerd: &Dockerd, args: &[&str]) -> Recorder {
+        Recorder::start_with(dockerd, args, &[])
+    }
+
+    /// `start`, with more environment (e.g. `SYSALLOW_ATTACH`).
+    fn start_with(dockerd: &Dockerd, args: &[&str], env: &[(&str, &str)]) -> Recorder {
         let mut child = common::sysallow()
             .arg("record")
             .args(args)
+            .envs(env.iter().copied())
             .env("DOCKER_HOST", dockerd.host())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -330,6 +336,57 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
         );
         assert_eq!(run.stdout, "suite ok\n");
     }
+    // The boundary is found the same way when the programs run on the classic tracepoints
+    // (the fallback where raw tracepoints are unavailable).
+    let fallback = tempfile::tempdir().unwrap();
+    let recorder = Recorder::start_with(
+        &d,
+        &[
+            "--cgroup-parent",
+            &parent,
+            "-o",
+            fallback.path().to_str().unwrap(),
+        ],
+        &[("SYSALLOW_ATTACH", "tracepoint")],
+    );
+    let run = d.docker_with_timeout(
+        &[
+            "run",
+            "--name",
+            "web-tp",
+            &cgroup_parent,
+            &image,
+            "sh",
+            "-c",
+            work,
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(run.status.success(), "{run}");
+    assert!(recorder.interrupt().success());
+    let _ = d.docker_with_timeout(&["rm", "-f", "web-tp"], RUN_TIMEOUT);
+    let rec = read_recording(&fallback.path().join("web-tp.rec.json"));
+    assert!(rec.runtime_setup[&Abi::X86_64].contains_key("pivot_root"));
+    let capset = &rec.abis[&Abi::X86_64].syscalls["capset"];
+    assert!(
+        capset
+            .programs
+            .contains_key(profile_gen::recording::CONTAINER_RUNTIME)
+    );
+    let run = d.run(
+        &[
+            "--rm",
+            "--security-opt",
+            &format!("seccomp={}", fallback.path().join("web-tp.json").display()),
+            &image,
+            "sh",
+            "-c",
+            work,
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(run.status.success(), "under the fallback's profile: {run}");
+
     // Regenerated from the recording with each runtime setting, the profile still starts the
     // container (the measured tail is in the recording; the data tails add to it).
     let settings: [(&[&str], bool); 4] = [

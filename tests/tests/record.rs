@@ -20,8 +20,17 @@ fn read_recording(path: &Path) -> Recording {
 
 /// Record `argv` and return the recording and the process output.
 fn record(dir: &Path, argv: &[&str]) -> (Recording, Output) {
+    record_with(dir, argv, None)
+}
+
+/// `record`, with the syscall programs attached as `attach` (`SYSALLOW_ATTACH`).
+fn record_with(dir: &Path, argv: &[&str], attach: Option<&str>) -> (Recording, Output) {
     let rec = dir.join("rec.json");
-    let out = common::sysallow()
+    let mut cmd = common::sysallow();
+    if let Some(attach) = attach {
+        cmd.env("SYSALLOW_ATTACH", attach);
+    }
+    let out = cmd
         .arg("record")
         .arg("--recording")
         .arg(&rec)
@@ -219,10 +228,14 @@ fn counts_every_syscall_of_8_threads_and_2000_forked_children() {
     let dir = tempfile::tempdir().unwrap();
     // Each thread makes exactly 10,000 getppid() calls; each of 2,000 children makes exactly
     // one getppid() and one getpid() before _exit. raw syscall() so that libc cannot cache.
-    let exe = compile(
-        dir.path(),
-        "storm",
-        r#"
+    let exe = compile(dir.path(), "storm", STORM, &[]);
+    let (rec, out) = record(dir.path(), &[exe.to_str().unwrap()]);
+    assert_storm_counts(&rec, &out, exe.to_str().unwrap());
+}
+
+/// Each thread makes exactly 10,000 getppid() calls; each of 2,000 children makes exactly
+/// one getppid() and one getpid() before _exit. raw syscall() so that libc cannot cache.
+const STORM: &str = r#"
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -243,10 +256,9 @@ int main(void) {
     }
     return 0;
 }
-"#,
-        &[],
-    );
-    let (rec, out) = record(dir.path(), &[exe.to_str().unwrap()]);
+"#;
+
+fn assert_storm_counts(rec: &Recording, out: &Output, exe_path: &str) {
     assert!(
         out.status.success(),
         "{}",
@@ -261,7 +273,6 @@ int main(void) {
     assert_eq!(native["clone"].count, 2_000);
     assert_eq!(native["clone3"].count, 8);
     // Forked children inherit their parent's program; nothing is unattributed but the exec.
-    let exe_path = exe.to_str().unwrap();
     assert_eq!(native["getppid"].programs[exe_path], 82_000);
     assert_eq!(native["execve"].programs[UNATTRIBUTED], 1);
 }
@@ -602,4 +613,31 @@ fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(read_recording(&by_path).abis[&Abi::X86_64].syscalls["execve"].count >= 2);
+}
+
+#[test]
+fn the_classic_tracepoint_fallback_records_the_same() {
+    if !common::can_run_root("the_classic_tracepoint_fallback_records_the_same")
+        || !common::can_run("fallback", "gcc", common::have("gcc"))
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = compile(dir.path(), "storm", STORM, &[]);
+    let (rec, out) = record_with(dir.path(), &[exe.to_str().unwrap()], Some("tracepoint"));
+    assert_storm_counts(&rec, &out, exe.to_str().unwrap());
+    // The ABI comes from the task, not from how the program is attached.
+    let exe = compile(
+        dir.path(),
+        "int80",
+        "int main(void){ long r; __asm__ volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(64L) : \"memory\"); return r <= 0; }\n",
+        &[],
+    );
+    let (rec, out) = record_with(dir.path(), &[exe.to_str().unwrap()], Some("tracepoint"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(rec.abis[&Abi::X86].syscalls["getppid"].count, 1);
 }

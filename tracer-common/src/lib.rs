@@ -141,6 +141,10 @@ pub mod globals {
     pub const EXIT_GROUP_DEAD_OFFSET: &str = "EXIT_GROUP_DEAD_OFFSET";
     /// Offset of `thread_info.status` in `task_struct` (x86: thread_info is the first member).
     pub const TASK_STATUS_OFFSET: &str = "TASK_STATUS_OFFSET";
+    /// Field offsets of the classic `raw_syscalls` tracepoints (the fallback attach).
+    pub const SYS_ENTER_ID_OFFSET: &str = "SYS_ENTER_ID_OFFSET";
+    pub const SYS_ENTER_ARGS_OFFSET: &str = "SYS_ENTER_ARGS_OFFSET";
+    pub const SYS_EXIT_RET_OFFSET: &str = "SYS_EXIT_RET_OFFSET";
     /// Syscall numbers that install a seccomp filter, per ABI (native, compat): `seccomp` and
     /// `prctl`. Set by the collector from its syscall tables.
     pub const NR_SECCOMP: &str = "NR_SECCOMP";

@@ -43,6 +43,14 @@ static EXEC_FILENAME_OFFSET: u32 = 8;
 static EXIT_GROUP_DEAD_OFFSET: u32 = 32;
 #[unsafe(no_mangle)]
 static TASK_STATUS_OFFSET: u32 = 16;
+// Field offsets of the classic `raw_syscalls` tracepoint records, the fallback attach when raw
+// tracepoints are unavailable (from their tracefs `format`).
+#[unsafe(no_mangle)]
+static SYS_ENTER_ID_OFFSET: u32 = 8;
+#[unsafe(no_mangle)]
+static SYS_ENTER_ARGS_OFFSET: u32 = 16;
+#[unsafe(no_mangle)]
+static SYS_EXIT_RET_OFFSET: u32 = 16;
 // x86_64 and i386 numbers of the syscalls that install a seccomp filter.
 #[unsafe(no_mangle)]
 static NR_SECCOMP: u32 = 317;
@@ -273,20 +281,81 @@ fn current_abi() -> Result<u32, ()> {
     })
 }
 
-/// `raw_syscalls:sys_enter`. A raw tracepoint: its arguments are `TP_PROTO(struct pt_regs
-/// *regs, long id)` (include/trace/events/syscalls.h), with no record to fill in.
+/// Where a syscall's number and first arguments come from: a raw tracepoint's
+/// `TP_PROTO(struct pt_regs *regs, long id)` (include/trace/events/syscalls.h), or, where raw
+/// tracepoints are unavailable, the classic tracepoint's record (`long id; unsigned long
+/// args[6]`, offsets from its tracefs `format`).
+enum Syscall<'a> {
+    Raw(&'a RawTracePointContext),
+    Record(&'a TracePointContext),
+}
+
+impl Syscall<'_> {
+    #[inline(always)]
+    fn id(&self) -> i64 {
+        match self {
+            Syscall::Raw(ctx) => ctx.arg(1),
+            // SAFETY: reading a field of the tracepoint record at the offset from its format.
+            Syscall::Record(ctx) => {
+                unsafe { ctx.read_at::<i64>(global(&SYS_ENTER_ID_OFFSET) as usize) }.unwrap_or(-1)
+            }
+        }
+    }
+
+    /// The first two arguments (for the filter-install check; rare, so probe reads are fine).
+    fn first_args(&self, abi: u32) -> (u64, u64) {
+        match self {
+            Syscall::Raw(ctx) => {
+                let regs: *const u8 = ctx.arg(0);
+                let (a0, a1) = if abi == ABI_NATIVE {
+                    (REGS_DI, REGS_SI)
+                } else {
+                    (REGS_BX, REGS_CX)
+                };
+                let read = |offset: usize| -> u64 {
+                    // SAFETY: a probe read of the syscall's saved registers.
+                    unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) }
+                        .unwrap_or(u64::MAX)
+                };
+                (read(a0), read(a1))
+            }
+            Syscall::Record(ctx) => {
+                // The record holds the arguments already fetched for the calling ABI.
+                let base = global(&SYS_ENTER_ARGS_OFFSET) as usize;
+                // SAFETY: reading fields of the tracepoint record.
+                let read =
+                    |i: usize| unsafe { ctx.read_at::<u64>(base + 8 * i) }.unwrap_or(u64::MAX);
+                (read(0), read(1))
+            }
+        }
+    }
+}
+
+/// `raw_syscalls:sys_enter` as a raw tracepoint: the cheapest attach (no record is built).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    on_sys_enter(&Syscall::Raw(&ctx));
+    0
+}
+
+/// `raw_syscalls:sys_enter` as a classic tracepoint: the fallback.
+#[tracepoint(category = "raw_syscalls", name = "sys_enter")]
+pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
+    on_sys_enter(&Syscall::Record(&ctx));
+    0
+}
+
+#[inline(always)]
+fn on_sys_enter(syscall: &Syscall<'_>) {
     let Some(target) = current_target() else {
-        return 0;
+        return;
     };
-    let id: i64 = ctx.arg(1);
+    let id = syscall.id();
     if id < 0 || id >= i64::from(MAX_NR) {
         lose(Loss::NrOutOfRange);
-        return 0;
+        return;
     }
     let nr = id as u32;
-    // SAFETY: the value is copied out at once.
     let task = task_value(current_tgid());
     let abi = match current_abi() {
         Ok(abi) => abi,
@@ -301,7 +370,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         match task {
             Some(v) if v & TASK_ARMED != 0 => v & !TASK_ARMED,
             _ => {
-                if installs_filter(&ctx, abi, nr) {
+                if installs_filter(syscall, abi, nr) {
                     let _ = PENDING_FILTER.insert(&current_tid(), &target.base_slot, 0);
                 }
                 target.setup_slot
@@ -318,7 +387,6 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
         }
         None => lose(Loss::CounterMissing),
     }
-    0
 }
 
 /// Offsets in x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h) of the registers that
@@ -335,25 +403,16 @@ const SECCOMP_MODE_FILTER: u64 = 2;
 
 /// Whether this syscall asks to install a seccomp filter.
 #[inline(never)]
-fn installs_filter(ctx: &RawTracePointContext, abi: u32, nr: u32) -> bool {
-    let (seccomp, prctl, arg0, arg1) = if abi == ABI_NATIVE {
-        (global(&NR_SECCOMP), global(&NR_PRCTL), REGS_DI, REGS_SI)
+fn installs_filter(syscall: &Syscall<'_>, abi: u32, nr: u32) -> bool {
+    let (seccomp, prctl) = if abi == ABI_NATIVE {
+        (global(&NR_SECCOMP), global(&NR_PRCTL))
     } else {
-        (
-            global(&NR_SECCOMP_COMPAT),
-            global(&NR_PRCTL_COMPAT),
-            REGS_BX,
-            REGS_CX,
-        )
+        (global(&NR_SECCOMP_COMPAT), global(&NR_PRCTL_COMPAT))
     };
     if nr != seccomp && nr != prctl {
         return false;
     }
-    let regs: *const u8 = ctx.arg(0);
-    let read = |offset: usize| -> u64 {
-        // SAFETY: a probe read of the syscall's saved registers; failure reads as 0.
-        unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) }.unwrap_or(u64::MAX)
-    };
+    let (arg0, arg1) = syscall.first_args(abi);
     // i386 arguments are 32-bit.
     let mask = if abi == ABI_NATIVE {
         u64::MAX
@@ -361,9 +420,9 @@ fn installs_filter(ctx: &RawTracePointContext, abi: u32, nr: u32) -> bool {
         0xffff_ffff
     };
     if nr == seccomp {
-        read(arg0) & mask == SECCOMP_SET_MODE_FILTER
+        arg0 & mask == SECCOMP_SET_MODE_FILTER
     } else {
-        read(arg0) & mask == PR_SET_SECCOMP && read(arg1) & mask == SECCOMP_MODE_FILTER
+        arg0 & mask == PR_SET_SECCOMP && arg1 & mask == SECCOMP_MODE_FILTER
     }
 }
 
@@ -372,15 +431,30 @@ fn installs_filter(ctx: &RawTracePointContext, abi: u32, nr: u32) -> bool {
 /// filter installed with TSYNC covers every thread, and after the exec only one is left).
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    on_sys_exit(|| ctx.arg(1));
+    0
+}
+
+/// `raw_syscalls:sys_exit` as a classic tracepoint: the fallback.
+#[tracepoint(category = "raw_syscalls", name = "sys_exit")]
+pub fn sys_exit_tp(ctx: TracePointContext) -> u32 {
+    // SAFETY: reading a field of the tracepoint record at the offset from its format.
+    on_sys_exit(|| {
+        unsafe { ctx.read_at::<i64>(global(&SYS_EXIT_RET_OFFSET) as usize) }.unwrap_or(-1)
+    });
+    0
+}
+
+#[inline(always)]
+fn on_sys_exit(ret: impl FnOnce() -> i64) {
     let tid = current_tid();
     // SAFETY: the value is copied out at once.
     let Some(base_slot) = (unsafe { PENDING_FILTER.get(&tid) }).copied() else {
-        return 0;
+        return;
     };
     let _ = PENDING_FILTER.remove(&tid);
-    let ret: i64 = ctx.arg(1);
-    if ret < 0 {
-        return 0;
+    if ret() < 0 {
+        return;
     }
     let tgid = current_tgid();
     // SAFETY: the value is copied out at once.
@@ -391,7 +465,6 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
         lose(Loss::TaskMapFull);
     }
     task_slots_changed();
-    0
 }
 
 /// `sched:sched_process_exec`: the current task now runs a new program. Give it the slot of

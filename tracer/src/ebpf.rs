@@ -109,6 +109,7 @@ pub struct Root {
 /// The loaded and attached programs. Dropping it detaches everything.
 pub struct Tracer {
     ebpf: Ebpf,
+    attach: Attach,
 }
 
 /// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
@@ -116,6 +117,9 @@ struct Layout {
     fork_child_pid: u32,
     exec_filename: u32,
     exit_group_dead: u32,
+    enter_id: u32,
+    enter_args: u32,
+    exit_ret: u32,
 }
 
 impl Layout {
@@ -124,7 +128,30 @@ impl Layout {
             fork_child_pid: field_offset(tracefs, "sched/sched_process_fork", "child_pid")?,
             exec_filename: field_offset(tracefs, "sched/sched_process_exec", "filename")?,
             exit_group_dead: field_offset(tracefs, "sched/sched_process_exit", "group_dead")?,
+            enter_id: field_offset(tracefs, "raw_syscalls/sys_enter", "id")?,
+            enter_args: field_offset(tracefs, "raw_syscalls/sys_enter", "args")?,
+            exit_ret: field_offset(tracefs, "raw_syscalls/sys_exit", "ret")?,
         })
+    }
+}
+
+/// How the syscall programs are attached to `raw_syscalls:sys_enter`/`sys_exit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attach {
+    /// A raw tracepoint: no trace record is built, the cheapest (the default).
+    Raw,
+    /// A classic tracepoint: the fallback where raw tracepoints are unavailable.
+    Tracepoint,
+}
+
+impl Attach {
+    /// What `SYSALLOW_ATTACH` (raw | tracepoint) asks for; `None` means raw, falling back.
+    fn requested() -> Option<Attach> {
+        match std::env::var("SYSALLOW_ATTACH").ok()?.as_str() {
+            "raw" => Some(Attach::Raw),
+            "tracepoint" => Some(Attach::Tracepoint),
+            _ => None,
+        }
     }
 }
 
@@ -184,7 +211,10 @@ impl Tracer {
                 &layout.exit_group_dead,
                 true,
             )
-            .override_global(globals::TASK_STATUS_OFFSET, &task_status, true);
+            .override_global(globals::TASK_STATUS_OFFSET, &task_status, true)
+            .override_global(globals::SYS_ENTER_ID_OFFSET, &layout.enter_id, true)
+            .override_global(globals::SYS_ENTER_ARGS_OFFSET, &layout.enter_args, true)
+            .override_global(globals::SYS_EXIT_RET_OFFSET, &layout.exit_ret, true);
         let [seccomp, prctl, seccomp_compat, prctl_compat] = filter_syscalls();
         loader
             .override_global(globals::NR_SECCOMP, &seccomp, true)
@@ -192,7 +222,10 @@ impl Tracer {
             .override_global(globals::NR_SECCOMP_COMPAT, &seccomp_compat, true)
             .override_global(globals::NR_PRCTL_COMPAT, &prctl_compat, true);
         let ebpf = loader.load(OBJECT)?;
-        let mut tracer = Tracer { ebpf };
+        let mut tracer = Tracer {
+            ebpf,
+            attach: Attach::Raw,
+        };
 
         // The root's slots are constants in the programs; mark them taken so no exec claims
         // them, and start the kernel's search after them.
@@ -238,17 +271,62 @@ impl Tracer {
                 .and_then(|()| tp.attach(category, name).map(drop))
                 .map_err(|source| TracerError::Program { program, source })?;
         }
-        let mut raw_tracepoints = vec!["sys_enter"];
+        let mut events = vec![("sys_enter", "sys_enter_tp")];
         if root.flags & TARGET_BOUNDARY != 0 {
-            raw_tracepoints.push("sys_exit");
+            events.push(("sys_exit", "sys_exit_tp"));
         }
-        for program in raw_tracepoints {
-            let raw: &mut RawTracePoint = program_mut(&mut tracer.ebpf, program)?;
-            raw.load()
-                .and_then(|()| raw.attach(program).map(drop))
-                .map_err(|source| TracerError::Program { program, source })?;
+        let requested = Attach::requested();
+        tracer.attach = match requested {
+            Some(Attach::Tracepoint) => Attach::Tracepoint,
+            _ => match tracer.attach_raw(&events) {
+                Ok(()) => Attach::Raw,
+                Err(err) if requested.is_none() => {
+                    eprintln!(
+                        "sysallow: warning: raw tracepoints are unavailable ({err}); using the \
+                         classic raw_syscalls tracepoints, which cost more per syscall"
+                    );
+                    Attach::Tracepoint
+                }
+                Err(err) => return Err(err),
+            },
+        };
+        if tracer.attach == Attach::Tracepoint {
+            for (_, program) in &events {
+                let tp: &mut TracePoint = program_mut(&mut tracer.ebpf, program)?;
+                let event = program.trim_end_matches("_tp");
+                tp.load()
+                    .and_then(|()| tp.attach("raw_syscalls", event).map(drop))
+                    .map_err(|source| TracerError::Program { program, source })?;
+            }
         }
         Ok((tracer, armed))
+    }
+
+    /// Attach the syscall programs as raw tracepoints (all or none).
+    fn attach_raw(&mut self, events: &[(&'static str, &'static str)]) -> Result<(), TracerError> {
+        let mut links = Vec::new();
+        for (program, _) in events {
+            let raw: &mut RawTracePoint = program_mut(&mut self.ebpf, program)?;
+            let attached = raw.load().and_then(|()| raw.attach(program));
+            match attached {
+                Ok(link) => links.push((*program, link)),
+                Err(source) => {
+                    // Detach what did attach, so the fallback does not count twice.
+                    for (attached, link) in links {
+                        if let Ok(raw) = program_mut::<RawTracePoint>(&mut self.ebpf, attached) {
+                            let _ = raw.detach(link);
+                        }
+                    }
+                    return Err(TracerError::Program { program, source });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How the syscall programs were attached.
+    pub fn attach(&self) -> Attach {
+        self.attach
     }
 
     /// Follow a process that is already running in a target (attaching to a running

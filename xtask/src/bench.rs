@@ -51,6 +51,9 @@ enum Config {
     /// A BPF program that only computes the cgroup filter (one helper call, one compare).
     BpfCgroupId,
     Sysallow,
+    /// sysallow with its syscall programs on the classic tracepoints (its fallback where raw
+    /// tracepoints are unavailable): shows what the raw tracepoint attach saves.
+    SysallowTracepoint,
     Bpftrace,
     PerfTrace,
     Strace,
@@ -64,6 +67,7 @@ impl Config {
             Config::BpfEmpty => "bpf-empty",
             Config::BpfCgroupId => "bpf-cgroup-id",
             Config::Sysallow => "sysallow",
+            Config::SysallowTracepoint => "sysallow-tracepoint",
             Config::Bpftrace => "bpftrace",
             Config::PerfTrace => "perf-trace",
             Config::Strace => "strace",
@@ -86,8 +90,17 @@ impl Config {
         match self {
             Config::Strace => workload != Workload::Unrelated,
             Config::BpfEmpty | Config::BpfCgroupId => workload == Workload::Unrelated,
+            // The attach type matters per syscall: the two loops show it.
+            Config::SysallowTracepoint => {
+                matches!(workload, Workload::Syscalls | Workload::Unrelated)
+            }
             _ => true,
         }
+    }
+
+    /// A sysallow recording (either attach).
+    fn is_sysallow(self) -> bool {
+        matches!(self, Config::Sysallow | Config::SysallowTracepoint)
     }
 }
 
@@ -220,6 +233,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Config::BpfEmpty,
         Config::BpfCgroupId,
         Config::Sysallow,
+        Config::SysallowTracepoint,
     ];
     configs.extend(tools);
     let mut results: BTreeMap<(Workload, Config), Vec<Sample>> = BTreeMap::new();
@@ -493,15 +507,15 @@ fn measure(
     // A tracer that runs beside the workload rather than wrapping it.
     let background = match (config, inside) {
         (Config::Bpftrace, _) => Some(start_bpftrace(env)?),
-        (Config::Sysallow, false) => Some(start_wrapper(
+        (c, false) if c.is_sysallow() => Some(start_wrapper(
             "sysallow record -- sleep",
-            sysallow_record(env, "idle"),
+            sysallow_record(env, "idle", c),
         )?),
         (Config::PerfTrace, false) => Some(start_wrapper("perf trace -s -- sleep", perf_trace())?),
         _ => None,
     };
     let mut cmd = match (config, inside) {
-        (Config::Sysallow, true) => sysallow_record(env, workload.key()),
+        (c, true) if c.is_sysallow() => sysallow_record(env, workload.key(), c),
         (Config::Strace, true) => {
             let mut c = Command::new("strace");
             c.args(["-f", "-c", "-o", "/dev/null"]);
@@ -515,7 +529,7 @@ fn measure(
     } else {
         cmd.args(&argv);
     }
-    if inside && config != Config::Sysallow {
+    if inside && !config.is_sysallow() {
         env.cgroup.enter(&mut cmd)?;
     }
     let output = cmd
@@ -535,13 +549,13 @@ fn measure(
             }
         }
         let pid = bg.pid();
-        let signal = if config == Config::Sysallow {
+        let signal = if config.is_sysallow() {
             libc::SIGTERM
         } else {
             libc::SIGINT
         };
         bg.stop(signal, Duration::from_secs(30))?;
-        if config == Config::Sysallow {
+        if config.is_sysallow() {
             remove_left_cgroup(env, pid);
         }
     }
@@ -579,8 +593,11 @@ fn parse_sample(stdout: &str) -> anyhow::Result<Sample> {
     }
 }
 
-fn sysallow_record(env: &Env, name: &str) -> Command {
+fn sysallow_record(env: &Env, name: &str, config: Config) -> Command {
     let mut cmd = Command::new(&env.sysallow);
+    if config == Config::SysallowTracepoint {
+        cmd.env("SYSALLOW_ATTACH", "tracepoint");
+    }
     cmd.args(["record", "--recording"])
         .arg(env.out.join(format!("{name}.rec.json")))
         .arg("--");
@@ -671,7 +688,7 @@ fn startup(env: &Env) -> anyhow::Result<Startup> {
         system::check_interrupted()?;
         for recorded in [false, true] {
             let mut cmd = if recorded {
-                let mut c = sysallow_record(env, "startup");
+                let mut c = sysallow_record(env, "startup", Config::Sysallow);
                 c.arg(&stamp);
                 c
             } else {
