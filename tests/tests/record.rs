@@ -641,3 +641,47 @@ fn the_classic_tracepoint_fallback_records_the_same() {
     );
     assert_eq!(rec.abis[&Abi::X86].syscalls["getppid"].count, 1);
 }
+
+#[test]
+fn the_command_runs_where_sysallow_was_started_and_sees_the_host_as_it_is() {
+    if !common::can_run_root("the_command_runs_where_sysallow_was_started") {
+        return;
+    }
+    // sysallow creates its loader in a short-lived private mount namespace (to keep aya from
+    // parsing the kernel's BTF); the command must not notice: same working directory, same
+    // mount namespace, the real /sys/kernel/btf/vmlinux.
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out) = record(
+        dir.path(),
+        &[
+            "sh",
+            "-c",
+            "pwd; readlink /proc/self/ns/mnt; wc -c < /sys/kernel/btf/vmlinux 2>/dev/null || echo 0",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        std::fs::canonicalize(dir.path()).unwrap().to_str().unwrap()
+    );
+    let ours = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    assert_eq!(lines[1], ours.to_str().unwrap());
+    let btf_size = std::fs::metadata("/sys/kernel/btf/vmlinux").map_or(0, |m| m.len());
+    if btf_size > 0 {
+        assert!(
+            lines[2].trim().parse::<u64>().unwrap() > 0,
+            "vmlinux hidden: {stdout}"
+        );
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(
+        !mounts.contains("/sys/kernel/btf/vmlinux"),
+        "a bind mount leaked"
+    );
+}

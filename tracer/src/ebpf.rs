@@ -196,10 +196,7 @@ impl Tracer {
         }
         let layout = Layout::read(tracefs)?;
         let task_status = task_status_offset();
-        let mut loader = EbpfLoader::new();
-        // aya 0.14 parses the kernel's BTF (/sys/kernel/btf/vmlinux, ~70 ms and ~15 MiB
-        // here) in `EbpfLoader::new()`, although these programs need no CO-RE relocation;
-        // aya 0.16 defers it, but needs rustc 1.98.
+        let mut loader = without_kernel_btf(EbpfLoader::new);
         loader
             .override_global(globals::TARGET_LEVEL, &root.level, true)
             .override_global(globals::TARGET_CGROUP, &root.cgroup_id, true)
@@ -498,6 +495,68 @@ impl Tracer {
             targets_full: get(Loss::TargetsFull),
         })
     }
+}
+
+/// Run `f` (aya's `EbpfLoader::new`) where the kernel's BTF cannot be read.
+///
+/// aya 0.14 reads and parses `/sys/kernel/btf/vmlinux` in `EbpfLoader::new()` (~70 ms and
+/// ~15 MiB of peak memory here), for CO-RE relocations these programs do not have, and offers
+/// no way to skip it (aya 0.16 defers it, but needs rustc 1.98). So the call runs in a private
+/// mount namespace where `/dev/null` is bind-mounted over that file, and the process switches
+/// straight back: the namespace, and the bind mount with it, are gone once nothing uses them.
+/// Propagation is made private first so that the bind mount is never seen elsewhere. Where any
+/// step is not possible (not root, threads already running), `f` runs as it is.
+fn without_kernel_btf<T>(f: impl FnOnce() -> T) -> T {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, setns, unshare};
+
+    const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+    if !Path::new(VMLINUX).exists() {
+        return f();
+    }
+    let Ok(original) = fs::File::open("/proc/self/ns/mnt") else {
+        return f();
+    };
+    // setns() into a mount namespace moves the caller to its root directory: keep ours.
+    let Ok(cwd) = nix::fcntl::open(
+        ".",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) else {
+        return f();
+    };
+    // unshare(CLONE_NEWNS) refuses a process whose threads share its filesystem context.
+    if unshare(CloneFlags::CLONE_NEWNS).is_err() {
+        return f();
+    }
+    let hidden = mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .and_then(|()| {
+        mount(
+            Some("/dev/null"),
+            VMLINUX,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+    });
+    let result = f();
+    if setns(&original, CloneFlags::CLONE_NEWNS).is_err() {
+        // Stay usable: at least undo the bind mount in the namespace we are left in.
+        if hidden.is_ok() {
+            let _ = nix::mount::umount2(VMLINUX, nix::mount::MntFlags::MNT_DETACH);
+        }
+        eprintln!("sysallow: warning: could not return to the original mount namespace");
+    }
+    if nix::unistd::fchdir(&cwd).is_err() {
+        eprintln!("sysallow: warning: could not return to the working directory");
+    }
+    result
 }
 
 /// The numbers of `seccomp` and `prctl` in the native and compat ABIs, from the syscall
