@@ -11,13 +11,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::docker::{self, Dockerd, PROBE};
+use common::recorder::{Recorder, SETUP_ONLY, profile_names, read_recording};
 use profile_gen::recording::CONTAINER_RUNTIME;
 use profile_gen::{Abi, Recording};
 
@@ -31,120 +30,6 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The runtime's set-up calls (crun makes them in the container's cgroup before installing the
-/// filter); none may reach a profile unless the workload made them.
-const SETUP_ONLY: &[&str] = &[
-    "mount",
-    "umount2",
-    "pivot_root",
-    "sethostname",
-    "unshare",
-    "keyctl",
-    "mknodat",
-    "symlinkat",
-];
-
-/// A `sysallow record` running in the background; killed if the test fails.
-struct Recorder {
-    child: Option<Child>,
-}
-
-impl Recorder {
-    /// Start `sysallow record ARGS` and wait until it says it is armed.
-    fn start(dockerd: &Dockerd, args: &[&str]) -> Recorder {
-        let mut child = common::sysallow()
-            .arg("record")
-            .args(args)
-            .env("DOCKER_HOST", dockerd.host())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting sysallow record");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut stderr = Vec::new();
-        loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    let ready = line.contains("armed") || line.contains("recording ");
-                    stderr.push(line);
-                    if ready {
-                        break;
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("sysallow record ended early:\n{}", stderr.join("\n"));
-                }
-            }
-        }
-        // Keep draining stderr (shown with the test's output) so the recorder never blocks
-        // on a full pipe.
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                eprintln!("[sysallow] {line}");
-            }
-        });
-        Recorder { child: Some(child) }
-    }
-
-    /// Wait (bounded) for the recorder to end by itself; its exit status.
-    fn wait(mut self, timeout: Duration) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting") {
-                return status;
-            }
-            if start.elapsed() > timeout {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("sysallow record did not end within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Ctrl-C the recorder and wait for it to write its outputs.
-    fn interrupt(self) -> std::process::ExitStatus {
-        let pid = self.child.as_ref().expect("running").id();
-        // SAFETY: signalling the child we started, by its pid.
-        unsafe { libc::kill(pid as i32, libc::SIGINT) };
-        self.wait(Duration::from_secs(60))
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn read_recording(path: &Path) -> Recording {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    Recording::from_json(&text).unwrap()
-}
-
-fn profile_names(path: &Path) -> Vec<String> {
-    let profile: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let mut names: Vec<String> = profile["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == "SCMP_ACT_ALLOW")
-        .flat_map(|r| r["names"].as_array().unwrap().iter())
-        .map(|n| n.as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names.dedup();
-    names
 }
 
 /// The syscalls a recording attributes to the runtime after its filter (its tail).
