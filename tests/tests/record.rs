@@ -685,3 +685,25 @@ fn the_command_runs_where_sysallow_was_started_and_sees_the_host_as_it_is() {
         "a bind mount leaked"
     );
 }
+
+#[test]
+fn a_kernel_without_btf_is_a_clear_error() {
+    if !common::can_run_root("a_kernel_without_btf_is_a_clear_error")
+        || !common::can_run("no_btf", "unshare", common::have("unshare"))
+    {
+        return;
+    }
+    // In a private mount namespace, hide /sys/kernel/btf as a kernel without BTF would lack it.
+    let script = format!(
+        "mount -t tmpfs none /sys/kernel/btf && exec {} record -o - -- true",
+        common::sysallow_path().display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no BTF"), "{stderr}");
+    assert!(stderr.contains("CONFIG_DEBUG_INFO_BTF"), "{stderr}");
+}

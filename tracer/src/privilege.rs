@@ -23,6 +23,25 @@ pub enum PrivilegeError {
          mount -t tracefs nodev {TRACEFS}"
     )]
     Tracefs(String),
+    #[error(
+        "this kernel has no BTF ({KERNEL_BTF} is missing): sysallow's eBPF program reads the \
+         current task through BTF; it needs a kernel built with CONFIG_DEBUG_INFO_BTF=y (the \
+         default of current distribution kernels)"
+    )]
+    NoBtf,
+}
+
+/// The kernel's own type information. The programs call `bpf_get_current_task_btf()`, which
+/// the verifier resolves against it.
+pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Fail unless the kernel has BTF.
+pub fn check_btf() -> Result<(), PrivilegeError> {
+    if Path::new(KERNEL_BTF).exists() {
+        Ok(())
+    } else {
+        Err(PrivilegeError::NoBtf)
+    }
 }
 
 /// The effective capability set, from /proc/self/status.

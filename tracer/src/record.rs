@@ -67,6 +67,7 @@ pub struct CommandRecording {
 /// Record `spec`: run it to completion in a fresh cgroup with the programs armed.
 pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, RecordError> {
     privilege::check_caps()?;
+    privilege::check_btf()?;
     let program = spawn::resolve_program(spec.argv.first().map_or("".as_ref(), |a| a))?;
     let tracefs = privilege::tracefs()?;
     let mount = cgroup::v2_mount()?;
@@ -238,6 +239,7 @@ pub fn record_watch(
     mut describe_child: impl FnMut(&std::path::Path) -> Target,
 ) -> Result<Vec<Watched>, RecordError> {
     privilege::check_caps()?;
+    privilege::check_btf()?;
     let tracefs = privilege::tracefs()?;
     let target = spec.target;
     let mut flags = 0;
