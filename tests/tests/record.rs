@@ -707,3 +707,38 @@ fn a_kernel_without_btf_is_a_clear_error() {
     assert!(stderr.contains("no BTF"), "{stderr}");
     assert!(stderr.contains("CONFIG_DEBUG_INFO_BTF"), "{stderr}");
 }
+
+#[test]
+fn mounts_tracefs_itself_when_it_is_not_mounted() {
+    if !common::can_run_root("mounts_tracefs_itself_when_it_is_not_mounted")
+        || !common::can_run("tracefs", "unshare", common::have("unshare"))
+    {
+        return;
+    }
+    // In a private mount namespace, cover tracefs (and the debugfs copy) with empty
+    // directories, as on a host that does not mount it at boot.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.json");
+    let script = format!(
+        "mount -t tmpfs none /sys/kernel/tracing && \
+         {{ ! [ -d /sys/kernel/debug ] || mount -t tmpfs none /sys/kernel/debug; }} && \
+         ! [ -e /sys/kernel/tracing/events ] && \
+         {} record --recording {} -- true",
+        common::sysallow_path().display(),
+        rec.display()
+    );
+    let out = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        read_recording(&rec).abis[&Abi::X86_64]
+            .syscalls
+            .contains_key("execve")
+    );
+}
