@@ -3,21 +3,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use profile_gen::{Abi, Recording, recording};
 
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")
-}
-
-fn golden(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../profile-gen/tests/golden")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::{diff_data as data, golden};
 
 /// Run `sysallow diff ARGS` in the test data directory, without NO_COLOR interfering.
 fn diff(args: &[&str]) -> Output {

@@ -2,19 +2,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")
-}
-
-fn golden(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../profile-gen/tests/golden")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use common::{diff_data as data, golden};
 
 fn explain(args: &[&str]) -> Output {
     common::sysallow()

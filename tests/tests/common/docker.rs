@@ -52,7 +52,20 @@ pub const PACKAGES: &str =
 
 /// Skip (or, in CI, fail) a test that needs root and a Docker engine.
 pub fn can_run_docker(test: &str) -> bool {
-    let missing: Vec<&str> = [
+    let missing = missing(&docker_requirements());
+    can_run(
+        test,
+        &format!(
+            "root and a Docker engine (missing: {}; apt-get install -y {PACKAGES})",
+            missing.join(", ")
+        ),
+        missing.is_empty(),
+    )
+}
+
+/// What every private-dockerd test needs: (what, present).
+fn docker_requirements() -> Vec<(&'static str, bool)> {
+    vec![
         ("root", is_root()),
         ("dockerd", have("dockerd")),
         ("containerd", have("containerd")),
@@ -64,42 +77,28 @@ pub fn can_run_docker(test: &str) -> bool {
         ("gcc", have("gcc")),
         ("tar", have("tar")),
     ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(what, _)| what)
-    .collect();
-    can_run(
-        test,
-        &format!(
-            "root and a Docker engine (missing: {}; apt-get install -y {PACKAGES})",
-            missing.join(", ")
-        ),
-        missing.is_empty(),
-    )
+}
+
+/// The names of the requirements that are not met.
+fn missing(requirements: &[(&'static str, bool)]) -> Vec<&'static str> {
+    requirements
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(what, _)| *what)
+        .collect()
 }
 
 /// Skip (or, in CI, fail) a test that needs crun through a private dockerd: root, Docker and
 /// [`CRUN`] (Debian's `crun` package), plus `unshare`/`mount` (util-linux) for the hybrid-cgroup
 /// workaround described at [`DockerdOptions::crun`].
 pub fn can_run_crun(test: &str) -> bool {
-    let missing: Vec<&str> = [
-        ("root", is_root()),
-        ("dockerd", have("dockerd")),
-        ("containerd", have("containerd")),
+    let mut requirements = docker_requirements();
+    requirements.extend([
         ("/usr/bin/crun (crun)", Path::new(CRUN).exists()),
         ("unshare (util-linux)", have("unshare")),
         ("mount (util-linux)", have("mount")),
-        (
-            "/bin/busybox (busybox-static)",
-            Path::new("/bin/busybox").exists(),
-        ),
-        ("gcc", have("gcc")),
-        ("tar", have("tar")),
-    ]
-    .into_iter()
-    .filter(|(_, ok)| !ok)
-    .map(|(what, _)| what)
-    .collect();
+    ]);
+    let missing = missing(&requirements);
     can_run(
         test,
         &format!(

@@ -78,3 +78,16 @@ pub fn which(program: &str) -> String {
         .map(|p| p.display().to_string())
         .unwrap_or(path)
 }
+
+/// profile-gen's test inputs for diff and explain (`profile-gen/tests/data/diff`).
+pub fn diff_data() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")
+}
+
+/// A golden file of profile-gen's (`profile-gen/tests/golden/NAME`).
+pub fn golden(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../profile-gen/tests/golden")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
