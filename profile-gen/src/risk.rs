@@ -20,6 +20,30 @@ use crate::formats::{self, FormatError};
 /// (Apache-2.0); see `data/README.md`.
 pub const DOCKER_DEFAULT_JSON: &str = include_str!("../data/docker-default.json");
 
+/// Podman's and CRI-O's default seccomp profile, containers/common `pkg/seccomp/seccomp.json`
+/// (Apache-2.0); see `data/README.md`. Reference data for format and diff tests.
+pub const PODMAN_DEFAULT_JSON: &str = include_str!("../data/containers-common-default.json");
+
+/// The capabilities Docker gives a container by default (moby `oci/caps/defaults.go`,
+/// `DefaultCapabilities`): "never wider than Docker's default" means for a container that holds
+/// these, and not CAP_SYS_ADMIN, which would lift Docker's argument restrictions.
+pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
 /// Who decides whether a syscall is in a class.
 #[derive(Debug)]
 pub enum Members {
@@ -285,18 +309,45 @@ mod tests {
         assert_eq!(d.allowance(Abi::X86_64, "keyctl"), Allowance::Denied);
     }
 
+    /// The vendored files are the ones whose provenance `data/README.md` gives: an update
+    /// must update the README's sha256 too (and so say where the new file came from).
     #[test]
-    fn embedded_data_is_the_fixture() {
-        let fixture = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/docker-default.json"
-        );
-        if let Ok(text) = std::fs::read_to_string(fixture) {
+    fn vendored_data_is_what_this_readme_says() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+        let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
+        for (file, embedded) in [
+            ("docker-default.json", DOCKER_DEFAULT_JSON),
+            ("containers-common-default.json", PODMAN_DEFAULT_JSON),
+        ] {
+            let out = std::process::Command::new("sha256sum")
+                .arg(format!("{dir}/{file}"))
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "sha256sum {file}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let sum = text.split_whitespace().next().unwrap();
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| `{file}`")))
+                .unwrap_or_else(|| panic!("data/README.md has no row for {file}"));
+            assert!(
+                row.contains(sum),
+                "{file} has sha256 {sum}, which data/README.md does not give: update its provenance"
+            );
             assert_eq!(
-                text, DOCKER_DEFAULT_JSON,
-                "data/docker-default.json drifted"
+                std::fs::read_to_string(format!("{dir}/{file}")).unwrap(),
+                embedded,
+                "{file}: the embedded copy is not the file"
             );
         }
+    }
+
+    #[test]
+    fn podman_default_data_reads() {
+        let doc = formats::read(PODMAN_DEFAULT_JSON).unwrap();
+        let d = NormalizedPolicy::from_document(&doc);
+        assert_eq!(d.allowance(Abi::X86_64, "read"), Allowance::Always);
+        assert_eq!(d.allowance(Abi::X86_64, "kexec_load"), Allowance::Denied);
     }
 
     #[test]

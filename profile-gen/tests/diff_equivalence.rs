@@ -20,9 +20,10 @@ fn assert_equal(a: &str, b: &str) {
     );
 }
 
+/// A vendored default profile (`profile-gen/data/`, see its README for provenance).
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures")
+        .join("data")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -73,10 +73,7 @@ fn crun_daemon_runs_containers_and_leaves_nothing_behind() {
     );
     assert!(out.status.success(), "{out}");
     assert_eq!(out.stdout, "sysallow-probe: hello\n", "{out}");
-    let profile = std::env::var_os("SYSALLOW_DOCKER_DEFAULT_PROFILE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| "/work/shared/fixtures/docker-default.json".into());
-    assert!(profile.exists(), "{} is missing", profile.display());
+    let profile = common::docker_default_profile();
     let seccomp = format!("seccomp={}", profile.display());
     let out = d.run(
         &[

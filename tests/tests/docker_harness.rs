@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::docker::{self, Dockerd, PROBE};
@@ -28,11 +27,7 @@ fn harness_runs_containers_and_leaves_nothing_behind() {
     assert_eq!(out.stdout.trim(), "42", "{out}");
 
     // Under Docker's default seccomp profile, read at test time.
-    let profile = Path::new("/work/shared/fixtures/docker-default.json");
-    let profile = std::env::var_os("SYSALLOW_DOCKER_DEFAULT_PROFILE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| profile.to_owned());
-    assert!(profile.exists(), "{} is missing", profile.display());
+    let profile = common::docker_default_profile();
     let seccomp = format!("seccomp={}", profile.display());
     let out = d.run(
         &[

@@ -12,9 +12,13 @@ fn manifest_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
+/// A vendored default profile (`profile-gen/data/`, see its README for provenance).
 fn fixture(name: &str) -> String {
-    let path = manifest_path(&format!("../../shared/fixtures/{name}"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    match name {
+        "docker-default.json" => crate::risk::DOCKER_DEFAULT_JSON.to_owned(),
+        "containers-common-default.json" => crate::risk::PODMAN_DEFAULT_JSON.to_owned(),
+        other => panic!("no vendored profile {other}"),
+    }
 }
 
 /// A small recording with a compat ABI, as a runc container would produce.

@@ -79,6 +79,15 @@ pub fn which(program: &str) -> String {
         .unwrap_or(path)
 }
 
+/// Docker's default profile as vendored in the repository (`profile-gen/data/`), so that
+/// containers can run under it without anything outside the tree.
+pub fn docker_default_profile() -> PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../profile-gen/data/docker-default.json");
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
 /// profile-gen's test inputs for diff and explain (`profile-gen/tests/data/diff`).
 pub fn diff_data() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")
