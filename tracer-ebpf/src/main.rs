@@ -456,12 +456,15 @@ fn on_sys_exit(ret: impl FnOnce() -> i64) {
     if ret() < 0 {
         return;
     }
+    // Only a process that is not yet the workload gets here, so the one that installed the
+    // container's filter is the runtime: its tail counts as the runtime's, whatever program
+    // slot an exec from a file descriptor gave it (runc 1.1.5+deb12u1, with the CVE-2024-21626
+    // fix, re-executes itself from /dev/fd/N inside the container's cgroup).
     let tgid = current_tgid();
-    // SAFETY: the value is copied out at once.
-    let slot = unsafe { TASK_SLOT.get(&tgid) }
-        .copied()
-        .unwrap_or(base_slot);
-    if TASK_SLOT.insert(&tgid, &(slot | TASK_ARMED), 0).is_err() {
+    if TASK_SLOT
+        .insert(&tgid, &(base_slot | TASK_ARMED), 0)
+        .is_err()
+    {
         lose(Loss::TaskMapFull);
     }
     task_slots_changed();
