@@ -470,6 +470,87 @@ fn allowance(default: &Verdict, grants: &BTreeSet<Grant>) -> Allowance {
     }
 }
 
+/// Whether everything `grant` allows is allowed by one of `old`'s grants, for a container
+/// with the capabilities Docker gives by default plus those `grant` itself requires ("for the
+/// same capabilities"): `clone if arg0 & 0x7e020000 == 0` is covered by Docker's pair of clone
+/// rules (that condition without CAP_SYS_ADMIN, anything with it), and `socket if arg0 == 1` by
+/// Docker's `socket if arg0 < 38`.
+fn covered(grant: &Grant, old: &BTreeSet<Grant>) -> bool {
+    if old.contains(grant) {
+        return true;
+    }
+    if grant.gate.below_kernel.is_some() {
+        // Applies to no current kernel (see `Gate::always_met`).
+        return true;
+    }
+    let caps: BTreeSet<&str> = risk::DOCKER_DEFAULT_CAPS
+        .iter()
+        .copied()
+        .chain(grant.gate.caps.iter().map(String::as_str))
+        .filter(|c| !grant.gate.without_caps.contains(*c))
+        .collect();
+    old.iter().any(|o| {
+        o.verdict.allows()
+            && o.gate.below_kernel.is_none()
+            && o.gate.caps.iter().all(|c| caps.contains(c.as_str()))
+            && !o
+                .gate
+                .without_caps
+                .iter()
+                .any(|c| caps.contains(c.as_str()))
+            && o.args
+                .iter()
+                .all(|need| grant.args.iter().any(|have| implies(have, need)))
+    })
+}
+
+/// Whether every argument value that passes `have` also passes `need` (same argument). Exact
+/// for equalities and masks, and for bounds against bounds; anything else is "no", which can
+/// only make a diff report a widening that is not one, never hide one.
+fn implies(have: &ArgCondition, need: &ArgCondition) -> bool {
+    if have.index != need.index {
+        return false;
+    }
+    if have == need {
+        return true;
+    }
+    let (v, w) = (have.value, need.value);
+    match (have.op, need.op) {
+        (Op::Eq, _) => holds(need, v),
+        (Op::MaskedEq, Op::MaskedEq) => {
+            need.value & !have.value == 0 && have.value_two & need.value == need.value_two
+        }
+        (Op::Lt, Op::Lt) | (Op::Le, Op::Le) | (Op::Gt, Op::Gt) | (Op::Ge, Op::Ge) => {
+            match have.op {
+                Op::Lt | Op::Le => v <= w,
+                _ => v >= w,
+            }
+        }
+        (Op::Lt, Op::Le) => v <= w.saturating_add(1),
+        (Op::Le, Op::Lt) => v < w,
+        (Op::Gt, Op::Ge) => v.saturating_add(1) >= w,
+        (Op::Ge, Op::Gt) => v > w,
+        (Op::Lt, Op::Ne) => w >= v,
+        (Op::Le, Op::Ne) => w > v,
+        (Op::Gt, Op::Ne) => w <= v,
+        (Op::Ge, Op::Ne) => w < v,
+        _ => false,
+    }
+}
+
+/// Whether argument value `v` passes `cond`.
+fn holds(cond: &ArgCondition, v: u64) -> bool {
+    match cond.op {
+        Op::Eq => v == cond.value,
+        Op::Ne => v != cond.value,
+        Op::Lt => v < cond.value,
+        Op::Le => v <= cond.value,
+        Op::Gt => v > cond.value,
+        Op::Ge => v >= cond.value,
+        Op::MaskedEq => v & cond.value == cond.value_two,
+    }
+}
+
 /// What `--fail-on` selects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FailOn {
@@ -792,7 +873,7 @@ fn syscall_change(
             && old_allowance == Allowance::Conditional
             && after
                 .iter()
-                .any(|g| g.verdict.allows() && !before.contains(g)));
+                .any(|g| g.verdict.allows() && !covered(g, before)));
     let usage = new
         .usage(abi, name)
         .or_else(|| old.usage(abi, name))
@@ -1205,5 +1286,91 @@ mod tests {
         let d = diff(old, new);
         assert_eq!(d.syscalls[0].change, ChangeKind::Removed);
         assert!(d.syscalls[0].widens && d.fails(FailOn::Risky));
+    }
+
+    fn against_docker(profile: &str) -> Diff {
+        Diff::compute(
+            "docker-default",
+            &policy(crate::risk::DOCKER_DEFAULT_JSON),
+            "p",
+            &policy(profile),
+        )
+        .widening_only()
+    }
+
+    #[test]
+    fn narrower_argument_rules_are_covered_by_dockers() {
+        let p = r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[
+            {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"op":"SCMP_CMP_MASKED_EQ"}]},
+            {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
+            {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2,"op":"SCMP_CMP_EQ"},{"index":1,"value":1,"op":"SCMP_CMP_EQ"}]},
+            {"names":["personality"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":8,"op":"SCMP_CMP_EQ"}]},
+            {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#;
+        let d = against_docker(p);
+        assert!(
+            !d.fails(FailOn::Risky),
+            "{}",
+            render_text(&d, Style { color: false })
+        );
+    }
+
+    #[test]
+    fn wider_argument_rules_are_not() {
+        let rule = |name: &str, args: &str| {
+            format!(
+                r#"{{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[
+                {{"names":["{name}"],"action":"SCMP_ACT_ALLOW","args":[{args}]}}]}}"#
+            )
+        };
+        for (name, args) in [
+            // CLONE_NEWUSER allowed.
+            (
+                "clone",
+                r#"{"index":0,"value":2080505856,"op":"SCMP_CMP_MASKED_EQ"}"#,
+            ),
+            // AF_VSOCK (40).
+            ("socket", r#"{"index":0,"value":40,"op":"SCMP_CMP_EQ"}"#),
+            ("socket", r#"{"index":0,"value":41,"op":"SCMP_CMP_LT"}"#),
+            ("personality", r#"{"index":0,"value":4,"op":"SCMP_CMP_EQ"}"#),
+            // A condition on another argument only.
+            ("socket", r#"{"index":1,"value":1,"op":"SCMP_CMP_EQ"}"#),
+        ] {
+            let d = against_docker(&rule(name, args));
+            assert!(
+                d.fails(FailOn::Risky),
+                "{name} {args} is wider than Docker's default"
+            );
+        }
+        let clone3 = r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[
+            {"names":["clone3"],"action":"SCMP_ACT_ALLOW"}]}"#;
+        assert!(against_docker(clone3).fails(FailOn::Risky));
+    }
+
+    #[test]
+    fn implication_of_conditions() {
+        let c = |op, value, value_two| ArgCondition {
+            index: 0,
+            value,
+            value_two,
+            op,
+        };
+        assert!(implies(&c(Op::Eq, 5, 0), &c(Op::Lt, 38, 0)));
+        assert!(!implies(&c(Op::Eq, 40, 0), &c(Op::Lt, 38, 0)));
+        assert!(implies(&c(Op::Lt, 10, 0), &c(Op::Le, 9, 0)));
+        assert!(!implies(&c(Op::Lt, 11, 0), &c(Op::Le, 9, 0)));
+        assert!(implies(&c(Op::Gt, 40, 0), &c(Op::Ne, 40, 0)));
+        assert!(implies(
+            &c(Op::MaskedEq, 0xff, 0x01),
+            &c(Op::MaskedEq, 0x0f, 0x01)
+        ));
+        assert!(!implies(
+            &c(Op::MaskedEq, 0x0f, 0x01),
+            &c(Op::MaskedEq, 0xff, 0x01)
+        ));
+        let other = ArgCondition {
+            index: 1,
+            ..c(Op::Eq, 5, 0)
+        };
+        assert!(!implies(&other, &c(Op::Lt, 38, 0)));
     }
 }

@@ -32,6 +32,8 @@ pub enum Why {
     ErrnoPin,
     /// Written by `merge`.
     Merged,
+    /// Added by `verify -o`: the profile would have denied it.
+    Verify,
     /// A comment the generator did not write.
     Comment,
     /// No comment.
@@ -46,6 +48,10 @@ impl Why {
             (why::RUNTIME_TAIL, Why::RuntimeTail),
             (why::VDSO, Why::PolicyFlag),
             (why::PORTABLE, Why::PolicyFlag),
+            (why::ESSENTIAL, Why::PolicyFlag),
+            (why::COMPANION, Why::PolicyFlag),
+            (why::REPLACES, Why::PolicyFlag),
+            (why::VERIFY, Why::Verify),
             (why::FALLBACK, Why::Fallback),
             (why::ERRNO_PIN, Why::ErrnoPin),
             (why::MERGED, Why::Merged),
@@ -67,6 +73,7 @@ impl Why {
             Why::Fallback => "fallback",
             Why::ErrnoPin => "errno pin",
             Why::Merged => "merged",
+            Why::Verify => "verify",
             Why::Comment => "comment",
             Why::Unexplained => "(no comment)",
         }

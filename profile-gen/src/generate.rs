@@ -7,7 +7,13 @@
 //!   `archMap` when a native ABI and its compat ABI were both observed);
 //! - "new syscall with an older fallback" answered with ENOSYS when it was not observed
 //!   ([`FALLBACKS`]), so libc and Go fall back instead of failing;
-//! - the highest syscall of each ABI named with the default errno (see [`pin_rule`]).
+//! - the highest syscall of each ABI named with the default errno (see [`pin_rule`]);
+//! - the [`ESSENTIALS`] (signal return, restart, exit), which recordings rarely see yet every
+//!   program may need, and the [`COMPANIONS`] of what was observed (the other ways to wait on
+//!   file descriptors, futex for threads), each with its reason;
+//! - never wider than Docker's default (`ceiling.rs`): observed `clone`, `socket` and
+//!   `personality` only for the argument values Docker's default allows, and `clone3` answered
+//!   with ENOSYS even when observed, `clone` allowed in its place.
 //!
 //! Names are those of the tables in `abi.rs`. The output is sorted and deterministic: the same
 //! recordings and policy give the same bytes on any machine (the local libseccomp only adds
@@ -29,6 +35,10 @@
 //! | `runtime tail: ` | the container runtime calls it after installing the filter (`runtime.rs`) |
 //! | `policy: --vdso` | added by `--vdso` |
 //! | `policy: --portable` | added by `--portable` as an equivalent of an observed syscall |
+//! | `policy: essential` | in every profile unless `--no-essentials` ([`ESSENTIALS`]) |
+//! | `policy: companion` | a companion of an observed syscall unless `--no-companions` |
+//! | `policy: replaces ` | allowed in place of a syscall the ceiling denies (`clone` for `clone3`) |
+//! | `verify: ` | added by `sysallow verify -o`: the profile would have denied it (`fix.rs`) |
 //! | `fallback: ` | ENOSYS so callers fall back to an older syscall |
 //! | `errno pin: ` | names the highest syscall so runc's ENOSYS stub cannot change the errno |
 //! | `merged: ` | written by `merge` for profiles |
@@ -38,6 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::abi::Abi;
+use crate::ceiling::{self, Ceiling};
+use crate::diff::describe_arg;
 use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
 use crate::runtime::{Runtime, RuntimeChoice, tails_for};
@@ -48,6 +60,10 @@ pub mod why {
     pub const RUNTIME_TAIL: &str = "runtime tail: ";
     pub const VDSO: &str = "policy: --vdso";
     pub const PORTABLE: &str = "policy: --portable";
+    pub const ESSENTIAL: &str = "policy: essential";
+    pub const COMPANION: &str = "policy: companion";
+    pub const REPLACES: &str = "policy: replaces ";
+    pub const VERIFY: &str = "verify: ";
     pub const FALLBACK: &str = "fallback: ";
     pub const ERRNO_PIN: &str = "errno pin: ";
     pub const MERGED: &str = "merged: ";
@@ -105,6 +121,10 @@ pub struct Policy {
     pub only_exe: Vec<String>,
     /// Leave out the syscalls made only by programs matching one of these globs.
     pub exclude_exe: Vec<String>,
+    /// Allow the [`ESSENTIALS`].
+    pub essentials: bool,
+    /// Allow the [`COMPANIONS`] of observed syscalls.
+    pub companions: bool,
 }
 
 impl Default for Policy {
@@ -118,6 +138,8 @@ impl Default for Policy {
             portable: false,
             only_exe: Vec::new(),
             exclude_exe: Vec::new(),
+            essentials: true,
+            companions: true,
         }
     }
 }
@@ -252,6 +274,80 @@ pub const FALLBACKS: &[(&str, &str)] = &[
 const TIME64: &str = "glibc 2.34+ on 32-bit ABIs tries the 64-bit-time syscall first and falls \
                       back to the old one on ENOSYS";
 
+/// Allowed in every profile (unless `--no-essentials`): they take no argument that matters, do
+/// nothing to anyone else, and are needed on paths a recording rarely takes. Without
+/// `rt_sigreturn` the first signal handler that returns kills the program with SIGSEGV.
+pub const ESSENTIALS: &[(&str, &str)] = &[
+    (
+        "rt_sigreturn",
+        "returns from a signal handler; a recording sees it only if a signal arrived, and \
+         without it the first handler that returns kills the program (SIGSEGV)",
+    ),
+    (
+        "sigreturn",
+        "i386: returns from a signal handler with an old-style frame (as rt_sigreturn)",
+    ),
+    (
+        "restart_syscall",
+        "the kernel restarts an interrupted sleep (nanosleep, poll, futex) with it after a \
+         stop signal, e.g. SIGSTOP/SIGCONT or a debugger",
+    ),
+    (
+        "exit",
+        "ends a thread; a program that never ended a thread while recorded may do so later",
+    ),
+    (
+        "exit_group",
+        "ends the process; a program that was killed or exec'd away while recorded never \
+         made it",
+    ),
+];
+
+/// When a program was seen doing one of `when`, it may do the rest of `add` on a path the
+/// recording did not take: contention, a full pipe, data not there yet, a child still running.
+#[derive(Debug)]
+pub struct Companion {
+    pub when: &'static [&'static str],
+    pub add: &'static [&'static str],
+    pub reason: &'static str,
+}
+
+/// The companion rules (unless `--no-companions`). Each costs at most a handful of names, all
+/// ordinary in Docker's default.
+pub const COMPANIONS: &[Companion] = &[
+    Companion {
+        when: WAITS_ON_FDS,
+        add: WAITS_ON_FDS,
+        reason: "waits on file descriptors: a program that waits one way may wait another on \
+                 a path not taken while recorded (xz polls only when its output pipe is full; \
+                 event loops switch between poll, select and epoll)",
+    },
+    Companion {
+        when: &["clone", "clone3", "fork", "vfork"],
+        add: &["futex", "sched_yield"],
+        reason: "threads and processes that share memory wait on each other's locks with futex \
+                 only under contention, which a quiet recording may never see",
+    },
+    Companion {
+        when: &["wait4", "waitid", "waitpid"],
+        add: &["rt_sigsuspend"],
+        reason: "a shell's wait builtin blocks in rt_sigsuspend only while the child is still \
+                 running (dash, busybox sh); denied, the shell spins at 100% CPU",
+    },
+];
+
+const WAITS_ON_FDS: &[&str] = &[
+    "poll",
+    "ppoll",
+    "ppoll_time64",
+    "select",
+    "_newselect",
+    "pselect6",
+    "pselect6_time64",
+    "epoll_wait",
+    "epoll_pwait",
+];
+
 /// Time calls that usually go through the vDSO, so a tracer does not see them, yet are
 /// syscalls where the vDSO is unavailable (FIELD-NOTES: glibc fallbacks).
 pub const VDSO: &[&str] = &[
@@ -365,6 +461,11 @@ fn globs(patterns: &[String]) -> Result<Option<GlobSet>, GenerateError> {
 enum Reason {
     Observed(String),
     RuntimeTail(String),
+    /// In place of a syscall the ceiling denies (the denied name).
+    Replaces(String),
+    Essential(&'static str),
+    /// The observed names that call for it, and the rule's reason.
+    Companion(String, &'static str),
     Vdso,
     Portable(String),
 }
@@ -380,6 +481,14 @@ impl Reason {
                 why::VDSO
             ),
             Reason::Portable(of) => format!("{}: equivalent of {of}", why::PORTABLE),
+            Reason::Replaces(name) => format!(
+                "{}{name}, which Docker's default denies (see the rule for {name})",
+                why::REPLACES
+            ),
+            Reason::Essential(reason) => format!("{}: {reason}", why::ESSENTIAL),
+            Reason::Companion(of, reason) => {
+                format!("{}: of {of}; {reason}", why::COMPANION)
+            }
         }
     }
 }
@@ -550,13 +659,97 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
         }
     }
 
-    // Allow rules, grouped by reason, in the order of `Reason`.
+    if policy.essentials {
+        for (name, reason) in ESSENTIALS {
+            if exists(name) && !reasons.contains_key(*name) {
+                reasons.insert((*name).to_owned(), Reason::Essential(reason));
+            }
+        }
+    }
+    if policy.companions {
+        let observed: BTreeSet<&str> = seen_in.keys().map(String::as_str).collect();
+        for companion in COMPANIONS {
+            let of: Vec<&str> = companion
+                .when
+                .iter()
+                .copied()
+                .filter(|n| observed.contains(n))
+                .collect();
+            if of.is_empty() {
+                continue;
+            }
+            for name in companion.add {
+                if exists(name) && !reasons.contains_key(*name) {
+                    reasons.insert(
+                        (*name).to_owned(),
+                        Reason::Companion(of.join(", "), companion.reason),
+                    );
+                }
+            }
+        }
+    }
+
+    // The ceiling: what Docker's default denies although it has a replacement is denied as
+    // Docker does, and the replacement allowed (clone3 -> clone).
+    let abi_of = |name: &str| {
+        abis.iter()
+            .copied()
+            .find(|abi| abi.syscall_nr(name).is_some())
+    };
+    let mut replaced: Vec<(String, u32, &str)> = Vec::new();
+    for (name, instead, why_denied) in ceiling::REPLACED_BY {
+        let Some(abi) = abi_of(name) else { continue };
+        let Ceiling::Denied { errno } = ceiling::ceiling(abi, name) else {
+            continue;
+        };
+        if reasons.remove(*name).is_none() {
+            continue;
+        }
+        replaced.push(((*name).to_owned(), errno, why_denied));
+        if exists(instead) && !reasons.contains_key(*instead) {
+            reasons.insert((*instead).to_owned(), Reason::Replaces((*name).to_owned()));
+        }
+    }
+
+    // Allow rules: unrestricted names grouped by reason, in the order of `Reason`; then one rule
+    // per argument condition set for names Docker's default allows only for some values.
     let mut by_reason: BTreeMap<Reason, Vec<String>> = BTreeMap::new();
+    let mut restricted: Vec<SyscallRule> = Vec::new();
     for (name, reason) in &reasons {
-        by_reason
-            .entry(reason.clone())
-            .or_default()
-            .push(name.clone());
+        let limit = abi_of(name).map_or(Ceiling::Unrestricted, |abi| ceiling::ceiling(abi, name));
+        match limit {
+            Ceiling::Args(sets) => {
+                for args in sets {
+                    let conds: Vec<String> = args.iter().map(describe_arg).collect();
+                    restricted.push(SyscallRule {
+                        names: vec![name.clone()],
+                        action: Action::Allow,
+                        comment: format!(
+                            "{}; only if {}, as Docker's default allows it",
+                            reason.comment(),
+                            conds.join(" && ")
+                        ),
+                        args,
+                        ..SyscallRule::default()
+                    });
+                }
+            }
+            Ceiling::Denied { .. } if matches!(reason, Reason::Observed(_)) => {
+                warnings.push(format!(
+                    "{name} was observed and is allowed, though Docker's default denies it to a \
+                     container without extra capabilities: this profile is wider than Docker's \
+                     default there (sysallow diff --against docker-default shows it)"
+                ));
+                by_reason
+                    .entry(reason.clone())
+                    .or_default()
+                    .push(name.clone());
+            }
+            _ => by_reason
+                .entry(reason.clone())
+                .or_default()
+                .push(name.clone()),
+        }
     }
     let mut syscalls: Vec<SyscallRule> = by_reason
         .into_iter()
@@ -567,14 +760,33 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
             ..SyscallRule::default()
         })
         .collect();
+    syscalls.extend(restricted);
 
     let default_errno = policy.default_errno.number();
+    for (name, errno, why_denied) in &replaced {
+        if *errno != default_errno {
+            let errno_name = crate::formats::errno_name(*errno).unwrap_or("errno");
+            syscalls.push(SyscallRule {
+                names: vec![name.clone()],
+                action: Action::Errno,
+                errno_ret: Some(*errno),
+                comment: format!(
+                    "{}{errno_name} although observed, as Docker's default answers it: {why_denied}",
+                    why::FALLBACK
+                ),
+                ..SyscallRule::default()
+            });
+        }
+    }
     // With ENOSYS as the default every denied syscall already falls back.
     if policy.fallbacks && default_errno != ENOSYS {
         // One rule per reason, in the order of FALLBACKS.
         let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
         for (name, reason) in FALLBACKS {
-            if exists(name) && !reasons.contains_key(*name) {
+            if exists(name)
+                && !reasons.contains_key(*name)
+                && !replaced.iter().any(|(r, _, _)| r == name)
+            {
                 match groups.iter_mut().find(|(r, _)| r == reason) {
                     Some((_, names)) => names.push((*name).to_owned()),
                     None => groups.push((reason, vec![(*name).to_owned()])),
@@ -845,9 +1057,18 @@ mod tests {
             .collect()
     }
 
+    /// The policy without the additions made for paths a recording did not take.
+    fn observed_only() -> Policy {
+        Policy {
+            essentials: false,
+            companions: false,
+            ..Policy::default()
+        }
+    }
+
     #[test]
     fn default_policy_allows_exactly_what_was_observed() {
-        let g = generate(&[basic()], &Policy::default()).unwrap();
+        let g = generate(&[basic()], &observed_only()).unwrap();
         let p = &g.profile;
         assert_eq!(p.default_action, Action::Errno);
         assert_eq!(p.default_errno_ret, Some(EPERM));
@@ -879,14 +1100,14 @@ mod tests {
         assert!(rule_of(&p, "clock_gettime64").is_none());
 
         let mut rec = basic();
-        rec.add(Abi::X86_64, 435, "/usr/bin/app", 1); // clone3
+        rec.add(Abi::X86_64, 332, "/usr/bin/app", 1); // statx
         let p = generate(&[rec], &Policy::default()).unwrap().profile;
-        let clone3 = rule_of(&p, "clone3").unwrap();
-        assert_eq!(clone3.action, Action::Allow);
+        let statx = rule_of(&p, "statx").unwrap();
+        assert_eq!(statx.action, Action::Allow);
         assert_eq!(
             p.syscalls
                 .iter()
-                .filter(|r| r.names.contains(&"clone3".into()))
+                .filter(|r| r.names.contains(&"statx".into()))
                 .count(),
             1
         );
@@ -1042,7 +1263,8 @@ mod tests {
         assert_eq!(open.action, Action::Allow);
         assert!(open.comment.starts_with(why::PORTABLE));
         assert!(open.comment.contains("openat"));
-        assert_eq!(rule_of(&p, "clone3").unwrap().action, Action::Allow);
+        // clone3 is in clone's group, but the ceiling answers it with ENOSYS all the same.
+        assert_eq!(rule_of(&p, "clone3").unwrap().errno_ret, Some(ENOSYS));
         // Names of other ABIs are not invented for an x86_64 profile.
         assert!(rule_of(&p, "mmap2").is_none());
         assert!(rule_of(&p, "clock_gettime64").is_none());
@@ -1188,6 +1410,125 @@ mod tests {
             generate(&[empty], &Policy::default()),
             Err(GenerateError::Empty { .. })
         ));
+    }
+
+    fn rules_of<'a>(p: &'a Profile, name: &str) -> Vec<&'a SyscallRule> {
+        p.syscalls
+            .iter()
+            .filter(|r| r.names.iter().any(|n| n == name))
+            .collect()
+    }
+
+    #[test]
+    fn essentials_are_in_every_profile_with_their_reason() {
+        let p = generate(&[basic()], &Policy::default()).unwrap().profile;
+        for name in ["rt_sigreturn", "restart_syscall", "exit", "exit_group"] {
+            let rule = rule_of(&p, name).unwrap_or_else(|| panic!("{name} missing"));
+            assert_eq!(rule.action, Action::Allow);
+        }
+        // exit_group was observed: it stays "observed".
+        assert_eq!(rule_of(&p, "exit_group").unwrap().comment, "observed");
+        let reason = &rule_of(&p, "rt_sigreturn").unwrap().comment;
+        assert!(
+            reason.starts_with(why::ESSENTIAL) && reason.contains("signal"),
+            "{reason}"
+        );
+        // i386's sigreturn only where i386 was observed.
+        assert!(rule_of(&p, "sigreturn").is_none());
+        let p = generate(&[basic()], &observed_only()).unwrap().profile;
+        assert!(rule_of(&p, "rt_sigreturn").is_none());
+        assert!(rule_of(&p, "exit").is_none());
+    }
+
+    #[test]
+    fn companions_follow_what_was_observed() {
+        let mut rec = basic();
+        rec.add(Abi::X86_64, 7, "/usr/bin/app", 1); // poll
+        rec.add(Abi::X86_64, 61, "/usr/bin/app", 1); // wait4
+        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        for name in ["ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"] {
+            let rule = rule_of(&p, name).unwrap_or_else(|| panic!("{name} missing"));
+            assert!(rule.comment.starts_with(why::COMPANION), "{}", rule.comment);
+            assert!(rule.comment.contains("of poll"), "{}", rule.comment);
+        }
+        // 32-bit spellings are not invented for an x86_64 profile.
+        assert!(rule_of(&p, "ppoll_time64").is_none());
+        assert!(
+            rule_of(&p, "rt_sigsuspend")
+                .unwrap()
+                .comment
+                .contains("wait4")
+        );
+        // clone was observed: futex for contention.
+        assert!(rule_of(&p, "futex").unwrap().comment.contains("of clone"));
+        // Nothing observed that calls for them: not added.
+        let quiet = command(&[(Abi::X86_64, "read", "/usr/bin/app")]);
+        let p = generate(&[quiet], &Policy::default()).unwrap().profile;
+        assert!(rule_of(&p, "poll").is_none() && rule_of(&p, "futex").is_none());
+    }
+
+    #[test]
+    fn never_wider_than_dockers_default() {
+        let mut rec = basic();
+        for nr in [435, 41, 135] {
+            rec.add(Abi::X86_64, nr, "/usr/bin/app", 1); // clone3, socket, personality
+        }
+        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        // clone3: ENOSYS although observed; clone allowed, without namespace flags.
+        let clone3 = rules_of(&p, "clone3");
+        assert_eq!(clone3.len(), 1);
+        assert_eq!(
+            (clone3[0].action, clone3[0].errno_ret),
+            (Action::Errno, Some(ENOSYS))
+        );
+        assert!(
+            clone3[0].comment.contains("although observed"),
+            "{}",
+            clone3[0].comment
+        );
+        let clone = rules_of(&p, "clone");
+        assert_eq!(clone.len(), 1);
+        assert_eq!(clone[0].action, Action::Allow);
+        assert_eq!(clone[0].args.len(), 1);
+        assert_eq!(clone[0].args[0].op, crate::profile::Op::MaskedEq);
+        assert_eq!(
+            clone[0].args[0].value & libc::CLONE_NEWUSER as u64,
+            libc::CLONE_NEWUSER as u64
+        );
+        assert!(
+            clone[0].comment.starts_with("observed; only if"),
+            "{}",
+            clone[0].comment
+        );
+        assert_eq!(rules_of(&p, "socket").len(), 3);
+        assert!(rules_of(&p, "socket").iter().all(|r| !r.args.is_empty()));
+        assert_eq!(rules_of(&p, "personality").len(), 5);
+
+        // clone3 alone (glibc 2.34+ threads) still gives clone as its replacement.
+        let threads = command(&[
+            (Abi::X86_64, "execve", UNATTRIBUTED),
+            (Abi::X86_64, "clone3", "/usr/bin/app"),
+        ]);
+        let p = generate(&[threads], &Policy::default()).unwrap().profile;
+        let clone = rules_of(&p, "clone");
+        assert_eq!(clone.len(), 1, "{:?}", p.syscalls);
+        assert!(
+            clone[0].comment.starts_with(why::REPLACES),
+            "{}",
+            clone[0].comment
+        );
+
+        // And the diff against Docker's default finds nothing risky.
+        let docker = crate::diff::NormalizedPolicy::from_document(
+            &crate::formats::read(crate::risk::DOCKER_DEFAULT_JSON).unwrap(),
+        );
+        let ours = crate::diff::NormalizedPolicy::from_profile(&p);
+        let d = crate::diff::Diff::compute("docker", &docker, "p", &ours).widening_only();
+        assert!(
+            !d.fails(crate::diff::FailOn::Risky),
+            "{}",
+            crate::diff::render_text(&d, crate::diff::Style { color: false })
+        );
     }
 
     /// Compile `profile` with the local libseccomp as a runtime does: every rule added (rules

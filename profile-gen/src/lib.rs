@@ -2,8 +2,10 @@
 //! every part can be unit-tested as an ordinary user and run in unprivileged CI.
 
 pub mod abi;
+pub mod ceiling;
 pub mod diff;
 pub mod explain;
+pub mod fix;
 pub mod formats;
 pub mod generate;
 pub mod merge;

@@ -455,7 +455,7 @@ mod tests {
         let p1 = generate(&[rec(&["read", "write"])], &Policy::default())
             .unwrap()
             .profile;
-        let p2 = generate(&[rec(&["read", "clone3"])], &Policy::default())
+        let p2 = generate(&[rec(&["read", "statx"])], &Policy::default())
             .unwrap()
             .profile;
         let docs = vec![Document::Profile(p1), Document::Profile(p2)];
@@ -469,13 +469,13 @@ mod tests {
                 .collect()
         };
         assert_eq!(
-            rules_of("clone3").len(),
+            rules_of("statx").len(),
             1,
             "the ENOSYS rule of p1 is dropped"
         );
-        assert_eq!(rules_of("clone3")[0].action, Action::Allow);
+        assert_eq!(rules_of("statx")[0].action, Action::Allow);
         assert_eq!(
-            rules_of("clone3")[0].comment,
+            rules_of("statx")[0].comment,
             "observed; merged: in 1 of 2 profiles"
         );
         assert_eq!(rules_of("read")[0].comment, "observed");

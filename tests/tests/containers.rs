@@ -108,6 +108,7 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
                 "{name}: {call} not seen in the set-up: {setup:?}"
             );
         }
+        common::assert_not_wider_than_docker_default(&out.path().join(format!("{name}.json")));
         let profile = profile_names(&out.path().join(format!("{name}.json")));
         for call in SETUP_ONLY {
             assert!(

@@ -282,6 +282,7 @@ fn crun_containers_recorded_under_a_parent_run_under_their_profiles() {
             }
             other => panic!("{name}: not a container target: {other:?}"),
         }
+        common::assert_not_wider_than_docker_default(&out.path().join(format!("{name}.json")));
         let profile = profile_names(&out.path().join(format!("{name}.json")));
         for call in ["capget", "setgroups"] {
             assert!(

@@ -424,6 +424,94 @@ fn verify_lists_what_is_missing_and_lets_the_workload_succeed() {
 }
 
 #[test]
+fn verify_fixes_a_deliberately_incomplete_profile_which_then_runs_20_of_20() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("words"), "pear\napple\nfig\napple\n").unwrap();
+    let words = dir.path().join("words");
+    let words = words.to_str().unwrap();
+    let pipeline = format!("sort {words} | uniq -c | sort -rn | head -1");
+    // Far too small for a shell pipeline: only the exec itself and the exit.
+    let profile = write_profile(
+        dir.path(),
+        "small.json",
+        allowlist(&["execve", "exit_group", "brk", "arch_prctl"]),
+    );
+    let fixed = dir.path().join("fixed.json");
+    let delta = dir.path().join("delta.rec.json");
+    let out = sysallow(args![
+        "verify",
+        "--profile",
+        &profile,
+        "-o",
+        &fixed,
+        "--recording",
+        &delta,
+        "--",
+        "sh",
+        "-c",
+        &pipeline
+    ]);
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    let expected = stdout(&out);
+    assert_eq!(expected.trim(), "2 apple");
+    assert!(stderr(&out).contains("addition(s)"), "{}", stderr(&out));
+
+    // Every addition says why.
+    let text = std::fs::read_to_string(&fixed).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let added: Vec<&serde_json::Value> = json["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["comment"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("verify: "))
+        })
+        .collect();
+    assert!(added.len() > 5, "{text}");
+    assert!(
+        text.contains("pipe2") || text.contains("\"pipe\""),
+        "{text}"
+    );
+
+    for i in 1..=20 {
+        let out = sysallow(args![
+            "run",
+            "--profile",
+            &fixed,
+            "--",
+            "sh",
+            "-c",
+            &pipeline
+        ]);
+        assert!(out.status.success(), "run {i} of 20: {}", stderr(&out));
+        assert_eq!(stdout(&out), expected, "run {i}");
+    }
+    // The fixed profile is complete for this workload, by verify's own account.
+    let out = sysallow(args![
+        "verify",
+        "--profile",
+        &fixed,
+        "--",
+        "sh",
+        "-c",
+        &pipeline
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+
+    // The delta is a Recording that merge takes.
+    let merged = dir.path().join("merged.rec.json");
+    let out = sysallow(args!["merge", &delta, &delta, "-o", &merged]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rec = std::fs::read_to_string(&merged).unwrap();
+    assert!(
+        rec.contains("\"sysallow-recording\"") && rec.contains("pipe"),
+        "{rec}"
+    );
+}
+
+#[test]
 fn log_denials_denies_and_names_each_syscall() {
     let dir = tempfile::tempdir().unwrap();
     let Some(hello) = compile("log_denials", dir.path(), "hello", &[]) else {

@@ -54,6 +54,7 @@ fn a_recorded_pipeline_runs_under_its_profile_20_of_20_and_nothing_else_runs() {
     let recorded = record(dir.path(), &pipeline);
     let expected = String::from_utf8_lossy(&recorded.stdout).into_owned();
     assert_eq!(expected, "3\n2\n");
+    common::assert_not_wider_than_docker_default(&dir.path().join("profile.json"));
 
     for i in 1..=20 {
         let out = run_under(dir.path(), &pipeline);
@@ -84,6 +85,7 @@ fn the_example_app_is_profiled_under_its_own_test_suite() {
     let suite = suite.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     record(dir.path(), &[suite]);
+    common::assert_not_wider_than_docker_default(&dir.path().join("profile.json"));
     for i in 1..=5 {
         let out = run_under(dir.path(), &[suite]);
         assert!(
@@ -134,8 +136,49 @@ fn the_example_app_is_profiled_under_its_own_test_suite() {
         "{}",
         String::from_utf8_lossy(&against.stderr)
     );
+    // Beyond the recording, the profile allows only what a named policy adds (essentials,
+    // companions), each with its reason.
+    let beyond = common::sysallow()
+        .args(["diff", "rec.json", "profile.json", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let beyond: serde_json::Value = serde_json::from_slice(&beyond.stdout).unwrap();
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("profile.json")).unwrap()).unwrap();
+    for change in beyond["syscalls"].as_array().unwrap() {
+        if !change["widens"].as_bool().unwrap() {
+            continue;
+        }
+        let name = change["name"].as_str().unwrap();
+        let rule = profile["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["names"].as_array().unwrap().iter().any(|n| n == name))
+            .unwrap_or_else(|| panic!("{name} widens but has no rule"));
+        let why = rule["comment"].as_str().unwrap();
+        assert!(
+            why.starts_with("policy: essential") || why.starts_with("policy: companion"),
+            "{name} is allowed beyond the recording without a named policy: {why}"
+        );
+    }
+    // Without those, the profile allows nothing the recording did not see.
+    let bare = common::sysallow()
+        .args([
+            "generate",
+            "rec.json",
+            "--no-essentials",
+            "--no-companions",
+            "-o",
+            "bare.json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(bare.status.success());
     let same = common::sysallow()
-        .args(["diff", "rec.json", "profile.json", "--fail-on", "added"])
+        .args(["diff", "rec.json", "bare.json", "--fail-on", "added"])
         .current_dir(dir.path())
         .output()
         .unwrap();

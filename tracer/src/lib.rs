@@ -10,4 +10,5 @@ pub mod output;
 pub mod privilege;
 pub mod record;
 pub mod spawn;
+pub mod stress;
 pub mod target;

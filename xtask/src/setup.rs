@@ -32,6 +32,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("git", "a real program recorded in tests"),
     ("sqlite3", "a real program recorded in tests"),
     ("tar", "a real program recorded in tests"),
+    (
+        "xz-utils",
+        "the xz pipeline recorded in tests (polls only when its pipe is full)",
+    ),
     ("gzip", "the example application"),
     ("docker.io", "container tests run a private dockerd"),
     ("crun", "container tests also run crun (containers_crun)"),

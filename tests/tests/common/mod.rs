@@ -88,6 +88,25 @@ pub fn docker_default_profile() -> PathBuf {
     path
 }
 
+/// Assert that the profile at `path` is not wider than Docker's default where it matters:
+/// `sysallow diff --against docker-default P --fail-on risky` exits 0.
+pub fn assert_not_wider_than_docker_default(path: &std::path::Path) {
+    let out = sysallow()
+        .args(["diff", "--against", "docker-default"])
+        .arg(path)
+        .args(["--fail-on", "risky"])
+        .output()
+        .expect("running sysallow diff");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{} is riskier than Docker's default:\n{}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// profile-gen's test inputs for diff and explain (`profile-gen/tests/data/diff`).
 pub fn diff_data() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")

@@ -13,7 +13,11 @@ use tracer::output::Output;
 /// Build the smallest seccomp profile from one or more recordings (`sysallow record
 /// --recording`, or `sysallow merge`).
 ///
-/// Allowed: every syscall observed, in the observed ABIs only, plus what the policy flags add.
+/// Allowed: every syscall observed, in the observed ABIs only, plus a few essentials and the
+/// companions of what was observed (see --no-essentials, --no-companions), plus what the
+/// policy flags add. Never wider than Docker's default: clone, socket and personality only for
+/// the argument values Docker's default allows (no namespace flags, no AF_ALG or AF_VSOCK),
+/// and clone3 answered with ENOSYS even when observed, so that glibc falls back to clone.
 /// Denied: everything else, with the default errno. "New syscall with an older fallback"
 /// (clone3, faccessat2, statx, openat2, ...) gets ENOSYS when not observed, so libc and Go
 /// fall back. Every rule carries a comment saying why it is there (`sysallow explain` shows
@@ -103,6 +107,21 @@ pub struct PolicyArgs {
     /// Leave out syscalls made only by programs whose path matches GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude_exe: Vec<String>,
+
+    /// Do not add the essentials every profile gets by default: rt_sigreturn (sigreturn on
+    /// i386), restart_syscall, exit and exit_group. A recording sees them only if a signal
+    /// handler ran, a sleep was interrupted, or a thread ended; without rt_sigreturn the
+    /// first signal handler that returns kills the program.
+    #[arg(long)]
+    pub no_essentials: bool,
+
+    /// Do not add the companions of observed syscalls: the other ways to wait on file
+    /// descriptors (poll, ppoll, select, pselect6, epoll_wait, epoll_pwait) when one was
+    /// seen; futex and sched_yield when processes or threads were created; rt_sigsuspend
+    /// when a child was waited for. Each is needed only under contention, on a full pipe or
+    /// while a child still runs, paths a quiet recording rarely takes.
+    #[arg(long)]
+    pub no_companions: bool,
 }
 
 impl PolicyArgs {
@@ -119,6 +138,8 @@ impl PolicyArgs {
             portable: self.portable,
             only_exe: self.only_exe.clone(),
             exclude_exe: self.exclude_exe.clone(),
+            essentials: !self.no_essentials,
+            companions: !self.no_companions,
         }
     }
 }

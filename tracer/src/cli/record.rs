@@ -40,7 +40,7 @@ use super::generate::PolicyArgs;
 /// and the output files belong to that user; --user changes who the command runs as.
 #[derive(ClapArgs)]
 #[command(after_help = "Examples:\n  \
-    sudo sysallow record -o app.json --recording app.rec.json -- ./run-tests.sh\n  \
+    sudo sysallow record --repeat 3 --stress -o app.json --recording app.rec.json -- ./run-tests.sh\n  \
     sysallow run --profile app.json -- ./run-tests.sh\n\n  \
     sudo sysallow record --cgroup-parent sysallow.slice -o out/ &\n  \
     docker run --cgroup-parent=/sysallow.slice --name web IMAGE    # then Ctrl-C sysallow\n  \
@@ -67,6 +67,19 @@ pub struct Args {
     /// Stop the command (SIGTERM) after this many seconds, then write the outputs.
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
+
+    /// Run the command N times and record the union (a merged recording that says, per
+    /// syscall, in how many runs it was seen). A syscall made only on some runs (a signal, a
+    /// timeout, contention) is then in the profile. The exit status is the first failing
+    /// run's, else 0.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+
+    /// Keep every CPU busy while recording (one busy thread per CPU, outside the recorded
+    /// cgroup), so that paths taken only under contention are seen: a full pipe, data not
+    /// there yet, a held lock. With --repeat, every run is stressed.
+    #[arg(long)]
+    stress: bool,
 
     /// Record a running container (Docker, containerd, Podman or CRI-O; an id, a unique id
     /// prefix, or a Docker name) until it exits, Ctrl-C, or --duration. The runtime's set-up
@@ -133,6 +146,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
              --cgroup-parent"
         ),
     }
+    if args.repeat > 1 && args.command.is_empty() {
+        anyhow::bail!(
+            "--repeat runs a command several times: give the command after `--` (for containers, \
+             record several runs with --cgroup-parent and `sysallow merge` their recordings)"
+        );
+    }
+    // Dropped (the busy threads stopped) when the recording ends.
+    let _stress = args.stress.then(|| {
+        let stress = tracer::stress::Stress::start();
+        eprintln!(
+            "sysallow: --stress: {} busy thread(s) keep the CPUs contended",
+            stress.threads()
+        );
+        stress
+    });
     if let Some(parent) = &args.cgroup_parent {
         return record_parent(&args, parent, duration, owner);
     }
@@ -159,24 +187,82 @@ fn record_one_command(
         run_as: run_as.as_ref(),
         duration,
     };
-    let result = record_command(&spec).map_err(|err| {
-        let status = err.status();
-        anyhow::Error::new(StatusError {
-            status,
-            message: err.to_string(),
-        })
-    })?;
-    if result.stragglers > 0 {
-        eprintln!(
-            "sysallow: the command left {} process(es) running; they were stopped",
-            result.stragglers
-        );
+    let mut runs: Vec<Recording> = Vec::new();
+    let mut status: u8 = 0;
+    for run in 1..=args.repeat {
+        let result = record_command(&spec).map_err(|err| {
+            let status = err.status();
+            anyhow::Error::new(StatusError {
+                status,
+                message: err.to_string(),
+            })
+        })?;
+        if result.stragglers > 0 {
+            eprintln!(
+                "sysallow: the command left {} process(es) running; they were stopped",
+                result.stragglers
+            );
+        }
+        let this = match result.ended {
+            Ended::Code(code) => code as u8,
+            Ended::Signal(signal) => (128 + signal) as u8,
+        };
+        if args.repeat > 1 {
+            let new = new_syscalls(&runs, &result.recording);
+            eprintln!(
+                "sysallow: run {run}/{}: exit status {this}; {} syscall(s) not seen in earlier \
+                 runs{}",
+                args.repeat,
+                new.len(),
+                if new.is_empty() || run == 1 {
+                    String::new()
+                } else {
+                    format!(": {}", new.join(" "))
+                }
+            );
+        }
+        if status == 0 {
+            status = this;
+        }
+        runs.push(result.recording);
     }
-    outputs.write(&result.recording, &args.policy)?;
-    Ok(match result.ended {
-        Ended::Code(code) => code as u8,
-        Ended::Signal(signal) => (128 + signal) as u8,
-    })
+    let recording = if runs.len() == 1 {
+        runs.remove(0)
+    } else {
+        let refs: Vec<&Recording> = runs.iter().collect();
+        let (merged, warnings) = profile_gen::merge::merge_recordings(&refs);
+        for warning in warnings {
+            eprintln!("sysallow: warning: {warning}");
+        }
+        merged
+    };
+    outputs.write(&recording, &args.policy)?;
+    Ok(status)
+}
+
+/// The (ABI, syscall) names of `recording` that none of `earlier` saw, as `name` (or
+/// `name/abi` outside the host's native ABI).
+fn new_syscalls(earlier: &[Recording], recording: &Recording) -> Vec<String> {
+    let native = profile_gen::Abi::native();
+    recording
+        .abis
+        .iter()
+        .flat_map(|(abi, rec)| rec.syscalls.keys().map(move |name| (*abi, name)))
+        .filter(|(abi, name)| {
+            !earlier.iter().any(|r| {
+                r.abis
+                    .get(abi)
+                    .is_some_and(|a| a.syscalls.contains_key(*name))
+            })
+        })
+        .map(|(abi, name)| {
+            if abi == native {
+                name.clone()
+            } else {
+                format!("{name}/{abi}")
+            }
+        })
+        .collect()
 }
 
 /// `record --container`, `--cgroup`, `--pid`.

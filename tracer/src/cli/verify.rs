@@ -9,9 +9,16 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use libseccomp::ScmpAction;
+use profile_gen::fix::{self, Missing};
+use profile_gen::formats::{self, Document, Format};
+use profile_gen::recording::{Target, UNATTRIBUTED};
+use profile_gen::{Abi, Recording};
 use tracer::enforce::{self, Mode};
+use tracer::output::Output;
 
+use super::generate::read_document;
 use super::run::{fail, prepare};
 
 /// The status of `verify` when the command succeeded but something would have been denied.
@@ -34,6 +41,15 @@ pub struct Args {
     /// The seccomp profile (Docker JSON, or any format sysallow reads).
     #[arg(long, value_name = "PROFILE")]
     pub profile: PathBuf,
+    /// Write the fixed profile here (Docker format, atomically; `-` for stdout): the profile
+    /// plus every syscall it would have denied, each with its reason. A syscall the profile
+    /// allows only for some argument values is reported, not widened.
+    #[arg(short = 'o', long = "output", value_name = "FIXED")]
+    pub output: Option<PathBuf>,
+    /// Write what the profile would have denied as a Recording, which `sysallow merge` takes
+    /// with the recordings the profile was made from.
+    #[arg(long, value_name = "REC")]
+    pub recording: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -50,6 +66,24 @@ fn how(action: ScmpAction) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
+    // Fail on an unwritable output, or a profile that cannot be edited, before the command runs.
+    let outputs = [&args.output, &args.recording].map(|path| {
+        path.as_deref()
+            .map(|p| Output::prepare(p, None).with_context(|| format!("preparing {}", p.display())))
+            .transpose()
+    });
+    let [fixed_out, rec_out] = outputs;
+    let (fixed_out, rec_out) = (fixed_out?, rec_out?);
+    let original = match &fixed_out {
+        Some(_) => match read_document(&args.profile)? {
+            Document::Profile(p) => Some(p),
+            Document::Recording(_) => {
+                anyhow::bail!("{} is a recording, not a profile", args.profile.display())
+            }
+        },
+        None => None,
+    };
+    let started_at = tracer::host::now_rfc3339();
     let (policy, cmd) = match prepare(&args.profile, &args.command) {
         Ok(prepared) => prepared,
         Err(err) => return fail(err),
@@ -115,6 +149,61 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             report.denied.len(),
             list(&report.denied)
         );
+    }
+    let missing: Vec<Missing> = report
+        .denied
+        .iter()
+        .filter_map(|((abi, name), d)| {
+            let abi = abi.parse::<Abi>().ok()?;
+            Some(Missing {
+                abi,
+                name: name.clone(),
+                count: d.count,
+            })
+        })
+        .collect();
+    if let (Some(out), Some(original)) = (fixed_out, &original) {
+        let fixed = fix::add_missing(original, &missing, &cmd.display);
+        for warning in &fixed.warnings {
+            eprintln!("sysallow: warning: {warning}");
+        }
+        out.commit(&formats::write(&fixed.profile, Format::Docker))
+            .context("writing the fixed profile")?;
+        eprintln!(
+            "sysallow: wrote {} with {} addition(s){}",
+            args.output
+                .as_deref()
+                .unwrap_or(std::path::Path::new("-"))
+                .display(),
+            fixed.added.len(),
+            if fixed.added.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", fixed.added.join(" "))
+            }
+        );
+    }
+    if let Some(out) = rec_out {
+        let mut rec = Recording::new(
+            Target::Command {
+                argv: args
+                    .command
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                user: None,
+            },
+            tracer::host::describe(),
+            started_at,
+        );
+        for m in &missing {
+            if let Some(nr) = m.abi.syscall_nr(&m.name) {
+                // verify does not know which program made it: the notification names a pid.
+                rec.add(m.abi, nr, UNATTRIBUTED, m.count);
+            }
+        }
+        out.commit(&rec.to_json())
+            .context("writing the recording")?;
     }
     Ok(match (outcome.status, report.denied.is_empty()) {
         (0, false) => WOULD_DENY,
