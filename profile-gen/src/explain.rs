@@ -12,8 +12,10 @@ use serde::Serialize;
 
 use crate::abi::Abi;
 use crate::diff::{Allowance, Kind, NormalizedPolicy, Style};
+use crate::discovery::Discovery;
 use crate::formats::Document;
 use crate::generate::why;
+use crate::imports::ProgramImports;
 use crate::risk::{self, Risk};
 
 /// Why a syscall is in the document.
@@ -52,6 +54,7 @@ impl Why {
             (why::COMPANION, Why::PolicyFlag),
             (why::REPLACES, Why::PolicyFlag),
             (why::VERIFY, Why::Verify),
+            (why::IMPORTS, Why::PolicyFlag),
             (why::FALLBACK, Why::Fallback),
             (why::ERRNO_PIN, Why::ErrnoPin),
             (why::MERGED, Why::Merged),
@@ -94,6 +97,9 @@ pub struct Entry {
     /// Executable path -> calls (Recordings only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub programs: BTreeMap<String, u64>,
+    /// When it was first made, in ms from the start (Recordings with first-seen times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_seen_ms: Option<u64>,
     /// The risk class, for what the document lets run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<Risk>,
@@ -110,11 +116,22 @@ pub struct Explanation {
     pub kind: Kind,
     pub default_action: String,
     pub syscalls: Vec<Entry>,
+    /// The discovery curve (Recordings with first-seen times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery>,
+    /// The static cross-check: per program, syscalls its imports imply that the recording
+    /// never saw (Recordings).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub imports: BTreeMap<String, ProgramImports>,
 }
 
 /// Explain `doc` (named `name` in the report).
 pub fn explain(name: &str, doc: &Document) -> Explanation {
     let policy = NormalizedPolicy::from_document(doc);
+    let recording = match doc {
+        Document::Recording(rec) => Some(rec),
+        Document::Profile(_) => None,
+    };
     let mut syscalls = Vec::new();
     for (abi, names) in &policy.abis {
         for (syscall, grants) in names {
@@ -146,6 +163,10 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
                 allowance,
                 count: usage.map(|u| u.count),
                 programs: usage.map(|u| u.programs.clone()).unwrap_or_default(),
+                first_seen_ms: recording
+                    .and_then(|r| r.abis.get(abi))
+                    .and_then(|a| a.syscalls.get(syscall))
+                    .and_then(|s| s.first_seen()),
                 risk: (allowance != Allowance::Denied).then(|| risk::classify(*abi, syscall)),
                 why,
                 comments,
@@ -157,11 +178,35 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
         kind: policy.kind,
         default_action: policy.default.to_string(),
         syscalls,
+        discovery: recording.and_then(Discovery::of),
+        imports: recording.map(|r| r.imports.clone()).unwrap_or_default(),
     }
 }
 
-/// A table, for a terminal (`style.color` marks risky rows) or a log.
-pub fn render_table(explanation: &Explanation, style: Style) -> String {
+/// Programs shown per syscall in the table unless `wide`: a test suite runs dozens.
+const TOP_PROGRAMS: usize = 3;
+
+/// "a (5), b (2) and 14 more": the programs that made the most calls first.
+fn programs_cell(programs: &BTreeMap<String, u64>, wide: bool) -> String {
+    let mut by_calls: Vec<(&String, &u64)> = programs.iter().collect();
+    by_calls.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    let shown = if wide { by_calls.len() } else { TOP_PROGRAMS };
+    let mut text = by_calls
+        .iter()
+        .take(shown)
+        .map(|(p, n)| format!("{p} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if by_calls.len() > shown {
+        let _ = write!(text, " and {} more", by_calls.len() - shown);
+    }
+    text
+}
+
+/// A table, for a terminal (`style.color` marks risky rows) or a log. Each row names the
+/// programs that made the most calls, and how many more there were, unless `wide`. A
+/// recording's discovery curve follows the table.
+pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> String {
     let header = [
         "ABI",
         "SYSCALL",
@@ -191,11 +236,7 @@ pub fn render_table(explanation: &Explanation, style: Style) -> String {
                     .as_ref()
                     .map_or("-".to_owned(), |r| r.class.to_owned()),
                 why,
-                e.programs
-                    .iter()
-                    .map(|(p, n)| format!("{p} ({n})"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                programs_cell(&e.programs, wide),
             ];
             (cells, risky)
         })
@@ -251,6 +292,20 @@ pub fn render_table(explanation: &Explanation, style: Style) -> String {
         "{} syscall(s), {risky} in a risky class (see `sysallow diff --help` for the classes)",
         rows.len()
     );
+    if let Some(discovery) = &explanation.discovery {
+        out.push('\n');
+        out.push_str(&discovery.render_text());
+    }
+    let advice = crate::imports::summary(&explanation.imports, true);
+    if !advice.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nImports: syscalls the programs' own imports can make that the recording never saw:"
+        );
+        for line in advice {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     out
 }
 
@@ -265,6 +320,17 @@ pub fn render_json(explanation: &Explanation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_programs_are_summed_up_unless_wide() {
+        let programs: BTreeMap<String, u64> =
+            (1..=17).map(|i| (format!("/bin/p{i:02}"), i)).collect();
+        assert_eq!(
+            programs_cell(&programs, false),
+            "/bin/p17 (17), /bin/p16 (16), /bin/p15 (15) and 14 more"
+        );
+        assert_eq!(programs_cell(&programs, true).matches(", ").count(), 16);
+    }
 
     #[test]
     fn recognises_generator_comments() {

@@ -39,6 +39,7 @@
 //! | `policy: companion` | a companion of an observed syscall unless `--no-companions` |
 //! | `policy: replaces ` | allowed in place of a syscall the ceiling denies (`clone` for `clone3`) |
 //! | `verify: ` | added by `sysallow verify -o`: the profile would have denied it (`fix.rs`) |
+//! | `policy: imports` | a recorded program imports a function that makes it (`imports.rs`) |
 //! | `fallback: ` | ENOSYS so callers fall back to an older syscall |
 //! | `errno pin: ` | names the highest syscall so runc's ENOSYS stub cannot change the errno |
 //! | `merged: ` | written by `merge` for profiles |
@@ -50,6 +51,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::abi::Abi;
 use crate::ceiling::{self, Ceiling};
 use crate::diff::describe_arg;
+use crate::imports::ImportsMode;
 use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
 use crate::runtime::{Runtime, RuntimeChoice, tails_for};
@@ -64,6 +66,7 @@ pub mod why {
     pub const COMPANION: &str = "policy: companion";
     pub const REPLACES: &str = "policy: replaces ";
     pub const VERIFY: &str = "verify: ";
+    pub const IMPORTS: &str = "policy: imports";
     pub const FALLBACK: &str = "fallback: ";
     pub const ERRNO_PIN: &str = "errno pin: ";
     pub const MERGED: &str = "merged: ";
@@ -125,6 +128,8 @@ pub struct Policy {
     pub essentials: bool,
     /// Allow the [`COMPANIONS`] of observed syscalls.
     pub companions: bool,
+    /// What the static cross-check of the recorded programs' imports adds (`imports.rs`).
+    pub imports: ImportsMode,
 }
 
 impl Default for Policy {
@@ -140,6 +145,7 @@ impl Default for Policy {
             exclude_exe: Vec::new(),
             essentials: true,
             companions: true,
+            imports: ImportsMode::default(),
         }
     }
 }
@@ -466,6 +472,8 @@ enum Reason {
     Essential(&'static str),
     /// The observed names that call for it, and the rule's reason.
     Companion(String, &'static str),
+    /// Which program imports which functions that make it.
+    Imported(String),
     Vdso,
     Portable(String),
 }
@@ -489,6 +497,10 @@ impl Reason {
             Reason::Companion(of, reason) => {
                 format!("{}: of {of}; {reason}", why::COMPANION)
             }
+            Reason::Imported(by) => format!(
+                "{}: {by}, a path the recording did not take (--imports allow)",
+                why::IMPORTS
+            ),
         }
     }
 }
@@ -686,6 +698,40 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
                     );
                 }
             }
+        }
+    }
+
+    if policy.imports == ImportsMode::Allow {
+        let mut risky: BTreeSet<String> = BTreeSet::new();
+        for rec in recordings {
+            for (program, imports) in &rec.imports {
+                let Some(abi) = imports.abi.filter(|a| abis.contains(a)) else {
+                    continue;
+                };
+                if !filter.keeps(program) {
+                    continue;
+                }
+                for (name, functions) in &imports.unseen {
+                    if reasons.contains_key(name) || abi.syscall_nr(name).is_none() {
+                        continue;
+                    }
+                    if crate::risk::classify(abi, name).risky {
+                        risky.insert(name.clone());
+                        continue;
+                    }
+                    reasons.insert(
+                        name.clone(),
+                        Reason::Imported(format!("{program} imports {}", functions.join(", "))),
+                    );
+                }
+            }
+        }
+        if !risky.is_empty() {
+            warnings.push(format!(
+                "imports imply syscalls in a risky class that the recording never saw; advised, \
+                 not allowed: {} (sysallow explain lists who imports them)",
+                risky.into_iter().collect::<Vec<_>>().join(" ")
+            ));
         }
     }
 
@@ -1465,6 +1511,50 @@ mod tests {
         let quiet = command(&[(Abi::X86_64, "read", "/usr/bin/app")]);
         let p = generate(&[quiet], &Policy::default()).unwrap().profile;
         assert!(rule_of(&p, "poll").is_none() && rule_of(&p, "futex").is_none());
+    }
+
+    #[test]
+    fn imports_add_ordinary_unseen_syscalls_and_advise_risky_ones() {
+        let mut rec = basic();
+        rec.imports.insert(
+            "/usr/bin/app".into(),
+            crate::imports::ProgramImports {
+                linkage: "glibc".into(),
+                abi: Some(Abi::X86_64),
+                unseen: [
+                    ("poll".to_owned(), vec!["poll".to_owned()]),
+                    ("socket".to_owned(), vec!["getaddrinfo".to_owned()]),
+                ]
+                .into(),
+            },
+        );
+        let allow = Policy {
+            imports: ImportsMode::Allow,
+            ..Policy::default()
+        };
+        let p = generate(std::slice::from_ref(&rec), &allow).unwrap();
+        let poll = rule_of(&p.profile, "poll").unwrap();
+        assert_eq!(poll.action, Action::Allow);
+        assert!(poll.comment.starts_with(why::IMPORTS), "{}", poll.comment);
+        assert!(poll.comment.contains("/usr/bin/app imports poll"));
+        // The companions of an imported wait are not added: they follow observations only.
+        assert!(rule_of(&p.profile, "epoll_wait").is_none());
+        assert!(rule_of(&p.profile, "socket").is_none());
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("advised") && w.contains("socket"))
+        );
+        for mode in [ImportsMode::Advise, ImportsMode::Off] {
+            let policy = Policy {
+                imports: mode,
+                ..Policy::default()
+            };
+            let p = generate(std::slice::from_ref(&rec), &policy)
+                .unwrap()
+                .profile;
+            assert!(rule_of(&p, "poll").is_none(), "{mode:?}");
+        }
     }
 
     #[test]

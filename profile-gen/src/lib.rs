@@ -4,10 +4,12 @@
 pub mod abi;
 pub mod ceiling;
 pub mod diff;
+pub mod discovery;
 pub mod explain;
 pub mod fix;
 pub mod formats;
 pub mod generate;
+pub mod imports;
 pub mod merge;
 pub mod profile;
 pub mod recording;

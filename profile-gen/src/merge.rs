@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::formats::Document;
 use crate::generate::{GenerateError, Policy, generate, why};
 use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
-use crate::recording::{Coverage, Recording};
+use crate::recording::{Coverage, Recording, SyscallRecord};
 
 /// The result of a merge and what the user should know about it.
 #[derive(Clone, Debug, PartialEq)]
@@ -151,12 +151,7 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
         for (abi, abi_rec) in &rec.abis {
             let merged = out.abis.entry(*abi).or_default();
             for (name, sc) in &abi_rec.syscalls {
-                let entry = merged.syscalls.entry(name.clone()).or_default();
-                entry.nr = sc.nr;
-                entry.count += sc.count;
-                for (program, n) in &sc.programs {
-                    *entry.programs.entry(program.clone()).or_default() += n;
-                }
+                add_syscall(merged.syscalls.entry(name.clone()).or_default(), sc);
                 let runs = rec
                     .coverage
                     .as_ref()
@@ -170,12 +165,7 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
                     .or_default() += runs;
             }
             for (nr, sc) in &abi_rec.unnamed {
-                let entry = merged.unnamed.entry(*nr).or_default();
-                entry.nr = *nr;
-                entry.count += sc.count;
-                for (program, n) in &sc.programs {
-                    *entry.programs.entry(program.clone()).or_default() += n;
-                }
+                add_syscall(merged.unnamed.entry(*nr).or_default(), sc);
             }
         }
         for (abi, setup) in &rec.runtime_setup {
@@ -192,6 +182,24 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
         o.path_truncated += l.path_truncated;
         o.counter_missing += l.counter_missing;
         o.abi_unknown += l.abi_unknown;
+        o.targets_full += l.targets_full;
+        o.first_seen_full += l.first_seen_full;
+    }
+    // Imports: each program's once; what the merge saw is no longer unseen.
+    for rec in recordings {
+        for (program, imports) in &rec.imports {
+            out.imports
+                .entry(program.clone())
+                .or_insert_with(|| imports.clone());
+        }
+    }
+    for imports in out.imports.values_mut() {
+        if let Some(abi) = imports.abi {
+            let seen = out.abis.get(&abi);
+            imports
+                .unseen
+                .retain(|name, _| seen.is_none_or(|a| !a.syscalls.contains_key(name)));
+        }
     }
     out.exit = if recordings.len() == 1 {
         first.exit
@@ -200,6 +208,20 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
     };
     out.coverage = Some(coverage);
     (out, warnings)
+}
+
+/// Add one input's record of a syscall to the merged one: counts summed, first-seen times the
+/// earliest (each relative to its own recording's start).
+fn add_syscall(merged: &mut SyscallRecord, sc: &SyscallRecord) {
+    merged.nr = sc.nr;
+    merged.count += sc.count;
+    for (program, n) in &sc.programs {
+        *merged.programs.entry(program.clone()).or_default() += n;
+    }
+    for (program, ms) in &sc.first_seen_ms {
+        let seen = merged.first_seen_ms.entry(program.clone()).or_insert(*ms);
+        *seen = (*seen).min(*ms);
+    }
 }
 
 /// An allow rule with no condition: the syscall is allowed whatever its arguments.

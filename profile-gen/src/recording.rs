@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::abi::Abi;
+use crate::imports::ProgramImports;
 
 /// The `format` field of every Recording.
 pub const FORMAT: &str = "sysallow-recording";
-/// The version this build writes and the highest it reads.
-pub const VERSION: u32 = 1;
+/// The version this build writes and the highest it reads. Version 2 added `first_seen_ms`
+/// per syscall, the `first_seen_full` loss and `imports`; version 1 recordings still read.
+pub const VERSION: u32 = 2;
 
 /// Name under which syscalls of tasks whose program is unknown are attributed (for a spawned
 /// command: the `execve` that starts it, made by sysallow's child before the first exec).
@@ -52,6 +54,11 @@ pub struct Recording {
     /// syscall, so a user can see what only one run needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// The static cross-check (`imports.rs`): per program, what its own imports say it may
+    /// call that the recording never saw. Absent where it was not run (`--imports off`, a
+    /// container, or a version 1 recording).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub imports: BTreeMap<String, ProgramImports>,
 }
 
 /// How many merged inputs saw each syscall (written by `merge`).
@@ -158,6 +165,18 @@ pub struct SyscallRecord {
     pub count: u64,
     /// Per program (executable path, or [`UNATTRIBUTED`]): how many of those calls it made.
     pub programs: BTreeMap<String, u64>,
+    /// Per program: when it first made this syscall, in milliseconds from the start of the
+    /// recording (after a merge: the earliest over the inputs, each from its own start).
+    /// Absent in version 1 recordings.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub first_seen_ms: BTreeMap<String, u64>,
+}
+
+impl SyscallRecord {
+    /// When any program first made it, where known.
+    pub fn first_seen(&self) -> Option<u64> {
+        self.first_seen_ms.values().min().copied()
+    }
 }
 
 /// Counters of what could not be recorded, by cause (see `tracer_common::Loss`).
@@ -181,6 +200,9 @@ pub struct Losses {
     /// (recorded under the parent).
     #[serde(default)]
     pub targets_full: u64,
+    /// Syscalls whose first-seen time could not be kept (counted all the same).
+    #[serde(default)]
+    pub first_seen_full: u64,
 }
 
 impl Losses {
@@ -199,6 +221,7 @@ impl Losses {
             ("counter_missing", self.counter_missing),
             ("abi_unknown", self.abi_unknown),
             ("targets_full", self.targets_full),
+            ("first_seen_full", self.first_seen_full),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -243,6 +266,7 @@ impl Recording {
             losses: Losses::default(),
             runtime_setup: BTreeMap::new(),
             coverage: None,
+            imports: BTreeMap::new(),
         }
     }
 
@@ -288,6 +312,38 @@ impl Recording {
         entry.nr = nr;
         entry.count += count;
         *entry.programs.entry(program.to_owned()).or_default() += count;
+    }
+
+    /// `program` first made syscall `nr` in `abi` at `ms` from the start (the earliest time
+    /// given wins).
+    pub fn note_first_seen(&mut self, abi: Abi, nr: u32, program: &str, ms: u64) {
+        let record = self.abis.entry(abi).or_default();
+        let entry = match abi.syscall_name(nr) {
+            Some(name) => record.syscalls.get_mut(name),
+            None => record.unnamed.get_mut(&nr),
+        };
+        // Only for a syscall that was counted: a time alone says nothing.
+        if let Some(entry) = entry {
+            let seen = entry.first_seen_ms.entry(program.to_owned()).or_insert(ms);
+            *seen = (*seen).min(ms);
+        }
+    }
+
+    /// The discovery curve: (ms from the start, distinct syscalls seen by then), one point
+    /// per first appearance of an (ABI, syscall), in time order.
+    pub fn discovery(&self) -> Vec<(u64, usize)> {
+        let mut times: Vec<u64> = self
+            .abis
+            .values()
+            .flat_map(|a| a.syscalls.values().chain(a.unnamed.values()))
+            .filter_map(SyscallRecord::first_seen)
+            .collect();
+        times.sort_unstable();
+        times
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| (t, i + 1))
+            .collect()
     }
 
     /// Count `count` calls of syscall `nr` in `abi` made by the container runtime before the

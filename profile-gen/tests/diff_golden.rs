@@ -79,14 +79,20 @@ fn recordings_text() {
 #[test]
 fn explain_profile() {
     let e = explain::explain("new.json", &read("new.json"));
-    check("explain-profile.txt", &explain::render_table(&e, PLAIN));
+    check(
+        "explain-profile.txt",
+        &explain::render_table(&e, PLAIN, false),
+    );
     check("explain-profile.json", &explain::render_json(&e));
 }
 
 #[test]
 fn explain_recording() {
     let e = explain::explain("new.rec.json", &read("new.rec.json"));
-    check("explain-recording.txt", &explain::render_table(&e, PLAIN));
+    check(
+        "explain-recording.txt",
+        &explain::render_table(&e, PLAIN, false),
+    );
     check("explain-recording.json", &explain::render_json(&e));
 }
 

@@ -62,9 +62,30 @@ pub enum Loss {
     /// A new child cgroup could not become a target (target map or slots full): its syscalls
     /// were counted under the parent.
     TargetsFull = 6,
+    /// A first-seen time could not be kept (the `FIRST_SEEN` map was full): the syscall is
+    /// counted, only when it first appeared is unknown.
+    FirstSeenFull = 7,
 }
 
-pub const LOSS_KINDS: u32 = 7;
+pub const LOSS_KINDS: u32 = 8;
+
+/// First-seen times kept (one per slot, ABI and syscall that was ever made): 64 slots making
+/// 256 distinct syscalls each, far more than any real program makes.
+pub const FIRST_SEEN_MAX: u32 = 16384;
+
+/// Key of the `FIRST_SEEN` map: a slot's counter, numbered across slots.
+#[inline(always)]
+pub const fn first_seen_key(slot: u32, counter: usize) -> u32 {
+    slot * SLOT_COUNTERS as u32 + counter as u32
+}
+
+/// The (slot, counter index) of a `FIRST_SEEN` key.
+pub const fn first_seen_slot_counter(key: u32) -> (u32, usize) {
+    (
+        key / SLOT_COUNTERS as u32,
+        (key % SLOT_COUNTERS as u32) as usize,
+    )
+}
 
 /// Value of the `TARGETS` map, keyed by cgroup v2 id (the inode number of its directory).
 #[repr(C)]
@@ -124,6 +145,7 @@ pub mod maps {
     pub const SLOTS_TAKEN: &str = "SLOTS_TAKEN";
     pub const COUNTS: &str = "COUNTS";
     pub const LOSSES: &str = "LOSSES";
+    pub const FIRST_SEEN: &str = "FIRST_SEEN";
 }
 
 /// Load-time configuration (globals the collector overrides).

@@ -11,17 +11,19 @@ use aya_ebpf::{
     EbpfContext,
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_probe_read_kernel,
-        bpf_probe_read_kernel_str_bytes, generated::bpf_get_current_ancestor_cgroup_id,
+        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_ktime_get_ns,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+        generated::bpf_get_current_ancestor_cgroup_id,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray},
     programs::{RawTracePointContext, TracePointContext},
 };
 use tracer_common::{
-    ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS, MAX_TASKS,
-    ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
-    TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, counter_index,
+    ABI_COMPAT, ABI_NATIVE, FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS,
+    MAX_TASKS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters,
+    TARGET_BOUNDARY, TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, counter_index,
+    first_seen_key,
 };
 
 // Load-time configuration; the collector overrides every one of these (see
@@ -156,6 +158,12 @@ const CLAIM_TRIES: u32 = 16;
 /// Counters: slot x ABI x syscall number. Per CPU, so an increment needs no atomic.
 #[map(name = "COUNTS")]
 static COUNTS: PerCpuArray<SlotCounters> = PerCpuArray::with_max_entries(MAX_SLOTS, 0);
+
+/// When each (slot, ABI, syscall) was first made, in `bpf_ktime_get_ns` (CLOCK_MONOTONIC)
+/// nanoseconds, keyed by `first_seen_key`. Written only on a per-CPU counter's 0 -> 1 step, so
+/// a syscall already counted on this CPU pays nothing for it; the first insert wins.
+#[map(name = "FIRST_SEEN")]
+static FIRST_SEEN: HashMap<u32, u64> = HashMap::with_max_entries(FIRST_SEEN_MAX, 0);
 
 /// What could not be recorded, by `Loss`.
 #[map(name = "LOSSES")]
@@ -383,11 +391,31 @@ fn on_sys_enter(syscall: &Syscall<'_>) {
             // nr < MAX_NR already hold, and SLOT_COUNTERS is a power of two).
             let i = counter_index(abi, nr) & (SLOT_COUNTERS - 1);
             // SAFETY: a per-CPU slot; this program does not nest with itself on one CPU.
-            unsafe { (*counters)[i] += 1 }
+            let counter = unsafe { &mut (*counters)[i] };
+            if *counter == 0 {
+                first_seen(first_seen_key(slot, i));
+            }
+            *counter += 1;
         }
         None => lose(Loss::CounterMissing),
     }
 }
+
+/// Keep when the counter `key` first moved (on any CPU: the first insert wins).
+#[inline(never)]
+fn first_seen(key: u32) {
+    // SAFETY: no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Err(err) = FIRST_SEEN.insert(&key, &now, u64::from(BPF_NOEXIST)) {
+        // Another CPU was first (EEXIST): its time is the earlier one. Anything else: full.
+        if err != -EEXIST {
+            lose(Loss::FirstSeenFull);
+        }
+    }
+}
+
+/// `EEXIST` (include/uapi/asm-generic/errno-base.h).
+const EEXIST: i32 = 17;
 
 /// Offsets in x86_64 `struct pt_regs` (arch/x86/include/asm/ptrace.h) of the registers that
 /// carry the first two syscall arguments: di, si natively; bx, cx for i386 (the 32-bit

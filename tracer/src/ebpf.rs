@@ -16,7 +16,7 @@ use profile_gen::{Abi, Recording};
 use tracer_common::{
     ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey,
     ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED,
-    TargetInfo, counter_index, globals, maps,
+    TargetInfo, counter_index, first_seen_slot_counter, globals, maps,
 };
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -77,18 +77,35 @@ pub struct TargetCounts {
     pub counts: BTreeMap<(Abi, u32, String), u64>,
     /// The container runtime's set-up, before the boundary: (ABI, syscall number) -> count.
     pub setup: BTreeMap<(Abi, u32), u64>,
+    /// The workload's first-seen times: (ABI, syscall number, program) -> CLOCK_MONOTONIC ns.
+    pub first_seen: BTreeMap<(Abi, u32, String), u64>,
 }
 
 impl TargetCounts {
-    /// Put these counts into `recording`.
-    pub fn fill(&self, recording: &mut Recording) {
+    /// Put these counts into `recording`; first-seen times become milliseconds from
+    /// `start_ns` (CLOCK_MONOTONIC, read when the recording started).
+    pub fn fill(&self, recording: &mut Recording, start_ns: u64) {
         for ((abi, nr, program), count) in &self.counts {
             recording.add(*abi, *nr, program, *count);
+        }
+        for ((abi, nr, program), ns) in &self.first_seen {
+            recording.note_first_seen(*abi, *nr, program, ns.saturating_sub(start_ns) / 1_000_000);
         }
         for ((abi, nr), count) in &self.setup {
             recording.add_runtime_setup(*abi, *nr, *count);
         }
     }
+}
+
+/// How far a recording has come (see [`Tracer::progress`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Distinct (ABI, syscall) seen.
+    pub syscalls: usize,
+    /// Program slots that made a syscall.
+    pub slots: usize,
+    /// The newest first appearance: CLOCK_MONOTONIC ns, ABI and syscall name.
+    pub last_new: Option<(u64, Abi, String)>,
 }
 
 /// The cgroup a session arms: known before the programs load, and built into them.
@@ -441,6 +458,22 @@ impl Tracer {
                 *result.counts.entry((abi, nr, program.clone())).or_default() += total;
             }
         }
+        let abis = host.host_abis();
+        for (key, ns) in self.first_seen()? {
+            let (slot, counter) = first_seen_slot_counter(key);
+            let Some(program) = slots.get(&slot) else {
+                continue;
+            };
+            let (abi_index, nr) = (counter as u32 / MAX_NR, counter as u32 % MAX_NR);
+            let Some(abi) = abis.get(abi_index as usize).copied() else {
+                continue;
+            };
+            let seen = result
+                .first_seen
+                .entry((abi, nr, program.clone()))
+                .or_insert(ns);
+            *seen = (*seen).min(ns);
+        }
         for (abi, nr, total) in self.slot_counts(info.setup_slot, host)? {
             *result.setup.entry((abi, nr)).or_default() += total;
         }
@@ -471,6 +504,56 @@ impl Tracer {
         Ok(out)
     }
 
+    /// Every first-seen time: `first_seen_key` -> CLOCK_MONOTONIC ns.
+    pub fn first_seen(&self) -> Result<BTreeMap<u32, u64>, TracerError> {
+        let map: HashMap<&MapData, u32, u64> = map_ref(&self.ebpf, maps::FIRST_SEEN)?;
+        let mut out = BTreeMap::new();
+        for entry in map.iter() {
+            let (key, ns) = entry.map_err(|source| TracerError::Map {
+                map: maps::FIRST_SEEN,
+                source,
+            })?;
+            out.insert(key, ns);
+        }
+        Ok(out)
+    }
+
+    /// How far a recording has come, for a live status line and `--until-stable`: read from
+    /// the kernel's first-seen times, without the set-up slots of containers.
+    pub fn progress(&self, host: Abi) -> Result<Progress, TracerError> {
+        let abis = host.host_abis();
+        // Per (ABI, syscall), the earliest time any slot made it.
+        let mut first: BTreeMap<(Abi, u32), u64> = BTreeMap::new();
+        let mut slots = std::collections::BTreeSet::new();
+        for (key, ns) in self.first_seen()? {
+            let (slot, counter) = first_seen_slot_counter(key);
+            if slot == ROOT_SETUP_SLOT {
+                continue;
+            }
+            let (abi_index, nr) = (counter as u32 / MAX_NR, counter as u32 % MAX_NR);
+            let Some(abi) = abis.get(abi_index as usize).copied() else {
+                continue;
+            };
+            slots.insert(slot);
+            let seen = first.entry((abi, nr)).or_insert(ns);
+            *seen = (*seen).min(ns);
+        }
+        let last_new = first
+            .iter()
+            .max_by_key(|(_, ns)| **ns)
+            .map(|((abi, nr), ns)| {
+                let name = abi
+                    .syscall_name(*nr)
+                    .map_or_else(|| format!("(nr {nr})"), str::to_owned);
+                (*ns, *abi, name)
+            });
+        Ok(Progress {
+            syscalls: first.len(),
+            slots: slots.len(),
+            last_new,
+        })
+    }
+
     /// What could not be recorded, summed over CPUs (shared by all targets).
     pub fn losses(&self) -> Result<Losses, TracerError> {
         let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::LOSSES)?;
@@ -493,6 +576,7 @@ impl Tracer {
             counter_missing: get(Loss::CounterMissing),
             abi_unknown: get(Loss::AbiUnknown),
             targets_full: get(Loss::TargetsFull),
+            first_seen_full: get(Loss::FirstSeenFull),
         })
     }
 }

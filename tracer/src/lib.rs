@@ -6,6 +6,7 @@ pub mod cgroup;
 pub mod ebpf;
 pub mod enforce;
 pub mod host;
+pub mod live;
 pub mod output;
 pub mod privilege;
 pub mod record;

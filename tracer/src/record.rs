@@ -21,6 +21,7 @@ use signal_hook::iterator::exfiltrator::WithOrigin;
 use crate::cgroup::{self, Cgroup, CgroupError};
 use crate::ebpf::{Root, Tracer, TracerError};
 use crate::host;
+use crate::live::{self, Live, LiveOptions};
 use crate::privilege::{self, PrivilegeError};
 use crate::spawn::{self, Ended, RunAs, SpawnError};
 
@@ -54,12 +55,16 @@ pub struct CommandSpec<'a> {
     pub run_as: Option<&'a RunAs>,
     /// Stop the command (SIGTERM) after this long.
     pub duration: Option<Duration>,
+    /// Status line and `--until-stable`.
+    pub live: LiveOptions,
 }
 
 /// The result of recording a command.
 pub struct CommandRecording {
     pub recording: Recording,
     pub ended: Ended,
+    /// sysallow stopped the command because nothing new appeared (`--until-stable`).
+    pub stopped_stable: bool,
     /// Processes the command left running when it ended, stopped by sysallow.
     pub stragglers: usize,
 }
@@ -90,8 +95,10 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     let child_pid = Arc::new(AtomicI32::new(0));
     let forwarding = forward_signals(Arc::clone(&child_pid))?;
 
+    let host = host::describe();
     let started_at = host::now_rfc3339();
     let start = Instant::now();
+    let start_ns = live::monotonic_ns();
     let procs = cgroup.procs_file()?;
     let child = spawn::spawn_in_cgroup(&program, spec.argv, spec.run_as, &procs)?;
     drop(procs);
@@ -103,7 +110,24 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
             spawn::signal(pid, Signal::SIGTERM);
         });
     }
-    let ended = child.wait()?;
+    let mut live = Live::new(spec.live, start, start_ns);
+    let mut stopped_stable = false;
+    let ended = loop {
+        if let Some(ended) = child.try_wait()? {
+            break ended;
+        }
+        if live.tick(&tracer, host.arch)? && !stopped_stable {
+            stopped_stable = true;
+            live.finish();
+            eprintln!(
+                "sysallow: nothing new for {} s: stopping the command (--until-stable)",
+                spec.live.until_stable.map_or(0.0, |d| d.as_secs_f64())
+            );
+            spawn::signal(child.pid, Signal::SIGTERM);
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    live.finish();
     child_pid.store(0, Ordering::SeqCst);
     forwarding.close();
 
@@ -119,7 +143,6 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     };
     let duration_ms = start.elapsed().as_millis() as u64;
 
-    let host = host::describe();
     let counts = tracer.counts(&target, host.arch)?;
     let losses = tracer.losses()?;
     drop(tracer);
@@ -137,7 +160,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
         host,
         started_at,
     );
-    counts.fill(&mut recording);
+    counts.fill(&mut recording, start_ns);
     recording.losses = losses;
     recording.duration_ms = duration_ms;
     recording.exit = Some(match ended {
@@ -147,6 +170,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     Ok(CommandRecording {
         recording,
         ended,
+        stopped_stable,
         stragglers,
     })
 }
@@ -218,6 +242,8 @@ pub struct WatchTarget {
 pub struct WatchSpec {
     pub target: WatchTarget,
     pub duration: Option<Duration>,
+    /// Status line and `--until-stable`.
+    pub live: LiveOptions,
 }
 
 /// Called once the programs are attached: from then on nothing is missed (the place to tell
@@ -265,8 +291,11 @@ pub fn record_watch(
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(RecordError::Signals)?;
     }
     on_armed();
+    let host = host::describe();
     let started_at = host::now_rfc3339();
     let start = Instant::now();
+    let start_ns = live::monotonic_ns();
+    let mut live = Live::new(spec.live, start, start_ns);
     // Child cgroups by id, named as soon as their directory appears (a container can start
     // and end between two looks at the kernel's targets; its directory is seen sooner).
     let mut children: std::collections::BTreeMap<u64, (std::path::PathBuf, Target)> =
@@ -280,6 +309,14 @@ pub fn record_watch(
                 }
             }
         }
+        if live.tick(&tracer, host.arch)? {
+            live.finish();
+            eprintln!(
+                "sysallow: nothing new for {} s: ending the recording (--until-stable)",
+                spec.live.until_stable.map_or(0.0, |d| d.as_secs_f64())
+            );
+            break;
+        }
         if stop.load(Ordering::SeqCst)
             || spec.duration.is_some_and(|d| start.elapsed() >= d)
             || (!target.split && !target.cgroup.path().exists())
@@ -289,8 +326,8 @@ pub fn record_watch(
         }
         thread::sleep(Duration::from_millis(20));
     }
+    live.finish();
     let duration_ms = start.elapsed().as_millis() as u64;
-    let host = host::describe();
     let losses = tracer.losses()?;
 
     let mut out = Vec::new();
@@ -300,7 +337,7 @@ pub fn record_watch(
      -> Result<(), RecordError> {
         let counts = tracer.counts(armed, host.arch)?;
         let mut recording = Recording::new(description, host.clone(), started_at.clone());
-        counts.fill(&mut recording);
+        counts.fill(&mut recording, start_ns);
         recording.losses = losses.clone();
         recording.duration_ms = duration_ms;
         out.push(Watched {

@@ -147,6 +147,26 @@ pub enum Ended {
 }
 
 impl Child {
+    /// Whether the command has ended, without waiting.
+    pub fn try_wait(&self) -> Result<Option<Ended>, SpawnError> {
+        loop {
+            match waitpid(self.pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(_, code)) => return Ok(Some(Ended::Code(code))),
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    return Ok(Some(Ended::Signal(signal as i32)));
+                }
+                Ok(WaitStatus::StillAlive) => return Ok(None),
+                Ok(_) | Err(nix::Error::EINTR) => continue,
+                Err(source) => {
+                    return Err(SpawnError::Sys {
+                        what: "waiting for the command",
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
     /// Wait for the command to end (retrying when a signal interrupts the wait).
     pub fn wait(&self) -> Result<Ended, SpawnError> {
         loop {

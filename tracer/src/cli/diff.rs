@@ -1,10 +1,9 @@
 //! `sysallow diff`: the semantic difference between two recordings or profiles, for a reviewer
 //! (text, markdown) or a tool (json), and a CI gate (`--fail-on`).
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use clap::{Args as ClapArgs, ValueEnum};
 use profile_gen::diff::{self, Diff, FailOn, NormalizedPolicy, Style};
 use profile_gen::formats::{self, Document};
@@ -141,19 +140,12 @@ pub fn read_input(path: &Path) -> anyhow::Result<Document> {
     formats::read(&text).map_err(|e| bad(format!("{}: {e}", path.display())).into())
 }
 
-/// Write `text` to `output` (`None` or `-` is stdout).
+/// Write `text` to `output` (`None` or `-` is stdout), through the one atomic writer: a file
+/// is never left half-written.
 pub fn write_output(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match output {
-        Some(path) if path != Path::new("-") => {
-            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
-        }
-        _ => {
-            let mut stdout = std::io::stdout().lock();
-            stdout.write_all(text.as_bytes())?;
-            stdout.flush()?;
-            Ok(())
-        }
-    }
+    let path = output.unwrap_or(Path::new("-"));
+    tracer::output::Output::prepare(path, None)?.commit(text)?;
+    Ok(())
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {

@@ -13,13 +13,20 @@ use super::diff::{Color, read_input, write_output};
 /// often (recordings), what the profile does with it, its risk class, and why it is there.
 ///
 /// "Why" comes from the rule comments the generator writes: observed, runtime tail (the
-/// container runtime calls it after installing the filter), policy flag (--vdso, --portable),
-/// fallback (ENOSYS so libc falls back), errno pin. Other comments are shown as written.
+/// container runtime calls it after installing the filter), policy flag (--vdso, --portable,
+/// essentials, companions), fallback (ENOSYS so libc falls back), errno pin, verify. Other
+/// comments are shown as written.
+///
+/// For a recording, the table is followed by its discovery curve: how many distinct syscalls
+/// had been seen at each moment, and how long nothing new appeared at the end. A curve still
+/// climbing at the end means the workload was still finding new paths: record longer, or
+/// more runs (`record --repeat`).
 #[derive(ClapArgs)]
 #[command(
     after_long_help = "Exit status: 0, or 2 if the input cannot be read.\n\n\
     Examples:\n  \
     sysallow explain app.rec.json\n  \
+    sysallow explain app.rec.json --plot discovery.svg\n  \
     sysallow explain app.json --format json | jq '.syscalls[] | select(.risk.risky)'"
 )]
 pub struct Args {
@@ -38,6 +45,15 @@ pub struct Args {
     /// Write the report here instead of stdout (`-` is stdout).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     output: Option<PathBuf>,
+
+    /// Name every program in the table; by default each row names the three that made the
+    /// most calls, and how many more there were.
+    #[arg(long)]
+    wide: bool,
+
+    /// Draw a recording's discovery curve (distinct syscalls over time) as an SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -51,6 +67,21 @@ enum Format {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let doc = read_input(&args.input)?;
     let explanation = explain::explain(&args.input.display().to_string(), &doc);
+    if let Some(plot) = &args.plot {
+        let Some(discovery) = &explanation.discovery else {
+            anyhow::bail!(
+                "{} has no first-seen times to plot (a profile, or a recording made before \
+                 sysallow recorded them)",
+                args.input.display()
+            );
+        };
+        let title = format!(
+            "{}: {} distinct syscalls",
+            args.input.display(),
+            discovery.total()
+        );
+        write_output(Some(plot), &discovery.render_svg(&title))?;
+    }
     let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
     let text = match args.format {
         Format::Table => explain::render_table(
@@ -58,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             Style {
                 color: args.color.enabled(to_stdout),
             },
+            args.wide,
         ),
         Format::Json => explain::render_json(&explanation),
     };

@@ -7,6 +7,7 @@ use clap::Args as ClapArgs;
 use profile_gen::Recording;
 use profile_gen::formats::{self, Document, Format};
 use profile_gen::generate::{DefaultErrno, Policy, generate};
+use profile_gen::imports::ImportsMode;
 use profile_gen::runtime::RuntimeChoice;
 use tracer::output::Output;
 
@@ -122,6 +123,15 @@ pub struct PolicyArgs {
     /// while a child still runs, paths a quiet recording rarely takes.
     #[arg(long)]
     pub no_companions: bool,
+
+    /// The static cross-check of each recorded program's own dynamic imports (glibc and musl
+    /// tables): `advise` (the default) lists the syscalls its imported functions can make
+    /// that the recording never saw (record's summary, the recording, explain); `allow` also
+    /// adds those in ordinary risk classes to the profile, each with its reason (risky ones
+    /// are only advised); `off` does not read the programs. Statically linked programs have
+    /// nothing to read.
+    #[arg(long, value_name = "MODE", default_value = "advise", value_parser = parse_imports)]
+    pub imports: ImportsMode,
 }
 
 impl PolicyArgs {
@@ -140,6 +150,7 @@ impl PolicyArgs {
             exclude_exe: self.exclude_exe.clone(),
             essentials: !self.no_essentials,
             companions: !self.no_companions,
+            imports: self.imports,
         }
     }
 }
@@ -153,6 +164,10 @@ fn parse_runtime(s: &str) -> Result<RuntimeChoice, String> {
 }
 
 fn parse_errno(s: &str) -> Result<DefaultErrno, String> {
+    s.parse()
+}
+
+fn parse_imports(s: &str) -> Result<ImportsMode, String> {
     s.parse()
 }
 

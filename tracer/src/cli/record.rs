@@ -10,8 +10,10 @@ use clap::Args as ClapArgs;
 use profile_gen::Recording;
 use profile_gen::formats::{self, Format};
 use profile_gen::generate;
+use profile_gen::imports::{self, ImportsMode};
 use profile_gen::recording::Target;
 use tracer::cgroup::{self, Cgroup};
+use tracer::live::LiveOptions;
 use tracer::output::Output;
 use tracer::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
 use tracer::spawn::{Ended, RunAs};
@@ -74,6 +76,13 @@ pub struct Args {
     /// run's, else 0.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: u32,
+
+    /// End the recording once nothing new (no syscall not seen before, in any program) has
+    /// appeared for this long, e.g. `2s`, `500ms`, `1m` (a bare number is seconds). A command
+    /// is then stopped with SIGTERM and `record` exits 0; a container recording ends. Use it
+    /// for a server that keeps serving: the profile is written once its warm-up is over.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    until_stable: Option<Duration>,
 
     /// Keep every CPU busy while recording (one busy thread per CPU, outside the recorded
     /// cgroup), so that paths taken only under contention are seen: a full pipe, data not
@@ -186,6 +195,7 @@ fn record_one_command(
         argv: &args.command,
         run_as: run_as.as_ref(),
         duration,
+        live: LiveOptions::for_terminal(args.until_stable),
     };
     let mut runs: Vec<Recording> = Vec::new();
     let mut status: u8 = 0;
@@ -204,6 +214,8 @@ fn record_one_command(
             );
         }
         let this = match result.ended {
+            // Stopped on purpose: nothing new appeared for --until-stable.
+            _ if result.stopped_stable => 0,
             Ended::Code(code) => code as u8,
             Ended::Signal(signal) => (128 + signal) as u8,
         };
@@ -280,6 +292,7 @@ fn record_one_cgroup(
     let spec = WatchSpec {
         target: target.watch,
         duration,
+        live: LiveOptions::for_terminal(args.until_stable),
     };
     let announce = Box::new(|| eprintln!("sysallow: recording {shown} (Ctrl-C to stop)"));
     // Not split: the watch yields exactly this cgroup's recording.
@@ -348,6 +361,7 @@ fn record_parent(
             split: true,
         },
         duration,
+        live: LiveOptions::for_terminal(args.until_stable),
     };
     // Name each container through the engine's API while it still exists.
     let describe = |path: &std::path::Path| -> Target {
@@ -447,6 +461,9 @@ impl Outputs {
     }
 
     fn write(self, recording: &Recording, policy: &PolicyArgs) -> anyhow::Result<()> {
+        let mut recording = recording.clone();
+        cross_check(&mut recording, policy.imports);
+        let recording = &recording;
         for (cause, n) in recording.losses.nonzero() {
             eprintln!("sysallow: warning: {n} event(s) could not be recorded fully: {cause}");
         }
@@ -464,8 +481,31 @@ impl Outputs {
             recording.programs().len(),
             recording.duration_ms
         );
+        let advice = imports::summary(&recording.imports, false);
+        if !advice.is_empty() {
+            eprintln!(
+                "sysallow: imports: syscalls the programs' own imports can make that the \
+                 recording never saw ({}):",
+                match policy.imports {
+                    ImportsMode::Allow => "the ordinary ones are allowed in the profile",
+                    _ => "advised only; --imports allow adds them",
+                }
+            );
+            for line in advice {
+                eprintln!("sysallow:   {line}");
+            }
+        }
         Ok(())
     }
+}
+
+/// Run the static cross-check of the recorded programs' imports, unless `--imports off`. A
+/// container's programs live in its image, not at these paths on the host: not checked.
+fn cross_check(recording: &mut Recording, mode: ImportsMode) {
+    if mode == ImportsMode::Off || matches!(recording.target, Target::Container { .. }) {
+        return;
+    }
+    recording.imports = imports::check(recording, |path| std::fs::read(path));
 }
 
 /// The profile for a recording, with the generator's policy for its kind of target (a
@@ -508,4 +548,34 @@ fn resolve_target(args: &Args) -> anyhow::Result<Resolved> {
             split: false,
         },
     })
+}
+
+/// `2s`, `500ms`, `1m30s`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
+        Ok(_) => return Err(format!("{text:?} is not a positive duration")),
+        Err(_) => humantime::parse_duration(text.trim())
+            .map_err(|e| format!("{text:?} is not a duration such as 2s or 500ms: {e}"))?,
+    };
+    if duration.is_zero() {
+        return Err(format!("{text:?} is not a positive duration"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_users_write_them() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
 }
