@@ -397,3 +397,98 @@ fn attaching_to_a_running_container_records_its_later_activity_until_it_exits() 
     let problems = d.stop();
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+/// A static program has no imports to read: only recordings find its timing-dependent paths.
+/// The probe's `late` client polls only when its peer has not answered yet (4 of 10 quiet
+/// runs, 9 of 10 stressed ones, measured). Recorded as the README says (`--stress`, a few
+/// runs, merged), its profile runs it 20/20 with every core busy.
+#[test]
+fn a_static_client_whose_wait_depends_on_timing_runs_20_of_20_on_a_busy_machine() {
+    if !docker::can_run_docker("static_timing_client")
+        || !common::can_run_root("static_timing_client")
+    {
+        return;
+    }
+    let mut d = Dockerd::start();
+    let image = d.import_test_image();
+    let out = tempfile::tempdir().unwrap();
+    let parent = format!("sysallow-late-{}", std::process::id());
+    let cgroup_parent = format!("--cgroup-parent=/{parent}");
+    let recorder = Recorder::start(
+        &d,
+        &[
+            "--stress",
+            "--cgroup-parent",
+            &parent,
+            "-o",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    for run in 1..=3 {
+        let name = format!("late-{run}");
+        let o = d.docker_with_timeout(
+            &[
+                "run",
+                "--rm",
+                "--name",
+                &name,
+                &cgroup_parent,
+                &image,
+                docker::PROBE,
+                "late",
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(o.status.success() && o.stdout == "pong\n", "{o}");
+    }
+    assert!(recorder.interrupt().success());
+    let recordings: Vec<String> = (1..=3)
+        .map(|run| {
+            out.path()
+                .join(format!("late-{run}.rec.json"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let merged = out.path().join("late.rec.json");
+    let profile = out.path().join("late.json");
+    let m = common::sysallow()
+        .arg("merge")
+        .args(&recordings)
+        .arg("-o")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    let g = common::sysallow()
+        .arg("generate")
+        .arg(&merged)
+        .arg("-o")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    common::assert_not_wider_than_docker_default(&profile);
+    let names = profile_names(&profile);
+    assert!(names.iter().any(|n| n == "poll"), "{names:?}");
+
+    let seccomp = format!("seccomp={}", profile.display());
+    let _busy = common::Busy::start();
+    for i in 1..=20 {
+        let o = d.run(
+            &[
+                "--rm",
+                "--security-opt",
+                &seccomp,
+                &image,
+                docker::PROBE,
+                "late",
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(
+            o.status.success() && o.stdout == "pong\n",
+            "run {i} of 20 under the profile: {o}"
+        );
+    }
+}

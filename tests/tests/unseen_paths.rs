@@ -6,37 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-
-/// Keeps both cores busy while it lives: one shell loop per CPU, ended by PID on drop (also
-/// when the test fails).
-struct Busy(Vec<Child>);
-
-impl Busy {
-    fn start() -> Busy {
-        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
-        Busy(
-            (0..cpus)
-                .map(|_| {
-                    Command::new("sh")
-                        .args(["-c", "while :; do :; done"])
-                        .stdin(Stdio::null())
-                        .spawn()
-                        .expect("starting a busy loop")
-                })
-                .collect(),
-        )
-    }
-}
-
-impl Drop for Busy {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+use std::process::{Command, Output, Stdio};
 
 fn record(dir: &Path, flags: &[&str], argv: &[&str]) -> Output {
     let out = common::sysallow()
@@ -92,7 +62,7 @@ fn xz_pipeline_recorded_idle_runs_20_of_20_on_a_busy_machine() {
         "300000\n".repeat(3)
     );
 
-    let _busy = Busy::start();
+    let _busy = common::Busy::start();
     for i in 1..=20 {
         let out = run_under(dir.path(), "profile.json", &pipeline);
         assert!(

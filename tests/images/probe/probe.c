@@ -10,18 +10,57 @@
  *   sysallow-probe syscalls     make a fixed, known set of syscalls (getpid, getppid, uname,
  *                               openat+read+close of /etc/passwd, write), then exit 0
  *   sysallow-probe cgroup       print /proc/self/cgroup
+ *   sysallow-probe late         a client whose wait depends on timing: a forked peer answers
+ *                               "pong" on a socket after some work; the client does its own
+ *                               work, reads without blocking, and polls only when the answer
+ *                               is not there yet (rarely on an idle machine, often on a busy
+ *                               one), like busybox wget waiting for its data
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 static void on_term(int sig) { (void)sig; _exit(0); }
+
+/* Work without a syscall. */
+static void spin(long n) {
+    for (volatile long i = 0; i < n; i++) {}
+}
+
+static int late(void) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) { perror("socketpair"); return 1; }
+    pid_t peer = fork();
+    if (peer < 0) { perror("fork"); return 1; }
+    if (peer == 0) {
+        close(sv[0]);
+        spin(200000);
+        _exit(write(sv[1], "pong\n", 5) == 5 ? 0 : 1);
+    }
+    close(sv[1]);
+    if (fcntl(sv[0], F_SETFL, O_NONBLOCK) != 0) { perror("fcntl"); return 1; }
+    spin(2000000);
+    char buf[16];
+    ssize_t n;
+    while ((n = read(sv[0], buf, sizeof buf)) < 0 && errno == EAGAIN) {
+        struct pollfd p = {.fd = sv[0], .events = POLLIN};
+        if (poll(&p, 1, 10000) < 0) { perror("poll"); return 1; }
+    }
+    if (n <= 0) { perror("read"); return 1; }
+    int status;
+    if (waitpid(peer, &status, 0) != peer || status != 0) { fputs("peer failed\n", stderr); return 1; }
+    return write(1, buf, (size_t)n) == n ? 0 : 1;
+}
 
 static int cat(const char *path) {
     char buf[4096];
@@ -61,6 +100,7 @@ int main(int argc, char **argv) {
         return write(1, buf, (size_t)len) == len ? 0 : 1;
     }
     if (strcmp(mode, "cgroup") == 0) return cat("/proc/self/cgroup");
-    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup\n");
+    if (strcmp(mode, "late") == 0) return late();
+    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup|late\n");
     return 2;
 }

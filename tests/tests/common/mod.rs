@@ -107,6 +107,36 @@ pub fn assert_not_wider_than_docker_default(path: &std::path::Path) {
     );
 }
 
+/// Keeps every core busy while it lives, as production machines are: one shell loop per CPU,
+/// ended by PID on drop (also when the test fails).
+pub struct Busy(Vec<std::process::Child>);
+
+impl Busy {
+    pub fn start() -> Busy {
+        let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        Busy(
+            (0..cpus)
+                .map(|_| {
+                    Command::new("sh")
+                        .args(["-c", "while :; do :; done"])
+                        .stdin(std::process::Stdio::null())
+                        .spawn()
+                        .expect("starting a busy loop")
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// profile-gen's test inputs for diff and explain (`profile-gen/tests/data/diff`).
 pub fn diff_data() -> PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")
