@@ -498,10 +498,13 @@ fn covered(grant: &Grant, old: &BTreeSet<Grant>) -> bool {
                 .without_caps
                 .iter()
                 .any(|c| caps.contains(c.as_str()))
-            && o.args
-                .iter()
-                .all(|need| grant.args.iter().any(|have| implies(have, need)))
+            && implies_all(&grant.args, &o.args)
     })
+}
+
+/// Whether every call that passes all of `have` (ANDed) also passes all of `need`.
+pub fn implies_all(have: &[ArgCondition], need: &[ArgCondition]) -> bool {
+    need.iter().all(|n| have.iter().any(|h| implies(h, n)))
 }
 
 /// Whether every argument value that passes `have` also passes `need` (same argument). Exact
@@ -919,16 +922,37 @@ const BOLD_RED: &str = "1;31";
 const DIM: &str = "2";
 const BOLD: &str = "1";
 
-fn grants_text(grants: &[Grant]) -> String {
+fn grants_text(name: &str, grants: &[Grant]) -> String {
     if grants.is_empty() {
         "(no rule)".to_owned()
     } else {
         grants
             .iter()
-            .map(Grant::to_string)
+            .map(|g| grant_text(name, g))
             .collect::<Vec<_>>()
             .join(" | ")
     }
+}
+
+/// A grant of syscall `name`, its argument values named where they have a name:
+/// `allow if arg0 == 1 (AF_UNIX)`.
+pub fn grant_text(name: &str, grant: &Grant) -> String {
+    let mut text = grant.verdict.to_string();
+    if !grant.args.is_empty() {
+        let conds: Vec<String> = grant
+            .args
+            .iter()
+            .map(|c| match crate::args::describe_condition(name, c) {
+                Some(symbol) => format!("{} ({symbol})", describe_arg(c)),
+                None => describe_arg(c),
+            })
+            .collect();
+        text.push_str(&format!(" if {}", conds.join(" && ")));
+    }
+    if !grant.gate.is_empty() {
+        text.push_str(&format!(" [{}]", grant.gate));
+    }
+    text
 }
 
 fn programs_text(usage: &Usage) -> String {
@@ -1038,10 +1062,14 @@ fn text_line(out: &mut String, c: &SyscallChange, width: usize, style: Style) {
             ChangeKind::Changed => ("~", YELLOW),
         };
         let detail = match c.change {
-            ChangeKind::Added => grants_text(&c.new),
-            ChangeKind::Removed => grants_text(&c.old),
+            ChangeKind::Added => grants_text(&c.name, &c.new),
+            ChangeKind::Removed => grants_text(&c.name, &c.old),
             ChangeKind::Changed => {
-                format!("{} -> {}", grants_text(&c.old), grants_text(&c.new))
+                format!(
+                    "{} -> {}",
+                    grants_text(&c.name, &c.old),
+                    grants_text(&c.name, &c.new)
+                )
             }
         };
         let _ = writeln!(
@@ -1142,8 +1170,8 @@ pub fn render_markdown(diff: &Diff) -> String {
                 "| {mark} | {} | `{}` | {} | {} | {} | {} |",
                 c.abi,
                 c.name,
-                md_escape(&grants_text(&c.old)),
-                md_escape(&grants_text(&c.new)),
+                md_escape(&grants_text(&c.name, &c.old)),
+                md_escape(&grants_text(&c.name, &c.new)),
                 md_escape(&risk),
                 md_escape(&used)
             );

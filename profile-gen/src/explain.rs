@@ -100,6 +100,10 @@ pub struct Entry {
     /// When it was first made, in ms from the start (Recordings with first-seen times).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_seen_ms: Option<u64>,
+    /// The captured argument values, named (`AF_UNIX, SOCK_STREAM`), with `(more than the
+    /// recorder keeps)` where the set overflowed (Recordings).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arg_values: Vec<String>,
     /// The risk class, for what the document lets run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub risk: Option<Risk>,
@@ -159,7 +163,10 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
             syscalls.push(Entry {
                 abi: *abi,
                 name: syscall.clone(),
-                treatment: grants.iter().map(ToString::to_string).collect(),
+                treatment: grants
+                    .iter()
+                    .map(|g| crate::diff::grant_text(syscall, g))
+                    .collect(),
                 allowance,
                 count: usage.map(|u| u.count),
                 programs: usage.map(|u| u.programs.clone()).unwrap_or_default(),
@@ -167,6 +174,22 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
                     .and_then(|r| r.abis.get(abi))
                     .and_then(|a| a.syscalls.get(syscall))
                     .and_then(|s| s.first_seen()),
+                arg_values: recording
+                    .and_then(|r| r.abis.get(abi))
+                    .and_then(|a| a.syscalls.get(syscall))
+                    .and_then(|s| s.args.as_ref())
+                    .map(|a| {
+                        let mut shown: Vec<String> = a
+                            .values
+                            .iter()
+                            .map(|v| crate::args::describe(syscall, *v))
+                            .collect();
+                        if a.overflow {
+                            shown.push("(more than the recorder keeps)".to_owned());
+                        }
+                        shown
+                    })
+                    .unwrap_or_default(),
                 risk: (allowance != Allowance::Denied).then(|| risk::classify(*abi, syscall)),
                 why,
                 comments,
@@ -185,6 +208,20 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
 
 /// Programs shown per syscall in the table unless `wide`: a test suite runs dozens.
 const TOP_PROGRAMS: usize = 3;
+
+/// The captured values of a row, the first few unless `wide`.
+fn values_cell(values: &[String], wide: bool) -> String {
+    const SHOWN: usize = 4;
+    if wide || values.len() <= SHOWN {
+        values.join(" | ")
+    } else {
+        format!(
+            "{} and {} more",
+            values[..SHOWN].join(" | "),
+            values.len() - SHOWN
+        )
+    }
+}
 
 /// "a (5), b (2) and 14 more": the programs that made the most calls first.
 fn programs_cell(programs: &BTreeMap<String, u64>, wide: bool) -> String {
@@ -231,7 +268,15 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
                 e.abi.to_string(),
                 e.name.clone(),
                 e.count.map_or("-".to_owned(), |c| c.to_string()),
-                e.treatment.join(" | "),
+                if e.arg_values.is_empty() {
+                    e.treatment.join(" | ")
+                } else {
+                    format!(
+                        "{}; seen: {}",
+                        e.treatment.join(" | "),
+                        values_cell(&e.arg_values, wide)
+                    )
+                },
                 e.risk
                     .as_ref()
                     .map_or("-".to_owned(), |r| r.class.to_owned()),

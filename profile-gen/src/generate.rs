@@ -49,10 +49,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::abi::Abi;
+use crate::args::ArgsLevel;
 use crate::ceiling::{self, Ceiling};
 use crate::diff::describe_arg;
 use crate::imports::ImportsMode;
-use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
+use crate::profile::{Action, ArchMapEntry, ArgCondition, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
 use crate::runtime::{Runtime, RuntimeChoice, tails_for};
 
@@ -130,6 +131,8 @@ pub struct Policy {
     pub companions: bool,
     /// What the static cross-check of the recorded programs' imports adds (`imports.rs`).
     pub imports: ImportsMode,
+    /// How far argument rules go beyond the Docker ceiling (`args.rs`).
+    pub args: ArgsLevel,
 }
 
 impl Default for Policy {
@@ -146,6 +149,7 @@ impl Default for Policy {
             essentials: true,
             companions: true,
             imports: ImportsMode::default(),
+            args: ArgsLevel::default(),
         }
     }
 }
@@ -757,41 +761,31 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
         }
     }
 
-    // Allow rules: unrestricted names grouped by reason, in the order of `Reason`; then one rule
-    // per argument condition set for names Docker's default allows only for some values.
+    // Allow rules: unrestricted names grouped by reason, in the order of `Reason`; then the
+    // names allowed only for some argument values (the Docker ceiling, narrowed by `--args` to
+    // the values observed).
     let mut by_reason: BTreeMap<Reason, Vec<String>> = BTreeMap::new();
     let mut restricted: Vec<SyscallRule> = Vec::new();
     for (name, reason) in &reasons {
         let limit = abi_of(name).map_or(Ceiling::Unrestricted, |abi| ceiling::ceiling(abi, name));
-        match limit {
-            Ceiling::Args(sets) => {
-                for args in sets {
-                    let conds: Vec<String> = args.iter().map(describe_arg).collect();
-                    restricted.push(SyscallRule {
-                        names: vec![name.clone()],
-                        action: Action::Allow,
-                        comment: format!(
-                            "{}; only if {}, as Docker's default allows it",
-                            reason.comment(),
-                            conds.join(" && ")
-                        ),
-                        args,
-                        ..SyscallRule::default()
-                    });
-                }
-            }
-            Ceiling::Denied { .. } if matches!(reason, Reason::Observed(_)) => {
-                warnings.push(format!(
-                    "{name} was observed and is allowed, though Docker's default denies it to a \
-                     container without extra capabilities: this profile is wider than Docker's \
-                     default there (sysallow diff --against docker-default shows it)"
-                ));
-                by_reason
-                    .entry(reason.clone())
-                    .or_default()
-                    .push(name.clone());
-            }
-            _ => by_reason
+        if let Ceiling::Denied { .. } = limit
+            && matches!(reason, Reason::Observed(_))
+        {
+            warnings.push(format!(
+                "{name} was observed and is allowed, though Docker's default denies it to a \
+                 container without extra capabilities: this profile is wider than Docker's \
+                 default there (sysallow diff --against docker-default shows it)"
+            ));
+        }
+        // clone stands in for clone3 too: the flags seen on either.
+        let mut captured = vec![name.as_str()];
+        if name == "clone" && replaced.iter().any(|(r, _, _)| r == "clone3") {
+            captured.push("clone3");
+        }
+        let observed = observed_args(recordings, &captured);
+        match argument_rules(name, reason, &limit, &observed, policy.args, &mut warnings) {
+            Some(rules) => restricted.extend(rules),
+            None => by_reason
                 .entry(reason.clone())
                 .or_default()
                 .push(name.clone()),
@@ -874,6 +868,172 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
 
     warnings.extend(libseccomp_warnings(&profile));
     Ok(Generated { profile, warnings })
+}
+
+/// The values of a captured argument over every recording, as far as they can be trusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Observed {
+    /// Not captured (a recording made before sysallow captured arguments, or a name that is
+    /// not observed at all).
+    Unknown,
+    /// Captured, but not completely: why.
+    Incomplete(String),
+    Values(BTreeSet<u64>),
+}
+
+fn observed_args(recordings: &[Recording], names: &[&str]) -> Observed {
+    let mut values = BTreeSet::new();
+    let mut seen = false;
+    for rec in recordings {
+        for abi_rec in rec.abis.values() {
+            for name in names {
+                let Some(sc) = abi_rec.syscalls.get(*name) else {
+                    continue;
+                };
+                seen = true;
+                if rec.losses.arg_map_full > 0 {
+                    return Observed::Incomplete(
+                        "the recording lost argument values (arg_map_full)".to_owned(),
+                    );
+                }
+                let Some(args) = &sc.args else {
+                    return Observed::Unknown;
+                };
+                if args.overflow {
+                    return Observed::Incomplete(format!(
+                        "{name} had more distinct argument values than the recorder keeps"
+                    ));
+                }
+                values.extend(args.values.iter().copied());
+            }
+        }
+    }
+    if seen {
+        Observed::Values(values)
+    } else {
+        Observed::Unknown
+    }
+}
+
+/// The allow rules of `name` when it is allowed only for some argument values, or None when it
+/// is allowed whatever its arguments. The ceiling always holds; `level` narrows it to the
+/// observed values where they are known.
+fn argument_rules(
+    name: &str,
+    reason: &Reason,
+    limit: &Ceiling,
+    observed: &Observed,
+    level: ArgsLevel,
+    warnings: &mut Vec<String>,
+) -> Option<Vec<SyscallRule>> {
+    let rule = |args: Vec<ArgCondition>, why: String| SyscallRule {
+        names: vec![name.to_owned()],
+        action: Action::Allow,
+        comment: format!("{}; {why}", reason.comment()),
+        args,
+        ..SyscallRule::default()
+    };
+    let ceiling_rules = |sets: &[Vec<ArgCondition>]| -> Vec<SyscallRule> {
+        sets.iter()
+            .map(|args| {
+                let conds: Vec<String> = args.iter().map(describe_arg).collect();
+                rule(
+                    args.clone(),
+                    format!(
+                        "only if {}, as Docker's default allows it",
+                        conds.join(" && ")
+                    ),
+                )
+            })
+            .collect()
+    };
+    let values = match observed {
+        Observed::Values(values) if level != ArgsLevel::Off => Some(values),
+        Observed::Incomplete(why) if level != ArgsLevel::Off => {
+            if crate::args::rules(name, &BTreeSet::new(), level).is_some() {
+                warnings.push(format!(
+                    "{name}: no argument rule from the recording ({why}); allowed as far as \
+                     Docker's default allows it"
+                ));
+            }
+            None
+        }
+        _ => None,
+    };
+    let observed_rules = values.and_then(|v| crate::args::rules(name, v, level).map(|r| (v, r)));
+    let described = |v: &BTreeSet<u64>| -> String {
+        let shown: Vec<String> = v.iter().map(|x| crate::args::describe(name, *x)).collect();
+        shown.join("; ")
+    };
+    match (limit, observed_rules) {
+        (Ceiling::Args(ceiling), None) => Some(ceiling_rules(ceiling)),
+        (Ceiling::Args(ceiling), Some((values, sets))) if name == "clone" => {
+            // The ceiling (no namespace flags), and each namespace pattern that was observed:
+            // a container that used one had the capability for it.
+            let mut rules = ceiling_rules(ceiling);
+            for (value, args) in values.iter().zip(&sets) {
+                if args.iter().all(|c| c.value_two == 0) {
+                    continue;
+                }
+                warnings.push(format!(
+                    "clone with namespace flags ({}) was observed and is allowed: wider than \
+                     Docker's default for a container without CAP_SYS_ADMIN",
+                    crate::args::describe(name, *value & crate::args::NAMESPACE_FLAGS)
+                ));
+                rules.push(rule(
+                    args.clone(),
+                    format!(
+                        "namespace flags {} only as observed (--args {})",
+                        crate::args::describe(name, *value & crate::args::NAMESPACE_FLAGS),
+                        level.name()
+                    ),
+                ));
+            }
+            rules.dedup_by(|a, b| a.args == b.args);
+            Some(rules)
+        }
+        (Ceiling::Args(ceiling), Some((values, sets))) => {
+            // Observed values, as far as the ceiling allows them.
+            let mut rules = Vec::new();
+            for (value, args) in values.iter().zip(&sets) {
+                if ceiling.iter().any(|c| crate::diff::implies_all(args, c)) {
+                    rules.push(rule(
+                        args.clone(),
+                        format!(
+                            "only {} as observed (--args {})",
+                            crate::args::describe_at(name, *value, level),
+                            level.name()
+                        ),
+                    ));
+                } else {
+                    warnings.push(format!(
+                        "{name} {} was observed, but Docker's default denies it: not allowed",
+                        crate::args::describe(name, *value)
+                    ));
+                }
+            }
+            rules.dedup_by(|a, b| a.args == b.args);
+            Some(rules)
+        }
+        (Ceiling::Unrestricted, Some((values, sets))) => {
+            let mut rules: Vec<SyscallRule> = sets
+                .into_iter()
+                .map(|args| {
+                    rule(
+                        args,
+                        format!(
+                            "only the observed values (--args strict): {}",
+                            described(values)
+                        ),
+                    )
+                })
+                .collect();
+            rules.dedup_by(|a, b| a.args == b.args);
+            // Observed with no value kept (cannot happen for a counted syscall): no rule.
+            (!rules.is_empty()).then_some(rules)
+        }
+        _ => None,
+    }
 }
 
 /// `archMap` when a native ABI and its compat ABI were both observed (what Docker's own
@@ -1555,6 +1715,94 @@ mod tests {
                 .profile;
             assert!(rule_of(&p, "poll").is_none(), "{mode:?}");
         }
+    }
+
+    fn with_args(rec: &mut Recording, name: &str, values: &[u64], overflow: bool) {
+        let nr = Abi::X86_64.syscall_nr(name).unwrap();
+        rec.add(Abi::X86_64, nr, "/usr/bin/app", 1);
+        rec.note_args(
+            Abi::X86_64,
+            nr,
+            &crate::args::ArgValues {
+                values: values.iter().copied().collect(),
+                overflow,
+            },
+        );
+    }
+
+    #[test]
+    fn argument_levels_narrow_the_ceiling_to_what_was_observed() {
+        let sock = |domain: i32, kind: i32| ((domain as u64) << 32) | kind as u64;
+        let mut rec = basic();
+        with_args(
+            &mut rec,
+            "socket",
+            &[
+                sock(libc::AF_UNIX, libc::SOCK_STREAM),
+                sock(libc::AF_INET, libc::SOCK_DGRAM),
+                sock(libc::AF_VSOCK, libc::SOCK_STREAM),
+            ],
+            false,
+        );
+        with_args(&mut rec, "ioctl", &[libc::TCGETS], false);
+        with_args(&mut rec, "fcntl", &[], true);
+        let level = |args| Policy {
+            args,
+            ..Policy::default()
+        };
+        let safe = generate(std::slice::from_ref(&rec), &level(ArgsLevel::Safe)).unwrap();
+        let socket = rules_of(&safe.profile, "socket");
+        assert_eq!(socket.len(), 2, "{socket:?}");
+        assert!(
+            socket[0].comment.contains("only AF_UNIX as observed"),
+            "{}",
+            socket[0].comment
+        );
+        assert!(
+            safe.warnings
+                .iter()
+                .any(|w| w.contains("AF_VSOCK") && w.contains("not allowed"))
+        );
+        // ioctl is strict's: safe allows it whatever the request.
+        assert!(rules_of(&safe.profile, "ioctl")[0].args.is_empty());
+
+        let strict = generate(std::slice::from_ref(&rec), &level(ArgsLevel::Strict)).unwrap();
+        let socket = rules_of(&strict.profile, "socket");
+        assert_eq!(socket.len(), 2);
+        assert_eq!(socket[0].args.len(), 2, "domain and type");
+        let ioctl = rules_of(&strict.profile, "ioctl");
+        assert_eq!(ioctl.len(), 1);
+        assert_eq!(ioctl[0].args[0].value_two, libc::TCGETS);
+        assert!(ioctl[0].comment.contains("TCGETS"), "{}", ioctl[0].comment);
+        // An overflowed set: no rule, said so.
+        assert!(rules_of(&strict.profile, "fcntl")[0].args.is_empty());
+        assert!(
+            strict
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("fcntl: no argument rule")),
+            "{:?}",
+            strict.warnings
+        );
+
+        let off = generate(std::slice::from_ref(&rec), &level(ArgsLevel::Off)).unwrap();
+        assert_eq!(
+            rules_of(&off.profile, "socket").len(),
+            3,
+            "Docker's three rules"
+        );
+    }
+
+    #[test]
+    fn observed_namespace_flags_are_allowed_and_said_to_be_wider() {
+        let mut rec = basic();
+        let user = (libc::SIGCHLD | libc::CLONE_NEWUSER) as u64;
+        with_args(&mut rec, "clone", &[libc::SIGCHLD as u64, user], false);
+        let g = generate(&[rec], &Policy::default()).unwrap();
+        let clone = rules_of(&g.profile, "clone");
+        assert_eq!(clone.len(), 2, "{clone:?}");
+        assert_eq!(clone[1].args[0].value_two, libc::CLONE_NEWUSER as u64);
+        assert!(g.warnings.iter().any(|w| w.contains("CLONE_NEWUSER")));
     }
 
     #[test]

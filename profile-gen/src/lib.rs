@@ -2,6 +2,7 @@
 //! every part can be unit-tested as an ordinary user and run in unprivileged CI.
 
 pub mod abi;
+pub mod args;
 pub mod ceiling;
 pub mod diff;
 pub mod discovery;

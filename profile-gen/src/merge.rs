@@ -184,6 +184,7 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
         o.abi_unknown += l.abi_unknown;
         o.targets_full += l.targets_full;
         o.first_seen_full += l.first_seen_full;
+        o.arg_map_full += l.arg_map_full;
     }
     // Imports: each program's once; what the merge saw is no longer unseen.
     for rec in recordings {
@@ -221,6 +222,12 @@ fn add_syscall(merged: &mut SyscallRecord, sc: &SyscallRecord) {
     for (program, ms) in &sc.first_seen_ms {
         let seen = merged.first_seen_ms.entry(program.clone()).or_insert(*ms);
         *seen = (*seen).min(*ms);
+    }
+    if let Some(args) = &sc.args {
+        merged
+            .args
+            .get_or_insert_with(crate::args::ArgValues::default)
+            .merge(args);
     }
 }
 

@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::abi::Abi;
+use crate::args::ArgValues;
 use crate::imports::ProgramImports;
 
 /// The `format` field of every Recording.
 pub const FORMAT: &str = "sysallow-recording";
 /// The version this build writes and the highest it reads. Version 2 added `first_seen_ms`
-/// per syscall, the `first_seen_full` loss and `imports`; version 1 recordings still read.
+/// and `args` per syscall, the `first_seen_full` and `arg_map_full` losses, and `imports`;
+/// version 1 recordings still read.
 pub const VERSION: u32 = 2;
 
 /// Name under which syscalls of tasks whose program is unknown are attributed (for a spawned
@@ -170,6 +172,10 @@ pub struct SyscallRecord {
     /// Absent in version 1 recordings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub first_seen_ms: BTreeMap<String, u64>,
+    /// The distinct values of its captured argument (`args.rs`), for the syscalls whose
+    /// argument the recorder captures. Absent in version 1 recordings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<ArgValues>,
 }
 
 impl SyscallRecord {
@@ -203,6 +209,10 @@ pub struct Losses {
     /// Syscalls whose first-seen time could not be kept (counted all the same).
     #[serde(default)]
     pub first_seen_full: u64,
+    /// Argument values that could not be kept: no argument set is known to be complete, so
+    /// none makes a rule.
+    #[serde(default)]
+    pub arg_map_full: u64,
 }
 
 impl Losses {
@@ -222,6 +232,7 @@ impl Losses {
             ("abi_unknown", self.abi_unknown),
             ("targets_full", self.targets_full),
             ("first_seen_full", self.first_seen_full),
+            ("arg_map_full", self.arg_map_full),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)
@@ -326,6 +337,21 @@ impl Recording {
         if let Some(entry) = entry {
             let seen = entry.first_seen_ms.entry(program.to_owned()).or_insert(ms);
             *seen = (*seen).min(ms);
+        }
+    }
+
+    /// The values captured of syscall `nr`'s argument in `abi` (merged with any already kept).
+    pub fn note_args(&mut self, abi: Abi, nr: u32, values: &ArgValues) {
+        let record = self.abis.entry(abi).or_default();
+        let entry = match abi.syscall_name(nr) {
+            Some(name) => record.syscalls.get_mut(name),
+            None => record.unnamed.get_mut(&nr),
+        };
+        if let Some(entry) = entry {
+            entry
+                .args
+                .get_or_insert_with(ArgValues::default)
+                .merge(values);
         }
     }
 

@@ -65,9 +65,61 @@ pub enum Loss {
     /// A first-seen time could not be kept (the `FIRST_SEEN` map was full): the syscall is
     /// counted, only when it first appeared is unknown.
     FirstSeenFull = 7,
+    /// An argument value could not be kept (`ARG_VALUES` or `ARG_SETS` was full): no set of
+    /// argument values can be trusted to be complete, so no argument rule is generated.
+    ArgMapFull = 8,
 }
 
-pub const LOSS_KINDS: u32 = 8;
+pub const LOSS_KINDS: u32 = 9;
+
+/// How the kernel side captures an argument of a syscall: the `CAPTURE` array, indexed by
+/// `counter_index(abi, nr)`, holds the kind + 1 (0: not captured). The collector fills it from
+/// its syscall tables; what each value means is `profile_gen::args`' to say.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// arg0 (clone's flags, personality's persona, prctl's option).
+    Arg0 = 0,
+    /// arg1 (ioctl's request, fcntl's command).
+    Arg1 = 1,
+    /// `arg0 << 32 | arg1 & !(SOCK_NONBLOCK | SOCK_CLOEXEC)`: socket's domain and type.
+    Socket = 2,
+    /// `arg2 & (PROT_WRITE | PROT_EXEC)`: mmap's, mprotect's and pkey_mprotect's protection.
+    Prot = 3,
+    /// `arg1 << 32 | arg2`: setsockopt's level and option name.
+    Setsockopt = 4,
+    /// The first 8 bytes of the struct arg0 points to: clone3's `clone_args.flags`.
+    Clone3Flags = 5,
+}
+
+pub const ARG_KINDS: u32 = 6;
+
+/// Distinct values kept per (target, ABI, syscall); one more and the set is marked
+/// overflowed (`ARG_OVERFLOW`), and no rule is generated for it.
+pub const MAX_ARG_VALUES: u32 = 64;
+/// In `ARG_SETS`: the set overflowed, or a value could not be read.
+pub const ARG_OVERFLOW: u32 = u32::MAX;
+/// Argument values kept at once, over every target and syscall.
+pub const ARG_VALUES_MAX: u32 = 8192;
+/// Sets of argument values at once (target x ABI x captured syscall).
+pub const ARG_SETS_MAX: u32 = 2048;
+
+/// Key of the `ARG_VALUES` map: one distinct value of a captured argument.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgKey {
+    /// The target's index (its base slot).
+    pub target: u32,
+    /// `counter_index(abi, nr)` of the syscall.
+    pub counter: u32,
+    pub value: u64,
+}
+
+/// Key of the `ARG_SETS` map: the set of one (target, ABI, syscall).
+#[inline(always)]
+pub const fn arg_set_key(target: u32, counter: u32) -> u64 {
+    ((target as u64) << 32) | counter as u64
+}
 
 /// First-seen times kept (one per slot, ABI and syscall that was ever made): 64 slots making
 /// 256 distinct syscalls each, far more than any real program makes.
@@ -146,6 +198,9 @@ pub mod maps {
     pub const COUNTS: &str = "COUNTS";
     pub const LOSSES: &str = "LOSSES";
     pub const FIRST_SEEN: &str = "FIRST_SEEN";
+    pub const CAPTURE: &str = "CAPTURE";
+    pub const ARG_VALUES: &str = "ARG_VALUES";
+    pub const ARG_SETS: &str = "ARG_SETS";
 }
 
 /// Load-time configuration (globals the collector overrides).
@@ -185,4 +240,6 @@ mod pod {
     unsafe impl aya::Pod for super::TargetInfo {}
     // SAFETY: `u32` followed by a byte array: no padding, no pointers.
     unsafe impl aya::Pod for super::ProgramKey {}
+    // SAFETY: two `u32` then a `u64`: no padding, no pointers.
+    unsafe impl aya::Pod for super::ArgKey {}
 }

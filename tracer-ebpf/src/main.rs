@@ -12,7 +12,7 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_ktime_get_ns,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
         generated::bpf_get_current_ancestor_cgroup_id,
     },
     macros::{map, raw_tracepoint, tracepoint},
@@ -20,9 +20,10 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use tracer_common::{
-    ABI_COMPAT, ABI_NATIVE, FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, MAX_TARGETS,
-    MAX_TASKS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters,
-    TARGET_BOUNDARY, TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, counter_index,
+    ABI_COMPAT, ABI_NATIVE, ARG_OVERFLOW, ARG_SETS_MAX, ARG_VALUES_MAX, ArgKey, ArgKind,
+    FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_ARG_VALUES, MAX_NR, MAX_SLOTS, MAX_TARGETS, MAX_TASKS,
+    ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
+    TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, arg_set_key, counter_index,
     first_seen_key,
 };
 
@@ -164,6 +165,20 @@ static COUNTS: PerCpuArray<SlotCounters> = PerCpuArray::with_max_entries(MAX_SLO
 /// a syscall already counted on this CPU pays nothing for it; the first insert wins.
 #[map(name = "FIRST_SEEN")]
 static FIRST_SEEN: HashMap<u32, u64> = HashMap::with_max_entries(FIRST_SEEN_MAX, 0);
+
+/// Which syscalls have an argument captured, and how: `ArgKind` + 1 (0: none), indexed by
+/// `counter_index(abi, nr)`. An array lookup, which the verifier inlines: a syscall without a
+/// captured argument pays one load for it.
+#[map(name = "CAPTURE")]
+static CAPTURE: Array<u32> = Array::with_max_entries(SLOT_COUNTERS as u32, 0);
+
+/// The distinct values seen of each captured argument (value unused).
+#[map(name = "ARG_VALUES")]
+static ARG_VALUES: HashMap<ArgKey, u8> = HashMap::with_max_entries(ARG_VALUES_MAX, 0);
+
+/// How many distinct values each (target, ABI, syscall) has, or `ARG_OVERFLOW`.
+#[map(name = "ARG_SETS")]
+static ARG_SETS: HashMap<u64, u32> = HashMap::with_max_entries(ARG_SETS_MAX, 0);
 
 /// What could not be recorded, by `Loss`.
 #[map(name = "LOSSES")]
@@ -310,6 +325,31 @@ impl Syscall<'_> {
         }
     }
 
+    /// Argument `i` (0..3) of the calling ABI.
+    #[inline(always)]
+    fn arg(&self, abi: u32, i: usize) -> u64 {
+        match self {
+            Syscall::Raw(ctx) => {
+                let regs: *const u8 = ctx.arg(0);
+                let offset = match (abi == ABI_NATIVE, i) {
+                    (true, 0) => REGS_DI,
+                    (true, 1) => REGS_SI,
+                    (true, _) => REGS_DX,
+                    (false, 0) => REGS_BX,
+                    (false, 1) => REGS_CX,
+                    (false, _) => REGS_DX,
+                };
+                // SAFETY: a probe read of the syscall's saved registers.
+                unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) }.unwrap_or(u64::MAX)
+            }
+            Syscall::Record(ctx) => {
+                let base = global(&SYS_ENTER_ARGS_OFFSET) as usize;
+                // SAFETY: reading a field of the tracepoint record.
+                unsafe { ctx.read_at::<u64>(base + 8 * i.min(5)) }.unwrap_or(u64::MAX)
+            }
+        }
+    }
+
     /// The first two arguments (for the filter-install check; rare, so probe reads are fine).
     fn first_args(&self, abi: u32) -> (u64, u64) {
         match self {
@@ -396,10 +436,94 @@ fn on_sys_enter(syscall: &Syscall<'_>) {
                 first_seen(first_seen_key(slot, i));
             }
             *counter += 1;
+            if let Some(kind) = CAPTURE.get(i as u32).copied()
+                && kind != 0
+            {
+                capture(syscall, target.index, abi, i as u32, kind - 1);
+            }
         }
         None => lose(Loss::CounterMissing),
     }
 }
+
+/// Keep the value of the captured argument of this syscall in its bounded set.
+#[inline(never)]
+fn capture(syscall: &Syscall<'_>, target: u32, abi: u32, counter: u32, kind: u32) {
+    let set = arg_set_key(target, counter);
+    let Some(value) = arg_value(syscall, abi, kind) else {
+        // Unreadable (clone3's struct was not paged in): the set cannot be complete.
+        if ARG_SETS.insert(&set, &ARG_OVERFLOW, 0).is_err() {
+            lose(Loss::ArgMapFull);
+        }
+        return;
+    };
+    let key = ArgKey {
+        target,
+        counter,
+        value,
+    };
+    // SAFETY: only checks presence. A value already seen is the common case: one lookup.
+    if unsafe { ARG_VALUES.get(&key) }.is_some() {
+        return;
+    }
+    // SAFETY: the value is copied out at once.
+    let count = unsafe { ARG_SETS.get(&set) }.copied().unwrap_or(0);
+    if count == ARG_OVERFLOW {
+        return;
+    }
+    if count >= MAX_ARG_VALUES {
+        if ARG_SETS.insert(&set, &ARG_OVERFLOW, 0).is_err() {
+            lose(Loss::ArgMapFull);
+        }
+        return;
+    }
+    match ARG_VALUES.insert(&key, &1, u64::from(BPF_NOEXIST)) {
+        // Racing CPUs may both count a new value: the bound is approximate, never too small.
+        Ok(()) => {
+            if ARG_SETS.insert(&set, &(count + 1), 0).is_err() {
+                lose(Loss::ArgMapFull);
+            }
+        }
+        Err(err) if err == -EEXIST => {}
+        Err(_) => lose(Loss::ArgMapFull),
+    }
+}
+
+/// The value of a captured argument (see `ArgKind`); i386 arguments are 32-bit.
+#[inline(always)]
+fn arg_value(syscall: &Syscall<'_>, abi: u32, kind: u32) -> Option<u64> {
+    let width = if abi == ABI_NATIVE {
+        u64::MAX
+    } else {
+        0xffff_ffff
+    };
+    let arg = |i: usize| syscall.arg(abi, i) & width;
+    Some(match kind {
+        k if k == ArgKind::Arg0 as u32 => arg(0),
+        k if k == ArgKind::Arg1 as u32 => arg(1),
+        k if k == ArgKind::Socket as u32 => {
+            ((arg(0) & 0xffff_ffff) << 32)
+                | (arg(1) & 0xffff_ffff & !(SOCK_NONBLOCK | SOCK_CLOEXEC))
+        }
+        k if k == ArgKind::Prot as u32 => arg(2) & (PROT_WRITE | PROT_EXEC),
+        k if k == ArgKind::Setsockopt as u32 => {
+            ((arg(1) & 0xffff_ffff) << 32) | (arg(2) & 0xffff_ffff)
+        }
+        k if k == ArgKind::Clone3Flags as u32 => {
+            let ptr = arg(0) as *const u64;
+            // SAFETY: a probe read of user memory; a fault is an error, not a crash.
+            unsafe { bpf_probe_read_user(ptr) }.ok()?
+        }
+        _ => return None,
+    })
+}
+
+/// include/uapi/asm-generic/fcntl.h (SOCK_* are O_NONBLOCK, O_CLOEXEC) and
+/// include/uapi/asm-generic/mman-common.h.
+const SOCK_NONBLOCK: u64 = 0o4000;
+const SOCK_CLOEXEC: u64 = 0o2000000;
+const PROT_WRITE: u64 = 0x2;
+const PROT_EXEC: u64 = 0x4;
 
 /// Keep when the counter `key` first moved (on any CPU: the first insert wins).
 #[inline(never)]
@@ -424,6 +548,7 @@ const REGS_DI: usize = 112;
 const REGS_SI: usize = 104;
 const REGS_BX: usize = 40;
 const REGS_CX: usize = 88;
+const REGS_DX: usize = 96;
 /// include/uapi/linux/seccomp.h and prctl.h.
 const SECCOMP_SET_MODE_FILTER: u64 = 1;
 const PR_SET_SECCOMP: u64 = 22;

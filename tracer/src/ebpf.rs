@@ -11,12 +11,14 @@ use std::path::Path;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
+use profile_gen::args::{ArgValues, Capture};
 use profile_gen::recording::{CONTAINER_RUNTIME, Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
-    ABI_COMPAT, ABI_NATIVE, LOSS_KINDS, Loss, MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey,
-    ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED,
-    TargetInfo, counter_index, first_seen_slot_counter, globals, maps,
+    ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, LOSS_KINDS, Loss, MAX_NR,
+    MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters,
+    TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, counter_index, first_seen_slot_counter,
+    globals, maps,
 };
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -79,6 +81,8 @@ pub struct TargetCounts {
     pub setup: BTreeMap<(Abi, u32), u64>,
     /// The workload's first-seen times: (ABI, syscall number, program) -> CLOCK_MONOTONIC ns.
     pub first_seen: BTreeMap<(Abi, u32, String), u64>,
+    /// The values of captured arguments: (ABI, syscall number) -> the set.
+    pub args: BTreeMap<(Abi, u32), ArgValues>,
 }
 
 impl TargetCounts {
@@ -90,6 +94,9 @@ impl TargetCounts {
         }
         for ((abi, nr, program), ns) in &self.first_seen {
             recording.note_first_seen(*abi, *nr, program, ns.saturating_sub(start_ns) / 1_000_000);
+        }
+        for ((abi, nr), values) in &self.args {
+            recording.note_args(*abi, *nr, values);
         }
         for ((abi, nr), count) in &self.setup {
             recording.add_runtime_setup(*abi, *nr, *count);
@@ -273,6 +280,7 @@ impl Tracer {
         for (pid, exe) in &root.running {
             tracer.adopt(&armed.info, *pid, exe)?;
         }
+        tracer.set_capture(Abi::native())?;
 
         // The bookkeeping programs first, so that a task is known before its syscalls count.
         for (program, category, name) in [
@@ -474,6 +482,7 @@ impl Tracer {
                 .or_insert(ns);
             *seen = (*seen).min(ns);
         }
+        result.args = self.arg_values(info.index, host)?;
         for (abi, nr, total) in self.slot_counts(info.setup_slot, host)? {
             *result.setup.entry((abi, nr)).or_default() += total;
         }
@@ -502,6 +511,79 @@ impl Tracer {
             }
         }
         Ok(out)
+    }
+
+    /// The captured argument values of the target with index `target`, per (ABI, syscall).
+    fn arg_values(
+        &self,
+        target: u32,
+        host: Abi,
+    ) -> Result<BTreeMap<(Abi, u32), ArgValues>, TracerError> {
+        let abis = host.host_abis();
+        let syscall = |counter: u32| {
+            let (abi_index, nr) = (counter / MAX_NR, counter % MAX_NR);
+            abis.get(abi_index as usize).map(|abi| (*abi, nr))
+        };
+        let mut out: BTreeMap<(Abi, u32), ArgValues> = BTreeMap::new();
+        let values: HashMap<&MapData, ArgKey, u8> = map_ref(&self.ebpf, maps::ARG_VALUES)?;
+        for entry in values.iter() {
+            let (key, _) = entry.map_err(|source| TracerError::Map {
+                map: maps::ARG_VALUES,
+                source,
+            })?;
+            if key.target != target {
+                continue;
+            }
+            if let Some(at) = syscall(key.counter) {
+                out.entry(at).or_default().values.insert(key.value);
+            }
+        }
+        let sets: HashMap<&MapData, u64, u32> = map_ref(&self.ebpf, maps::ARG_SETS)?;
+        for entry in sets.iter() {
+            let (key, count) = entry.map_err(|source| TracerError::Map {
+                map: maps::ARG_SETS,
+                source,
+            })?;
+            if (key >> 32) as u32 != target || count != ARG_OVERFLOW {
+                continue;
+            }
+            if let Some(at) = syscall(key as u32) {
+                out.entry(at).or_default().overflow = true;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which syscalls have an argument captured (`profile_gen::args::CAPTURED`), in the host's
+    /// ABIs. `SYSALLOW_CAPTURE=off` leaves them all out (the benchmark's A/B comparison).
+    fn set_capture(&mut self, host: Abi) -> Result<(), TracerError> {
+        if std::env::var("SYSALLOW_CAPTURE").is_ok_and(|v| v == "off") {
+            return Ok(());
+        }
+        let mut capture: Array<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::CAPTURE)?;
+        for (abi_index, abi) in host.host_abis().iter().enumerate().take(ABI_COUNT as usize) {
+            for (name, how) in profile_gen::args::CAPTURED {
+                let Some(nr) = abi.syscall_nr(name).filter(|nr| *nr < MAX_NR) else {
+                    continue;
+                };
+                let kind = match how {
+                    Capture::Arg0 => ArgKind::Arg0,
+                    Capture::Arg1 => ArgKind::Arg1,
+                    Capture::Socket => ArgKind::Socket,
+                    Capture::Prot => ArgKind::Prot,
+                    Capture::Setsockopt => ArgKind::Setsockopt,
+                    Capture::Clone3Flags => ArgKind::Clone3Flags,
+                };
+                let index = counter_index(abi_index as u32, nr) as u32;
+                capture
+                    .set(index, kind as u32 + 1, 0)
+                    .map_err(|source| TracerError::Map {
+                        map: maps::CAPTURE,
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// Every first-seen time: `first_seen_key` -> CLOCK_MONOTONIC ns.
@@ -577,6 +659,7 @@ impl Tracer {
             abi_unknown: get(Loss::AbiUnknown),
             targets_full: get(Loss::TargetsFull),
             first_seen_full: get(Loss::FirstSeenFull),
+            arg_map_full: get(Loss::ArgMapFull),
         })
     }
 }

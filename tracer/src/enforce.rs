@@ -938,6 +938,9 @@ pub fn user_notif_available() -> bool {
 pub struct Denial {
     pub count: u64,
     pub action: ScmpAction,
+    /// For a syscall whose argument sysallow captures: the values it was denied for, named
+    /// (`AF_VSOCK, SOCK_STREAM`), so that an argument rule that is too narrow says which.
+    pub values: std::collections::BTreeSet<String>,
 }
 
 /// What a supervised run saw.
@@ -1280,10 +1283,20 @@ fn handle_notification(
     } else {
         &mut report.denied
     };
-    let entry = book
-        .entry((abi.clone(), name.clone()))
-        .or_insert(Denial { count: 0, action });
+    let entry = book.entry((abi.clone(), name.clone())).or_insert(Denial {
+        count: 0,
+        action,
+        values: std::collections::BTreeSet::new(),
+    });
     entry.count += 1;
+    if let Some(value) = profile_gen::args::capture_of(&name)
+        .and_then(|c| profile_gen::args::value_of(c, &req.data.args, is_wide(arch)))
+        && entry.values.len() < 16
+    {
+        entry
+            .values
+            .insert(profile_gen::args::describe(&name, value));
+    }
     if entry.count == 1 {
         on_event(&abi, &name, action, fallback);
     }

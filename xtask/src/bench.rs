@@ -54,6 +54,9 @@ enum Config {
     /// sysallow with its syscall programs on the classic tracepoints (its fallback where raw
     /// tracepoints are unavailable): shows what the raw tracepoint attach saves.
     SysallowTracepoint,
+    /// sysallow without argument capture (`SYSALLOW_CAPTURE=off`): the A side of the
+    /// capture-on/off comparison.
+    SysallowNoCapture,
     Bpftrace,
     PerfTrace,
     Strace,
@@ -68,6 +71,7 @@ impl Config {
             Config::BpfCgroupId => "bpf-cgroup-id",
             Config::Sysallow => "sysallow",
             Config::SysallowTracepoint => "sysallow-tracepoint",
+            Config::SysallowNoCapture => "sysallow-no-capture",
             Config::Bpftrace => "bpftrace",
             Config::PerfTrace => "perf-trace",
             Config::Strace => "strace",
@@ -87,11 +91,18 @@ impl Config {
     /// tracee (no unrelated case for strace); the reference programs record nothing, so only
     /// the per-syscall cost they put on every task (the unrelated case) is of interest.
     fn measures(self, workload: Workload) -> bool {
+        if workload == Workload::Sockets {
+            // The socket loop is there for the capture comparison.
+            return matches!(
+                self,
+                Config::Untraced | Config::Floor | Config::Sysallow | Config::SysallowNoCapture
+            );
+        }
         match self {
             Config::Strace => workload != Workload::Unrelated,
             Config::BpfEmpty | Config::BpfCgroupId => workload == Workload::Unrelated,
             // The attach type matters per syscall: the two loops show it.
-            Config::SysallowTracepoint => {
+            Config::SysallowTracepoint | Config::SysallowNoCapture => {
                 matches!(workload, Workload::Syscalls | Workload::Unrelated)
             }
             _ => true,
@@ -100,7 +111,10 @@ impl Config {
 
     /// A sysallow recording (either attach).
     fn is_sysallow(self) -> bool {
-        matches!(self, Config::Sysallow | Config::SysallowTracepoint)
+        matches!(
+            self,
+            Config::Sysallow | Config::SysallowTracepoint | Config::SysallowNoCapture
+        )
     }
 }
 
@@ -114,13 +128,16 @@ enum Workload {
     Files,
     /// fork + exec + wait of /bin/true.
     ForkExec,
+    /// socket + close loop in the traced cgroup: a syscall whose argument is captured.
+    Sockets,
 }
 
-const WORKLOADS: [Workload; 4] = [
+const WORKLOADS: [Workload; 5] = [
     Workload::Syscalls,
     Workload::Unrelated,
     Workload::Files,
     Workload::ForkExec,
+    Workload::Sockets,
 ];
 
 impl Workload {
@@ -130,6 +147,7 @@ impl Workload {
             Workload::Unrelated => "unrelated process (getppid loop outside the target)",
             Workload::Files => "files (tar /usr/include | cat)",
             Workload::ForkExec => "fork/exec storm (/bin/true)",
+            Workload::Sockets => "sockets (traced socket+close loop)",
         }
     }
 
@@ -139,6 +157,7 @@ impl Workload {
             Workload::Unrelated => "unrelated",
             Workload::Files => "files",
             Workload::ForkExec => "forkexec",
+            Workload::Sockets => "sockets",
         }
     }
 
@@ -148,6 +167,7 @@ impl Workload {
             Workload::Syscalls | Workload::Unrelated => ("ns/syscall", 1.0),
             Workload::Files => ("ms/run", 1e6),
             Workload::ForkExec => ("µs/spawn", 1e3),
+            Workload::Sockets => ("ns/pair", 1.0),
         }
     }
 }
@@ -234,6 +254,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Config::BpfCgroupId,
         Config::Sysallow,
         Config::SysallowTracepoint,
+        Config::SysallowNoCapture,
     ];
     configs.extend(tools);
     let mut results: BTreeMap<(Workload, Config), Vec<Sample>> = BTreeMap::new();
@@ -437,6 +458,7 @@ fn compile_workloads(bin: &Path) -> anyhow::Result<()> {
     let src = crate::root().join("bench");
     for (name, extra) in [
         ("getppid", &[][..]),
+        ("sockets", &[][..]),
         ("forkexec", &[][..]),
         ("timeit", &[][..]),
         ("stamp", &["-static"][..]),
@@ -472,6 +494,7 @@ fn workload_argv(env: &Env, workload: Workload, config: Config) -> Vec<OsString>
             )
             .into(),
         ],
+        Workload::Sockets => vec![bin("sockets"), (env.sizes.syscalls / 10).to_string().into()],
         Workload::ForkExec => vec![
             bin("forkexec"),
             env.sizes.spawns.to_string().into(),
@@ -597,6 +620,9 @@ fn sysallow_record(env: &Env, name: &str, config: Config) -> Command {
     let mut cmd = Command::new(&env.sysallow);
     if config == Config::SysallowTracepoint {
         cmd.env("SYSALLOW_ATTACH", "tracepoint");
+    }
+    if config == Config::SysallowNoCapture {
+        cmd.env("SYSALLOW_CAPTURE", "off");
     }
     cmd.args(["record", "--recording"])
         .arg(env.out.join(format!("{name}.rec.json")))
@@ -806,6 +832,8 @@ const REAL_TARGET: f64 = 1.03;
 const STARTUP_TARGET_MS: f64 = 100.0;
 const RSS_TARGET_MIB: f64 = 20.0;
 const MAP_HOST_CPUS: u64 = 64;
+/// Argument capture on a socket-heavy loop: at most this, against capture off.
+const CAPTURE_TARGET: f64 = 1.05;
 
 impl Report<'_> {
     fn cpu_median(&self, workload: Workload, config: Config) -> Option<f64> {
@@ -948,6 +976,37 @@ impl Report<'_> {
             let value = r(workload, Config::Sysallow, base);
             t.push((
                 format!("{what} <= {limit}"),
+                value,
+                limit,
+                value.map_or("-".to_owned(), |v| format!("{v:.3}")),
+            ));
+        }
+        // Argument capture, on against off in the same run: the socket loop pays for it
+        // (capped), the getppid loops must not change beyond noise (stated).
+        for (workload, limit, what) in [
+            (
+                Workload::Sockets,
+                CAPTURE_TARGET,
+                "socket+close loop, capture on / off",
+            ),
+            (
+                Workload::Syscalls,
+                f64::INFINITY,
+                "traced getppid loop, capture on / off",
+            ),
+            (
+                Workload::Unrelated,
+                f64::INFINITY,
+                "unrelated process, capture on / off",
+            ),
+        ] {
+            let value = r(workload, Config::Sysallow, Config::SysallowNoCapture);
+            t.push((
+                if limit.is_finite() {
+                    format!("{what} <= {limit}")
+                } else {
+                    format!("{what} (stated)")
+                },
                 value,
                 limit,
                 value.map_or("-".to_owned(), |v| format!("{v:.3}")),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
 use profile_gen::Recording;
+use profile_gen::args::ArgsLevel;
 use profile_gen::formats::{self, Document, Format};
 use profile_gen::generate::{DefaultErrno, Policy, generate};
 use profile_gen::imports::ImportsMode;
@@ -132,6 +133,17 @@ pub struct PolicyArgs {
     /// nothing to read.
     #[arg(long, value_name = "MODE", default_value = "advise", value_parser = parse_imports)]
     pub imports: ImportsMode,
+
+    /// Argument rules from the values the recorder captured in the kernel. Every level keeps
+    /// the profile within Docker's default (clone without namespace flags, clone3 answered
+    /// with ENOSYS, socket without AF_ALG/AF_VSOCK, Docker's personality values). `safe` (the
+    /// default) narrows that to what was observed: namespace flags only where observed, the
+    /// socket domains observed, the personality values observed. `strict` also allows only
+    /// the ioctl requests, prctl options, fcntl commands, setsockopt options and socket types
+    /// observed, and write+execute memory only where observed (W^X). `off`: the Docker
+    /// ceiling alone. A set with more distinct values than the recorder keeps gets no rule.
+    #[arg(long, value_name = "LEVEL", default_value = "safe", value_parser = parse_args_level)]
+    pub args: ArgsLevel,
 }
 
 impl PolicyArgs {
@@ -151,6 +163,7 @@ impl PolicyArgs {
             essentials: !self.no_essentials,
             companions: !self.no_companions,
             imports: self.imports,
+            args: self.args,
         }
     }
 }
@@ -168,6 +181,10 @@ fn parse_errno(s: &str) -> Result<DefaultErrno, String> {
 }
 
 fn parse_imports(s: &str) -> Result<ImportsMode, String> {
+    s.parse()
+}
+
+fn parse_args_level(s: &str) -> Result<ArgsLevel, String> {
     s.parse()
 }
 

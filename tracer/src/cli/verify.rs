@@ -127,7 +127,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let report = &outcome.report;
     let list = |book: &std::collections::BTreeMap<(String, String), enforce::Denial>| {
         book.iter()
-            .map(|((abi, name), d)| format!("{name} ({abi}, {}x)", d.count))
+            .map(|((abi, name), d)| {
+                if d.values.is_empty() {
+                    format!("{name} ({abi}, {}x)", d.count)
+                } else {
+                    let values: Vec<&str> = d.values.iter().map(String::as_str).collect();
+                    format!("{name} ({abi}, {}x, for {})", d.count, values.join("; "))
+                }
+            })
             .collect::<Vec<_>>()
             .join(", ")
     };

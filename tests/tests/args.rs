@@ -1,0 +1,203 @@
+//! Argument rules learned in the kernel, on real programs, with default settings: never wider
+//! than Docker's default (clone without namespace flags, clone3 answered with ENOSYS, socket
+//! without AF_VSOCK), narrowed to what was observed; `--args strict`; an overflowing set.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn probe(dir: &Path) -> Option<PathBuf> {
+    if !common::can_run("args", "gcc", common::have("gcc")) {
+        return None;
+    }
+    let exe = dir.join("args_probe");
+    let out = Command::new("gcc")
+        .args(["-O1", "-o"])
+        .arg(&exe)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/args_probe.c"))
+        .arg("-lpthread")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(exe)
+}
+
+fn sysallow(dir: &Path, args: &[&str]) -> Output {
+    common::sysallow()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> &str {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::str::from_utf8(&out.stdout).unwrap().trim()
+}
+
+fn record(dir: &Path, rec: &str, argv: &[&str]) {
+    let mut args = vec!["record", "--recording", rec, "--"];
+    args.extend_from_slice(argv);
+    ok(&sysallow(dir, &args));
+}
+
+fn generate(dir: &Path, rec: &str, profile: &str, extra: &[&str]) -> String {
+    let mut args = vec!["generate", rec, "-o", profile];
+    args.extend_from_slice(extra);
+    let out = sysallow(dir, &args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn under(dir: &Path, profile: &str, argv: &[&str]) -> Output {
+    let mut args = vec!["run", "--profile", profile, "--"];
+    args.extend_from_slice(argv);
+    sysallow(dir, &args)
+}
+
+#[test]
+fn sockets_and_namespaces_with_default_settings_and_strict() {
+    if !common::can_run_root("args_sockets") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = probe(dir.path()) else {
+        return;
+    };
+    let exe = exe.to_str().unwrap();
+    let script = format!("{exe} sockets && {exe} fork && {exe} threads");
+    record(dir.path(), "rec.json", &["sh", "-c", &script]);
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
+    let socket = &rec["abis"]["x86_64"]["syscalls"]["socket"]["args"]["values"];
+    let domains: Vec<u64> = socket
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() >> 32)
+        .collect();
+    assert!(domains.contains(&(libc::AF_UNIX as u64)) && domains.contains(&(libc::AF_INET as u64)));
+
+    for (profile, level) in [("safe.json", "safe"), ("strict.json", "strict")] {
+        generate(dir.path(), "rec.json", profile, &["--args", level]);
+        common::assert_not_wider_than_docker_default(&dir.path().join(profile));
+        for i in 1..=20 {
+            for mode in ["sockets", "fork", "threads"] {
+                let out = under(dir.path(), profile, &[exe, mode]);
+                assert_eq!(ok(&out), "ok", "{level} run {i}: {mode}");
+            }
+        }
+        // Never observed, and beyond Docker's default: denied.
+        for mode in ["packet", "vsock", "newuser"] {
+            let out = under(dir.path(), profile, &[exe, mode]);
+            assert_eq!(
+                ok(&out),
+                "denied: Operation not permitted",
+                "{level}: {mode}"
+            );
+        }
+    }
+    // unshare -U: a real program asking for a user namespace.
+    if common::have("unshare") {
+        let out = under(dir.path(), "safe.json", &["unshare", "-U", "true"]);
+        assert!(!out.status.success(), "unshare -U ran under the profile");
+    }
+    // verify says which value would be denied.
+    let out = sysallow(
+        dir.path(),
+        &["verify", "--profile", "safe.json", "--", exe, "vsock"],
+    );
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        report.contains("socket (x86_64, 1x, for AF_VSOCK, SOCK_STREAM)"),
+        "{report}"
+    );
+    // explain names the values.
+    let out = sysallow(dir.path(), &["explain", "safe.json"]);
+    let text = ok(&out);
+    assert!(
+        text.contains("AF_UNIX") && text.contains("AF_INET"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_glibc_program_whose_recording_saw_only_clone3_runs_under_its_profile() {
+    if !common::can_run_root("args_clone3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = probe(dir.path()) else {
+        return;
+    };
+    let exe = exe.to_str().unwrap();
+    record(dir.path(), "rec.json", &[exe, "threads"]);
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
+    let seen = rec["abis"]["x86_64"]["syscalls"].as_object().unwrap();
+    assert!(
+        seen.contains_key("clone3"),
+        "glibc 2.34+ makes threads with clone3"
+    );
+    assert!(
+        !seen.contains_key("clone"),
+        "the recording saw clone: the test proves nothing"
+    );
+    generate(dir.path(), "rec.json", "p.json", &[]);
+    let profile = std::fs::read_to_string(dir.path().join("p.json")).unwrap();
+    assert!(profile.contains("policy: replaces clone3"), "{profile}");
+    for i in 1..=20 {
+        assert_eq!(
+            ok(&under(dir.path(), "p.json", &[exe, "threads"])),
+            "ok",
+            "run {i}"
+        );
+    }
+}
+
+#[test]
+fn an_overflowing_value_set_is_reported_and_gets_no_rule() {
+    if !common::can_run_root("args_overflow") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = probe(dir.path()) else {
+        return;
+    };
+    let exe = exe.to_str().unwrap();
+    // More distinct ioctl requests than the recorder keeps (64).
+    record(dir.path(), "rec.json", &[exe, "ioctls", "100"]);
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
+    let ioctl = &rec["abis"]["x86_64"]["syscalls"]["ioctl"]["args"];
+    assert_eq!(ioctl["overflow"], true, "{ioctl}");
+    let warnings = generate(dir.path(), "rec.json", "strict.json", &["--args", "strict"]);
+    assert!(warnings.contains("ioctl: no argument rule"), "{warnings}");
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("strict.json")).unwrap()).unwrap();
+    let ioctl_rules: Vec<&serde_json::Value> = profile["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["names"].as_array().unwrap().iter().any(|n| n == "ioctl"))
+        .collect();
+    assert_eq!(ioctl_rules.len(), 1);
+    assert!(ioctl_rules[0]["args"].is_null(), "{:?}", ioctl_rules[0]);
+    assert_eq!(
+        ok(&under(dir.path(), "strict.json", &[exe, "ioctls", "100"])),
+        "ok"
+    );
+}
