@@ -1375,6 +1375,32 @@ mod tests {
     }
 
     #[test]
+    fn a_new_socket_family_or_namespace_flag_is_a_risky_widening() {
+        let base = r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[
+            {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_EQ"}]},
+            {"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#;
+        let packet = base.replace(
+            r#"{"names":["clone"]"#,
+            r#"{"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":17,"op":"SCMP_CMP_EQ"}]},
+            {"names":["clone"]"#,
+        );
+        let newuser = base.replace(
+            r#"{"names":["clone"]"#,
+            r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":2114060288,"valueTwo":268435456,"op":"SCMP_CMP_MASKED_EQ"}]},
+            {"names":["clone"]"#,
+        );
+        for (what, new) in [("AF_PACKET", packet), ("CLONE_NEWUSER", newuser)] {
+            let d = diff(base, &new);
+            assert_eq!(d.syscalls.len(), 1, "{what}");
+            assert!(d.syscalls[0].widens && d.fails(FailOn::Risky), "{what}");
+            let text = render_text(&d, Style { color: false });
+            assert!(text.contains(what), "{what} is named: {text}");
+        }
+        // The same values, other rule order: no change.
+        assert!(diff(base, base).is_empty());
+    }
+
+    #[test]
     fn implication_of_conditions() {
         let c = |op, value, value_two| ArgCondition {
             index: 0,

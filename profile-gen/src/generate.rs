@@ -195,7 +195,7 @@ pub struct Generated {
 pub enum GenerateError {
     #[error("no recordings given")]
     NoRecordings,
-    #[error("invalid glob {pattern:?}: {source}")]
+    #[error("invalid glob {pattern:?}")]
     Glob {
         pattern: String,
         #[source]

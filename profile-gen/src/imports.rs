@@ -93,7 +93,7 @@ pub struct Dynamic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportsError {
-    #[error("not an ELF executable this check reads: {0}")]
+    #[error("not an ELF executable this check reads")]
     Parse(#[from] object::Error),
 }
 
@@ -224,7 +224,7 @@ pub fn check(
             continue;
         }
         let result = match read(program) {
-            Ok(bytes) => read_executable(&bytes).map_err(|e| e.to_string()),
+            Ok(bytes) => read_executable(&bytes).map_err(|e| crate::error_chain(&e)),
             Err(e) => Err(e.to_string()),
         };
         let imports = match result {

@@ -17,6 +17,20 @@ pub mod recording;
 pub mod risk;
 pub mod runtime;
 
+/// An error and its causes on one line, `what: why: root cause`. Error types here (as in aya)
+/// name only their own context in their message and keep the cause as their `source`, so each
+/// cause is printed once; call this wherever an error is shown without anyhow's `{:#}`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 pub use abi::Abi;
 pub use profile::Profile;
 pub use recording::Recording;

@@ -39,7 +39,7 @@ pub enum MergeError {
         expected: Action,
         found: Action,
     },
-    #[error("input {index} is a recording that could not be turned into a profile: {source}")]
+    #[error("input {index} is a recording that could not be turned into a profile")]
     Generate {
         index: usize,
         #[source]

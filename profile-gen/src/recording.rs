@@ -243,7 +243,7 @@ impl Losses {
 /// A Recording that could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
-    #[error("not a sysallow recording: line {line}, column {column}: {source}")]
+    #[error("not a sysallow recording: line {line}, column {column}")]
     Json {
         line: usize,
         column: usize,

@@ -215,6 +215,33 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
         );
         assert_eq!(run.stdout, "suite ok\n");
     }
+    // --args strict: the same containers, 10/10, still within Docker's default.
+    for (name, nnp, expected) in [
+        ("web", false, &unconfined.stdout),
+        ("web-nnp", true, &unconfined_nnp.stdout),
+    ] {
+        let strict = out.path().join(format!("{name}-strict.json"));
+        let g = common::sysallow()
+            .arg("generate")
+            .arg(out.path().join(format!("{name}.rec.json")))
+            .args(["--args", "strict", "-o"])
+            .arg(&strict)
+            .output()
+            .unwrap();
+        assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+        common::assert_not_wider_than_docker_default(&strict);
+        let seccomp = format!("seccomp={}", strict.display());
+        for i in 1..=10 {
+            let mut args = vec!["--rm", "--security-opt", &seccomp];
+            if nnp {
+                args.extend(["--security-opt", "no-new-privileges"]);
+            }
+            args.extend([image.as_str(), "sh", "-c", work]);
+            let run = d.run(&args, RUN_TIMEOUT);
+            assert!(run.status.success(), "strict run {i}/10 of {name}: {run}");
+            assert_eq!(&run.stdout, expected, "strict run {i}/10 of {name}");
+        }
+    }
     // The boundary is found the same way when the programs run on the classic tracepoints
     // (the fallback where raw tracepoints are unavailable).
     let fallback = tempfile::tempdir().unwrap();

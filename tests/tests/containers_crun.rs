@@ -401,6 +401,23 @@ fn crun_containers_recorded_under_a_parent_run_under_their_profiles() {
             );
         }
     }
+    // --args strict, 10/10 each way, within Docker's default.
+    let strict = generate("web.rec.json", &["--args", "strict"], "strict.json");
+    let strict_nnp = generate("web-nnp.rec.json", &["--args", "strict"], "strict-nnp.json");
+    for (file, nnp, expected) in [
+        (strict.as_str(), false, &unconfined.stdout),
+        (strict_nnp.as_str(), true, &unconfined_nnp.stdout),
+    ] {
+        common::assert_not_wider_than_docker_default(&out.path().join(file));
+        for i in 1..=10 {
+            let run = run_under(file, nnp, &["sh", "-c", work]);
+            assert!(
+                run.status.success(),
+                "strict run {i}/10 under {file}: {run}"
+            );
+            assert_eq!(&run.stdout, expected, "strict run {i}/10 under {file}");
+        }
+    }
     let run = run_under(&none, false, &["sh", "-c", work]);
     assert!(run.status.success(), "under {none}: {run}");
     assert_eq!(run.stdout, unconfined.stdout, "under {none}");

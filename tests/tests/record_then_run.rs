@@ -66,6 +66,44 @@ fn a_recorded_pipeline_runs_under_its_profile_20_of_20_and_nothing_else_runs() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "run {i}");
     }
 
+    // --args strict: 20/20 as well.
+    let strict = common::sysallow()
+        .args([
+            "generate",
+            "rec.json",
+            "--args",
+            "strict",
+            "-o",
+            "strict.json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        strict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    common::assert_not_wider_than_docker_default(&dir.path().join("strict.json"));
+    for i in 1..=20 {
+        let out = common::sysallow()
+            .args(["run", "--profile", "strict.json", "--"])
+            .args(pipeline)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "strict run {i}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "strict run {i}"
+        );
+    }
+
     // mkdir was never made by the pipeline: denied with EPERM.
     let out = run_under(dir.path(), &["sh", "-c", "mkdir never-made"]);
     assert!(!out.status.success());
@@ -75,7 +113,7 @@ fn a_recorded_pipeline_runs_under_its_profile_20_of_20_and_nothing_else_runs() {
 }
 
 #[test]
-fn the_example_app_is_profiled_under_its_own_test_suite() {
+fn the_example_app_is_profiled_under_its_own_test_suite_and_passes_20_of_20() {
     if !common::can_run_root("the_example_app_is_profiled_under_its_own_test_suite")
         || !common::can_run("example app", "python3 and gzip", common::have("python3"))
     {
@@ -86,11 +124,42 @@ fn the_example_app_is_profiled_under_its_own_test_suite() {
     let dir = tempfile::tempdir().unwrap();
     record(dir.path(), &[suite]);
     common::assert_not_wider_than_docker_default(&dir.path().join("profile.json"));
-    for i in 1..=5 {
+    for i in 1..=20 {
         let out = run_under(dir.path(), &[suite]);
         assert!(
             out.status.success(),
             "suite run {i} failed under its profile: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // --args strict: the suite passes under it too.
+    let strict = common::sysallow()
+        .args([
+            "generate",
+            "rec.json",
+            "--args",
+            "strict",
+            "-o",
+            "strict.json",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        strict.status.success(),
+        "{}",
+        String::from_utf8_lossy(&strict.stderr)
+    );
+    common::assert_not_wider_than_docker_default(&dir.path().join("strict.json"));
+    for i in 1..=20 {
+        let out = common::sysallow()
+            .args(["run", "--profile", "strict.json", "--", suite])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "suite run {i} under --args strict: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     }

@@ -7,6 +7,12 @@
 #![no_std]
 #![no_main]
 
+// TS_COMPAT in `thread_info.status`, the `pt_regs` offsets of the syscall arguments and the
+// i386 compat ABI are x86_64 facts: on another architecture this program would count
+// nonsense, so it does not build there (the collector refuses to record there too).
+#[cfg(not(bpf_target_arch = "x86_64"))]
+compile_error!("sysallow's kernel side reads x86_64 facts (TS_COMPAT, pt_regs offsets) only");
+
 use aya_ebpf::{
     EbpfContext,
     bindings::BPF_NOEXIST,
@@ -176,6 +182,11 @@ static CAPTURE: Array<u32> = Array::with_max_entries(SLOT_COUNTERS as u32, 0);
 #[map(name = "ARG_VALUES")]
 static ARG_VALUES: HashMap<ArgKey, u8> = HashMap::with_max_entries(ARG_VALUES_MAX, 0);
 
+/// Per CPU, the last value kept: a loop that makes the same call again and again (the common
+/// case) pays one compare instead of a hash lookup.
+#[map(name = "LAST_CAPTURE")]
+static LAST_CAPTURE: PerCpuArray<ArgKey> = PerCpuArray::with_max_entries(1, 0);
+
 /// How many distinct values each (target, ABI, syscall) has, or `ARG_OVERFLOW`.
 #[map(name = "ARG_SETS")]
 static ARG_SETS: HashMap<u64, u32> = HashMap::with_max_entries(ARG_SETS_MAX, 0);
@@ -325,27 +336,32 @@ impl Syscall<'_> {
         }
     }
 
-    /// Argument `i` (0..3) of the calling ABI.
+    /// The first three arguments of the calling ABI, with one probe read of the saved
+    /// registers they sit in (bx..di in `pt_regs`: di, si, dx natively; bx, cx, dx for i386).
     #[inline(always)]
-    fn arg(&self, abi: u32, i: usize) -> u64 {
+    fn args3(&self, abi: u32) -> [u64; 3] {
         match self {
             Syscall::Raw(ctx) => {
                 let regs: *const u8 = ctx.arg(0);
-                let offset = match (abi == ABI_NATIVE, i) {
-                    (true, 0) => REGS_DI,
-                    (true, 1) => REGS_SI,
-                    (true, _) => REGS_DX,
-                    (false, 0) => REGS_BX,
-                    (false, 1) => REGS_CX,
-                    (false, _) => REGS_DX,
+                // SAFETY: a probe read of the syscall's saved registers, bx (40) to di (112).
+                let Ok(r) = (unsafe {
+                    bpf_probe_read_kernel(regs.add(REGS_BX) as *const [u64; REGS_SPAN])
+                }) else {
+                    return [u64::MAX; 3];
                 };
-                // SAFETY: a probe read of the syscall's saved registers.
-                unsafe { bpf_probe_read_kernel(regs.add(offset) as *const u64) }.unwrap_or(u64::MAX)
+                let at = |offset: usize| r[(offset - REGS_BX) / 8];
+                if abi == ABI_NATIVE {
+                    [at(REGS_DI), at(REGS_SI), at(REGS_DX)]
+                } else {
+                    [at(REGS_BX), at(REGS_CX), at(REGS_DX)]
+                }
             }
             Syscall::Record(ctx) => {
                 let base = global(&SYS_ENTER_ARGS_OFFSET) as usize;
-                // SAFETY: reading a field of the tracepoint record.
-                unsafe { ctx.read_at::<u64>(base + 8 * i.min(5)) }.unwrap_or(u64::MAX)
+                // SAFETY: reading fields of the tracepoint record.
+                let read =
+                    |i: usize| unsafe { ctx.read_at::<u64>(base + 8 * i) }.unwrap_or(u64::MAX);
+                [read(0), read(1), read(2)]
             }
         }
     }
@@ -462,8 +478,17 @@ fn capture(syscall: &Syscall<'_>, target: u32, abi: u32, counter: u32, kind: u32
         counter,
         value,
     };
+    let last = LAST_CAPTURE.get_ptr_mut(0);
+    if let Some(last) = last {
+        // SAFETY: this CPU's entry; this program does not nest with itself on one CPU.
+        let last = unsafe { &mut *last };
+        if last.target == key.target && last.counter == key.counter && last.value == key.value {
+            return;
+        }
+    }
     // SAFETY: only checks presence. A value already seen is the common case: one lookup.
     if unsafe { ARG_VALUES.get(&key) }.is_some() {
+        remember(last, key);
         return;
     }
     // SAFETY: the value is copied out at once.
@@ -482,10 +507,21 @@ fn capture(syscall: &Syscall<'_>, target: u32, abi: u32, counter: u32, kind: u32
         Ok(()) => {
             if ARG_SETS.insert(&set, &(count + 1), 0).is_err() {
                 lose(Loss::ArgMapFull);
+            } else {
+                remember(last, key);
             }
         }
-        Err(err) if err == -EEXIST => {}
+        Err(err) if err == -EEXIST => remember(last, key),
         Err(_) => lose(Loss::ArgMapFull),
+    }
+}
+
+/// Keep `key` as this CPU's last captured value (only once it is in `ARG_VALUES`).
+#[inline(always)]
+fn remember(last: Option<*mut ArgKey>, key: ArgKey) {
+    if let Some(last) = last {
+        // SAFETY: this CPU's entry; this program does not nest with itself on one CPU.
+        unsafe { *last = key };
     }
 }
 
@@ -497,7 +533,8 @@ fn arg_value(syscall: &Syscall<'_>, abi: u32, kind: u32) -> Option<u64> {
     } else {
         0xffff_ffff
     };
-    let arg = |i: usize| syscall.arg(abi, i) & width;
+    let args = syscall.args3(abi);
+    let arg = |i: usize| args[i] & width;
     Some(match kind {
         k if k == ArgKind::Arg0 as u32 => arg(0),
         k if k == ArgKind::Arg1 as u32 => arg(1),
@@ -549,6 +586,8 @@ const REGS_SI: usize = 104;
 const REGS_BX: usize = 40;
 const REGS_CX: usize = 88;
 const REGS_DX: usize = 96;
+/// Registers from bx to di, inclusive.
+const REGS_SPAN: usize = (REGS_DI - REGS_BX) / 8 + 1;
 /// include/uapi/linux/seccomp.h and prctl.h.
 const SECCOMP_SET_MODE_FILTER: u64 = 1;
 const PR_SET_SECCOMP: u64 = 22;

@@ -21,7 +21,7 @@ pub const PARENT: &str = "sysallow";
 pub enum CgroupError {
     #[error(transparent)]
     Hierarchy(#[from] TargetError),
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -203,7 +203,7 @@ impl Drop for Cgroup {
         if self.owned
             && let Err(err) = self.remove_now()
         {
-            eprintln!("sysallow: warning: {err}");
+            eprintln!("sysallow: warning: {}", profile_gen::error_chain(&err));
         }
     }
 }

@@ -34,7 +34,14 @@ pub enum TracerError {
          SYSALLOW_SKIP_EBPF was set); run `cargo xtask setup` and rebuild"
     )]
     NoObject,
-    #[error("reading tracepoint layout {path}: {source}")]
+    #[error(
+        "recording needs an x86_64 host: the kernel side reads x86_64 facts (TS_COMPAT in \
+         thread_info.status, the pt_regs offsets of the syscall arguments); this host is \
+         {arch}. Recordings made on x86_64 can still be generated, merged, diffed and explained \
+         here"
+    )]
+    UnsupportedArch { arch: &'static str },
+    #[error("reading tracepoint layout {path}")]
     Format {
         path: String,
         #[source]
@@ -42,15 +49,15 @@ pub enum TracerError {
     },
     #[error("tracepoint {event} has no field {field} in its format (kernel layout changed?)")]
     FormatField { event: String, field: String },
-    #[error("loading the eBPF object: {0}")]
+    #[error("loading the eBPF object")]
     Load(#[from] aya::EbpfError),
-    #[error("eBPF program {program}: {source}")]
+    #[error("eBPF program {program}")]
     Program {
         program: &'static str,
         #[source]
         source: aya::programs::ProgramError,
     },
-    #[error("eBPF map {map}: {source}")]
+    #[error("eBPF map {map}")]
     Map {
         map: &'static str,
         #[source]
@@ -215,6 +222,11 @@ fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
 impl Tracer {
     /// Load the programs for `root`, and attach them: from then on its syscalls are counted.
     pub fn load(tracefs: &Path, root: &Root) -> Result<(Self, ArmedTarget), TracerError> {
+        if !cfg!(target_arch = "x86_64") {
+            return Err(TracerError::UnsupportedArch {
+                arch: std::env::consts::ARCH,
+            });
+        }
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
@@ -304,8 +316,9 @@ impl Tracer {
                 Ok(()) => Attach::Raw,
                 Err(err) if requested.is_none() => {
                     eprintln!(
-                        "sysallow: warning: raw tracepoints are unavailable ({err}); using the \
-                         classic raw_syscalls tracepoints, which cost more per syscall"
+                        "sysallow: warning: raw tracepoints are unavailable ({}); using the \
+                         classic raw_syscalls tracepoints, which cost more per syscall",
+                        profile_gen::error_chain(&err)
                     );
                     Attach::Tracepoint
                 }
@@ -743,7 +756,8 @@ fn filter_syscalls() -> [u32; 4] {
     ]
 }
 
-/// Offset of `thread_info.status` in `task_struct`. On x86 with THREAD_INFO_IN_TASK,
+/// Offset of `thread_info.status` in `task_struct` (x86_64 only: `Tracer::load` refuses other
+/// hosts before this is used). On x86 with THREAD_INFO_IN_TASK,
 /// `thread_info` is the first member of `task_struct` and is `{ unsigned long flags; unsigned
 /// long syscall_work; u32 status; ... }` (arch/x86/include/asm/thread_info.h, Linux 5.11+).
 /// The 32-bit recording test checks it on the running kernel.

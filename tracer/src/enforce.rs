@@ -49,12 +49,12 @@ use profile_gen::{Abi, Profile};
 /// Why a profile could not be enforced, or a command not started.
 #[derive(Debug, thiserror::Error)]
 pub enum EnforceError {
-    #[error("cannot read profile {path}: {source}")]
+    #[error("cannot read profile {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Format { path: PathBuf, source: FormatError },
     #[error(
         "{path} is a recording, not a profile: make a profile with `sysallow generate {path} -o PROFILE`"
@@ -62,9 +62,9 @@ pub enum EnforceError {
     NotAProfile { path: PathBuf },
     #[error("invalid profile: {0}")]
     Invalid(String),
-    #[error("libseccomp refused {what}: {source}")]
+    #[error("libseccomp refused {what}")]
     Seccomp { what: String, source: SeccompError },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         what: String,
         source: std::io::Error,

@@ -35,7 +35,7 @@ pub enum RecordError {
     Tracer(#[from] TracerError),
     #[error(transparent)]
     Spawn(#[from] SpawnError),
-    #[error("setting up signal forwarding: {0}")]
+    #[error("setting up signal forwarding")]
     Signals(#[source] std::io::Error),
 }
 

@@ -23,13 +23,13 @@ use nix::unistd::{ForkResult, Gid, Pid, Uid, User, fork, pipe2};
 pub enum SpawnError {
     #[error("{0}: command not found")]
     NotFound(String),
-    #[error("{program}: cannot execute: {source}")]
+    #[error("{program}: cannot execute")]
     Exec {
         program: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Sys {
         what: &'static str,
         #[source]

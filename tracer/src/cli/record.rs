@@ -204,7 +204,7 @@ fn record_one_command(
             let status = err.status();
             anyhow::Error::new(StatusError {
                 status,
-                message: err.to_string(),
+                message: profile_gen::error_chain(&err),
             })
         })?;
         if result.stragglers > 0 {
@@ -380,7 +380,7 @@ fn record_parent(
     let watched = record_watch(spec, announce, describe).context("recording");
     // Only what sysallow created, and only when the containers are gone.
     if let Err(err) = parent.remove() {
-        eprintln!("sysallow: warning: {err}");
+        eprintln!("sysallow: warning: {}", profile_gen::error_chain(&err));
     }
     let watched = watched?;
     if watched.is_empty() {

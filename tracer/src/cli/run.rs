@@ -44,12 +44,12 @@ pub(crate) fn fail(err: EnforceError) -> anyhow::Result<u8> {
         err,
         EnforceError::NotFound { .. } | EnforceError::NotExecutable { .. }
     ) {
-        eprintln!("sysallow: {err}");
+        eprintln!("sysallow: {}", profile_gen::error_chain(&err));
         return Ok(status);
     }
     Err(StatusError {
         status,
-        message: err.to_string(),
+        message: profile_gen::error_chain(&err),
     }
     .into())
 }

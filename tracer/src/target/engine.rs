@@ -84,13 +84,13 @@ pub struct ContainerJson {
 pub enum EngineError {
     #[error("no socket at {0}")]
     NoSocket(PathBuf),
-    #[error("connecting to {path}: {source}")]
+    #[error("connecting to {path}")]
     Connect {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("talking to {path}: {source}")]
+    #[error("talking to {path}")]
     Io {
         path: PathBuf,
         #[source]

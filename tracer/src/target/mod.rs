@@ -36,7 +36,7 @@ pub enum TargetError {
          by cgroup v2 id: mount one with `mount -t cgroup2 none /sys/fs/cgroup/unified`"
     )]
     NoCgroup2Mount,
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -65,7 +65,7 @@ pub enum TargetError {
          `record --cgroup-parent` to catch it from its start"
     )]
     ContainerNotRunning { id: String, name: String },
-    #[error("asking the {socket} about {query:?}: {source}")]
+    #[error("asking the {socket} about {query:?}")]
     Engine {
         socket: String,
         query: String,
