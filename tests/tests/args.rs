@@ -5,26 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn probe(dir: &Path) -> Option<PathBuf> {
-    if !common::can_run("args", "gcc", common::have("gcc")) {
-        return None;
-    }
-    let exe = dir.join("args_probe");
-    let out = Command::new("gcc")
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/args_probe.c"))
-        .arg("-lpthread")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(exe)
+    common::compile_workload("args", dir, "args_probe", &["-lpthread"])
 }
 
 fn sysallow(dir: &Path, args: &[&str]) -> Output {
@@ -62,12 +46,6 @@ fn generate(dir: &Path, rec: &str, profile: &str, extra: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-fn under(dir: &Path, profile: &str, argv: &[&str]) -> Output {
-    let mut args = vec!["run", "--profile", profile, "--"];
-    args.extend_from_slice(argv);
-    sysallow(dir, &args)
-}
-
 #[test]
 fn sockets_and_namespaces_with_default_settings_and_strict() {
     if !common::can_run_root("args_sockets") {
@@ -96,13 +74,13 @@ fn sockets_and_namespaces_with_default_settings_and_strict() {
         common::assert_not_wider_than_docker_default(&dir.path().join(profile));
         for i in 1..=20 {
             for mode in ["sockets", "fork", "threads"] {
-                let out = under(dir.path(), profile, &[exe, mode]);
+                let out = common::run_under(dir.path(), profile, &[exe, mode]);
                 assert_eq!(ok(&out), "ok", "{level} run {i}: {mode}");
             }
         }
         // Never observed, and beyond Docker's default: denied.
         for mode in ["packet", "vsock", "newuser"] {
-            let out = under(dir.path(), profile, &[exe, mode]);
+            let out = common::run_under(dir.path(), profile, &[exe, mode]);
             assert_eq!(
                 ok(&out),
                 "denied: Operation not permitted",
@@ -112,7 +90,7 @@ fn sockets_and_namespaces_with_default_settings_and_strict() {
     }
     // unshare -U: a real program asking for a user namespace.
     if common::have("unshare") {
-        let out = under(dir.path(), "safe.json", &["unshare", "-U", "true"]);
+        let out = common::run_under(dir.path(), "safe.json", &["unshare", "-U", "true"]);
         assert!(!out.status.success(), "unshare -U ran under the profile");
     }
     // verify says which value would be denied.
@@ -161,7 +139,7 @@ fn a_glibc_program_whose_recording_saw_only_clone3_runs_under_its_profile() {
     assert!(profile.contains("policy: replaces clone3"), "{profile}");
     for i in 1..=20 {
         assert_eq!(
-            ok(&under(dir.path(), "p.json", &[exe, "threads"])),
+            ok(&common::run_under(dir.path(), "p.json", &[exe, "threads"])),
             "ok",
             "run {i}"
         );
@@ -197,7 +175,11 @@ fn an_overflowing_value_set_is_reported_and_gets_no_rule() {
     assert_eq!(ioctl_rules.len(), 1);
     assert!(ioctl_rules[0]["args"].is_null(), "{:?}", ioctl_rules[0]);
     assert_eq!(
-        ok(&under(dir.path(), "strict.json", &[exe, "ioctls", "100"])),
+        ok(&common::run_under(
+            dir.path(),
+            "strict.json",
+            &[exe, "ioctls", "100"]
+        )),
         "ok"
     );
 }

@@ -5,26 +5,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn compile(dir: &Path, flags: &[&str]) -> Option<PathBuf> {
-    if !common::can_run("imports", "gcc", common::have("gcc")) {
-        return None;
-    }
-    let exe = dir.join(format!("probe{}", flags.join("")));
-    let out = Command::new("gcc")
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/imports_probe.c"))
-        .args(flags)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(exe)
+    common::compile_workload("imports", dir, "imports_probe", flags)
 }
 
 fn sysallow(dir: &Path, args: &[&str]) -> Output {

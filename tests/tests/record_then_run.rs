@@ -5,37 +5,36 @@ mod common;
 
 use std::path::Path;
 
-/// Record `argv` in `dir`, writing `profile.json` and `rec.json`; returns the command's output.
 fn record(dir: &Path, argv: &[&str]) -> std::process::Output {
-    let out = common::sysallow()
-        .args([
-            "record",
-            "-o",
-            "profile.json",
-            "--recording",
-            "rec.json",
-            "--",
-        ])
-        .args(argv)
-        .current_dir(dir)
-        .output()
-        .expect("running sysallow record");
-    assert!(
-        out.status.success(),
-        "record failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = common::record_in(dir, &[], argv);
     assert!(dir.join("profile.json").exists() && dir.join("rec.json").exists());
     out
 }
 
 fn run_under(dir: &Path, argv: &[&str]) -> std::process::Output {
-    common::sysallow()
-        .args(["run", "--profile", "profile.json", "--"])
-        .args(argv)
+    common::run_under(dir, "profile.json", argv)
+}
+
+/// `--args strict` from `rec.json` in `dir`, as `strict.json`, checked against Docker's default.
+fn generate_strict(dir: &Path) {
+    let out = common::sysallow()
+        .args([
+            "generate",
+            "rec.json",
+            "--args",
+            "strict",
+            "-o",
+            "strict.json",
+        ])
         .current_dir(dir)
         .output()
-        .expect("running sysallow run")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::assert_not_wider_than_docker_default(&dir.join("strict.json"));
 }
 
 #[test]
@@ -67,31 +66,9 @@ fn a_recorded_pipeline_runs_under_its_profile_20_of_20_and_nothing_else_runs() {
     }
 
     // --args strict: 20/20 as well.
-    let strict = common::sysallow()
-        .args([
-            "generate",
-            "rec.json",
-            "--args",
-            "strict",
-            "-o",
-            "strict.json",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        strict.status.success(),
-        "{}",
-        String::from_utf8_lossy(&strict.stderr)
-    );
-    common::assert_not_wider_than_docker_default(&dir.path().join("strict.json"));
+    generate_strict(dir.path());
     for i in 1..=20 {
-        let out = common::sysallow()
-            .args(["run", "--profile", "strict.json", "--"])
-            .args(pipeline)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = common::run_under(dir.path(), "strict.json", &pipeline);
         assert!(
             out.status.success(),
             "strict run {i}: {}",
@@ -133,30 +110,9 @@ fn the_example_app_is_profiled_under_its_own_test_suite_and_passes_20_of_20() {
         );
     }
     // --args strict: the suite passes under it too.
-    let strict = common::sysallow()
-        .args([
-            "generate",
-            "rec.json",
-            "--args",
-            "strict",
-            "-o",
-            "strict.json",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        strict.status.success(),
-        "{}",
-        String::from_utf8_lossy(&strict.stderr)
-    );
-    common::assert_not_wider_than_docker_default(&dir.path().join("strict.json"));
+    generate_strict(dir.path());
     for i in 1..=20 {
-        let out = common::sysallow()
-            .args(["run", "--profile", "strict.json", "--", suite])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = common::run_under(dir.path(), "strict.json", &[suite]);
         assert!(
             out.status.success(),
             "suite run {i} under --args strict: {}",

@@ -9,29 +9,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 fn record(dir: &Path, flags: &[&str], argv: &[&str]) -> Output {
-    let out = common::sysallow()
-        .arg("record")
-        .args(flags)
-        .args(["-o", "profile.json", "--recording", "rec.json", "--"])
-        .args(argv)
-        .current_dir(dir)
-        .output()
-        .expect("running sysallow record");
-    assert!(
-        out.status.success(),
-        "record failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::record_in(dir, flags, argv)
 }
 
 fn run_under(dir: &Path, profile: &str, argv: &[&str]) -> Output {
-    common::sysallow()
-        .args(["run", "--profile", profile, "--"])
-        .args(argv)
-        .current_dir(dir)
-        .output()
-        .expect("running sysallow run")
+    common::run_under(dir, profile, argv)
 }
 
 /// The README's recording flags for a command: several runs, the CPUs contended.
@@ -83,18 +65,9 @@ fn a_signal_that_arrives_on_some_runs_only_is_survived() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("late_alarm");
-    let gcc = Command::new("gcc")
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads/late_alarm.c"))
-        .output()
-        .unwrap();
-    assert!(
-        gcc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gcc.stderr)
-    );
+    let Some(exe) = common::compile_workload("late_signal", dir.path(), "late_alarm", &[]) else {
+        return;
+    };
     let exe = exe.to_str().unwrap();
 
     // Recorded on a run that ends before the timer fires: no handler ran.

@@ -107,6 +107,62 @@ pub fn assert_not_wider_than_docker_default(path: &std::path::Path) {
     );
 }
 
+/// Compile `tests/workloads/NAME.c` into `dir` as NAME (with `flags`, e.g. `-static`, `-m32`,
+/// `-lpthread`); None, after saying why, where gcc is missing and skipping is allowed.
+pub fn compile_workload(
+    test: &str,
+    dir: &std::path::Path,
+    name: &str,
+    flags: &[&str],
+) -> Option<PathBuf> {
+    if !can_run(test, "gcc", have("gcc")) {
+        return None;
+    }
+    let exe = dir.join(format!("{name}{}", flags.join("")));
+    let out = Command::new("gcc")
+        .args(["-O1", "-o"])
+        .arg(&exe)
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("workloads/{name}.c")))
+        .args(flags)
+        .output()
+        .expect("running gcc");
+    assert!(
+        out.status.success(),
+        "gcc {name}.c {flags:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(exe)
+}
+
+/// `sysallow record FLAGS -o profile.json --recording rec.json -- ARGV` in `dir`; panics with
+/// its stderr unless it succeeds. Returns its output (the command's stdout).
+pub fn record_in(dir: &std::path::Path, flags: &[&str], argv: &[&str]) -> std::process::Output {
+    let out = sysallow()
+        .arg("record")
+        .args(flags)
+        .args(["-o", "profile.json", "--recording", "rec.json", "--"])
+        .args(argv)
+        .current_dir(dir)
+        .output()
+        .expect("running sysallow record");
+    assert!(
+        out.status.success(),
+        "record failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `sysallow run --profile PROFILE -- ARGV` in `dir`.
+pub fn run_under(dir: &std::path::Path, profile: &str, argv: &[&str]) -> std::process::Output {
+    sysallow()
+        .args(["run", "--profile", profile, "--"])
+        .args(argv)
+        .current_dir(dir)
+        .output()
+        .expect("running sysallow run")
+}
+
 /// Keeps every core busy while it lives, as production machines are: one shell loop per CPU,
 /// ended by PID on drop (also when the test fails).
 pub struct Busy(Vec<std::process::Child>);
