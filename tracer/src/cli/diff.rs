@@ -1,15 +1,15 @@
 //! `sysallow diff`: the semantic difference between two recordings or profiles, for a reviewer
 //! (text, markdown) or a tool (json), and a CI gate (`--fail-on`).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args as ClapArgs, ValueEnum};
 use profile_gen::diff::{self, Diff, FailOn, NormalizedPolicy, Style};
-use profile_gen::formats::{self, Document};
+use profile_gen::formats::Document;
 use profile_gen::risk;
 
 use super::StatusError;
+use super::io::{Color, read_document, write_output};
 
 /// Compare two recordings or profiles semantically, and say what a reviewer should look at.
 ///
@@ -82,28 +82,6 @@ enum FailOnArg {
     Risky,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Color {
-    Auto,
-    Always,
-    Never,
-}
-
-impl Color {
-    /// Whether to colour output going to stdout.
-    pub fn enabled(self, to_stdout: bool) -> bool {
-        match self {
-            Color::Always => true,
-            Color::Never => false,
-            Color::Auto => {
-                to_stdout
-                    && std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            }
-        }
-    }
-}
-
 fn long_help() -> String {
     let mut text = String::from(
         "Exit status:\n  \
@@ -132,20 +110,9 @@ fn long_help() -> String {
     text
 }
 
-/// Read a recording or profile, or fail with status 2 naming the file.
-pub fn read_input(path: &Path) -> anyhow::Result<Document> {
-    let bad = |message: String| StatusError { status: 2, message };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?;
-    formats::read(&text).map_err(|e| bad(format!("{}: {e}", path.display())).into())
-}
-
-/// Write `text` to `output` (`None` or `-` is stdout), through the one atomic writer: a file
-/// is never left half-written.
-pub fn write_output(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    let path = output.unwrap_or(Path::new("-"));
-    tracer::output::Output::prepare(path, None)?.commit(text)?;
-    Ok(())
+/// Unreadable input is status 2 (documented in --help).
+fn read_input(path: &Path) -> anyhow::Result<Document> {
+    read_document(path, 2)
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {

@@ -7,7 +7,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use profile_gen::diff::Style;
 use profile_gen::explain;
 
-use super::diff::{Color, read_input, write_output};
+use super::io::{Color, read_document, write_output};
 
 /// Explain a recording or profile: per syscall and ABI, the programs that used it and how
 /// often (recordings), what the profile does with it, its risk class, and why it is there.
@@ -65,7 +65,8 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let doc = read_input(&args.input)?;
+    // Unreadable input is status 2 (documented in --help).
+    let doc = read_document(&args.input, 2)?;
     let explanation = explain::explain(&args.input.display().to_string(), &doc);
     if let Some(plot) = &args.plot {
         let Some(discovery) = &explanation.discovery else {

@@ -1,6 +1,6 @@
 //! `sysallow generate`: turn recordings into a profile for where it is deployed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
@@ -11,6 +11,8 @@ use profile_gen::generate::{DefaultErrno, Policy, generate};
 use profile_gen::imports::ImportsMode;
 use profile_gen::runtime::RuntimeChoice;
 use tracer::output::Output;
+
+use super::io::{read_document, warn};
 
 /// Build the smallest seccomp profile from one or more recordings (`sysallow record
 /// --recording`, or `sysallow merge`).
@@ -188,27 +190,13 @@ fn parse_args_level(s: &str) -> Result<ArgsLevel, String> {
     s.parse()
 }
 
-/// Read a Recording or profile file, saying which file and where it is malformed.
-pub fn read_document(path: &Path) -> anyhow::Result<Document> {
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
-    } else {
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-    };
-    formats::read(&text).with_context(|| format!("{}", path.display()))
-}
-
-pub fn warn(message: &str) {
-    eprintln!("sysallow: warning: {message}");
-}
-
 pub fn run(args: Args) -> anyhow::Result<u8> {
     // Fail on an unwritable output before doing the work.
     let output = Output::prepare(&args.output, None)
         .with_context(|| format!("preparing {}", args.output.display()))?;
     let mut recordings = Vec::new();
     for path in &args.recordings {
-        match read_document(path)? {
+        match read_document(path, 1)? {
             Document::Recording(rec) => recordings.push(rec),
             Document::Profile(_) => anyhow::bail!(
                 "{}: is a profile, not a recording (generate reads recordings; `sysallow merge` \

@@ -8,7 +8,7 @@ use profile_gen::formats::{self, Document, Format};
 use profile_gen::merge::merge;
 use tracer::output::Output;
 
-use super::generate::{read_document, warn};
+use super::io::{read_document, warn};
 
 /// Merge recordings and/or profiles into one: the union of what they needed.
 ///
@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .with_context(|| format!("preparing {}", args.output.display()))?;
     let mut inputs = Vec::new();
     for path in &args.inputs {
-        inputs.push(read_document(path)?);
+        inputs.push(read_document(path, 1)?);
     }
     let merged = merge(&inputs).context("merging")?;
     for warning in &merged.warnings {

@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod explain;
 pub mod generate;
+pub mod io;
 pub mod merge;
 pub mod record;
 pub mod run;

@@ -1,0 +1,60 @@
+//! What every subcommand reads and writes the same way: documents (recordings and profiles
+//! in any format), output files (atomically), colour, warnings.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+
+use clap::ValueEnum;
+use profile_gen::formats::{self, Document};
+
+use super::StatusError;
+
+/// Read a Recording or a profile (`-` is stdin), saying which file and where it is
+/// malformed; the error carries `status` (2 where a subcommand documents it for bad input).
+pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
+    let bad = |message: String| StatusError { status, message };
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| bad(format!("reading stdin: {e}")))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?
+    };
+    formats::read(&text).map_err(|e| {
+        bad(format!("{}: {}", path.display(), profile_gen::error_chain(&e))).into()
+    })
+}
+
+/// Write `text` to `output` (`None` or `-` is stdout), through the one atomic writer: a file
+/// is never left half-written.
+pub fn write_output(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    let path = output.unwrap_or(Path::new("-"));
+    tracer::output::Output::prepare(path, None)?.commit(text)?;
+    Ok(())
+}
+
+/// A warning on stderr.
+pub fn warn(message: &str) {
+    eprintln!("sysallow: warning: {message}");
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether to colour output going to stdout.
+    pub fn enabled(self, to_stdout: bool) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                to_stdout
+                    && std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
