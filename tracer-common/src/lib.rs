@@ -210,8 +210,10 @@ pub mod globals {
     /// The armed cgroup's id, and its `TARGET_*` flags.
     pub const TARGET_CGROUP: &str = "TARGET_CGROUP";
     pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
-    /// Offset of `child_pid` in `sched:sched_process_fork` (read from its tracefs `format`).
-    pub const FORK_CHILD_PID_OFFSET: &str = "FORK_CHILD_PID_OFFSET";
+    /// Offsets of `pid` and `clone_flags` in `task:task_newtask` (read from its tracefs
+    /// `format`).
+    pub const NEWTASK_PID_OFFSET: &str = "NEWTASK_PID_OFFSET";
+    pub const NEWTASK_FLAGS_OFFSET: &str = "NEWTASK_FLAGS_OFFSET";
     /// Offset of the `__data_loc char[] filename` field of `sched:sched_process_exec`.
     pub const EXEC_FILENAME_OFFSET: &str = "EXEC_FILENAME_OFFSET";
     /// Offset of `group_dead` in `sched:sched_process_exit`.

@@ -45,7 +45,9 @@ static TARGET_CGROUP: u64 = 0;
 #[unsafe(no_mangle)]
 static TARGET_FLAGS: u32 = 0;
 #[unsafe(no_mangle)]
-static FORK_CHILD_PID_OFFSET: u32 = 20;
+static NEWTASK_PID_OFFSET: u32 = 8;
+#[unsafe(no_mangle)]
+static NEWTASK_FLAGS_OFFSET: u32 = 32;
 #[unsafe(no_mangle)]
 static EXEC_FILENAME_OFFSET: u32 = 8;
 #[unsafe(no_mangle)]
@@ -763,16 +765,24 @@ fn claim_slot() -> Option<u32> {
     None
 }
 
-/// `sched:sched_process_fork`, run in the parent: a child of a followed task inherits its
-/// program slot (and whether it is past the runtime boundary).
-#[tracepoint(category = "sched", name = "sched_process_fork")]
-pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+/// `task:task_newtask`, run in the parent (kernel/fork.c, copy_process): a new process forked
+/// by a followed task inherits its program slot. A new thread needs no entry of its own:
+/// tasks are looked up by their process (tgid), so `CLONE_THREAD` children are skipped.
+#[tracepoint(category = "task", name = "task_newtask")]
+pub fn task_newtask(ctx: TracePointContext) -> u32 {
+    // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
+    let Ok(flags) = (unsafe { ctx.read_at::<u64>(global(&NEWTASK_FLAGS_OFFSET) as usize) }) else {
+        return 0;
+    };
+    if flags & CLONE_THREAD != 0 {
+        return 0;
+    }
     // SAFETY: the value is copied out at once.
     let Some(slot) = (unsafe { TASK_SLOT.get(&current_tgid()) }).copied() else {
         return 0;
     };
     // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
-    let Ok(child) = (unsafe { ctx.read_at::<i32>(global(&FORK_CHILD_PID_OFFSET) as usize) }) else {
+    let Ok(child) = (unsafe { ctx.read_at::<i32>(global(&NEWTASK_PID_OFFSET) as usize) }) else {
         return 0;
     };
     if TASK_SLOT.insert(&(child as u32), &slot, 0).is_err() {
@@ -783,16 +793,15 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// include/uapi/linux/sched.h.
+const CLONE_THREAD: u64 = 0x0001_0000;
+
 /// `sched:sched_process_exit`: forget a task that ends, so the task map only holds live tasks.
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     let tgid = current_tgid();
-    let tid = current_tid();
-    if tid != tgid {
-        // A thread: it has an entry only if it was created by a followed task.
-        if TASK_SLOT.remove(&tid).is_ok() {
-            task_slots_changed();
-        }
+    if current_tid() != tgid {
+        // A thread other than the leader: it has no entry of its own (see `task_newtask`).
         return 0;
     }
     // The leader: keep the process's entry while other threads still run.

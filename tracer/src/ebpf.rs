@@ -145,7 +145,8 @@ pub struct Tracer {
 
 /// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
 struct Layout {
-    fork_child_pid: u32,
+    newtask_pid: u32,
+    newtask_flags: u32,
     exec_filename: u32,
     exit_group_dead: u32,
     enter_id: u32,
@@ -156,7 +157,8 @@ struct Layout {
 impl Layout {
     fn read(tracefs: &Path) -> Result<Self, TracerError> {
         Ok(Layout {
-            fork_child_pid: field_offset(tracefs, "sched/sched_process_fork", "child_pid")?,
+            newtask_pid: field_offset(tracefs, "task/task_newtask", "pid")?,
+            newtask_flags: field_offset(tracefs, "task/task_newtask", "clone_flags")?,
             exec_filename: field_offset(tracefs, "sched/sched_process_exec", "filename")?,
             exit_group_dead: field_offset(tracefs, "sched/sched_process_exit", "group_dead")?,
             enter_id: field_offset(tracefs, "raw_syscalls/sys_enter", "id")?,
@@ -237,7 +239,8 @@ impl Tracer {
             .override_global(globals::TARGET_LEVEL, &root.level, true)
             .override_global(globals::TARGET_CGROUP, &root.cgroup_id, true)
             .override_global(globals::TARGET_FLAGS, &root.flags, true)
-            .override_global(globals::FORK_CHILD_PID_OFFSET, &layout.fork_child_pid, true)
+            .override_global(globals::NEWTASK_PID_OFFSET, &layout.newtask_pid, true)
+            .override_global(globals::NEWTASK_FLAGS_OFFSET, &layout.newtask_flags, true)
             .override_global(globals::EXEC_FILENAME_OFFSET, &layout.exec_filename, true)
             .override_global(
                 globals::EXIT_GROUP_DEAD_OFFSET,
@@ -297,7 +300,7 @@ impl Tracer {
         // The bookkeeping programs first, so that a task is known before its syscalls count.
         for (program, category, name) in [
             ("sched_process_exec", "sched", "sched_process_exec"),
-            ("sched_process_fork", "sched", "sched_process_fork"),
+            ("task_newtask", "task", "task_newtask"),
             ("sched_process_exit", "sched", "sched_process_exit"),
         ] {
             let tp: &mut TracePoint = program_mut(&mut tracer.ebpf, program)?;
