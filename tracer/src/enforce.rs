@@ -1028,6 +1028,21 @@ pub fn supervise(
     mode: Mode,
     mut on_event: impl FnMut(&str, &str, ScmpAction, bool),
 ) -> Result<Outcome, EnforceError> {
+    // The supervisor learns that the command ended through a pidfd. Without one (kernels
+    // before 5.3, or pidfd_open denied to sysallow itself) it could only block in waitpid
+    // while the command waits for an answer to a notification: say so before starting it.
+    // SAFETY: pidfd_open on this process; the fd is closed at once.
+    let probe = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
+    if probe < 0 {
+        return Err(EnforceError::Io {
+            what: "pidfd_open, which verify and run --log-denials need to watch the command \
+                   (Linux 5.3 or later, not denied to sysallow)"
+                .into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: closing the fd just opened.
+    unsafe { libc::close(i32::try_from(probe).unwrap_or(-1)) };
     let ctx = policy.filter(mode)?;
     let program = bpf_program(&ctx)?;
     let prog = libc::sock_fprog {
@@ -1164,6 +1179,21 @@ fn supervise_inner(
     // SAFETY: pidfd_open on our own unreaped child.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     let pidfd = i32::try_from(pidfd).unwrap_or(-1);
+    if pidfd < 0 {
+        // Worked for this process a moment ago; without it the command could not be watched.
+        let source = std::io::Error::last_os_error();
+        // SAFETY: ending and reaping the child we started, by its pid.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGQUIT, libc::SIG_DFL);
+        }
+        return Err(EnforceError::Io {
+            what: "pidfd_open on the command".into(),
+            source,
+        });
+    }
 
     let mut report = Report::default();
     let mut listener = -1;
@@ -1201,7 +1231,7 @@ fn supervise_inner(
             handle_notification(listener, policy, mode, &mut report, on_event);
             continue;
         }
-        if fds[0].revents & libc::POLLIN != 0 || pidfd < 0 {
+        if fds[0].revents & libc::POLLIN != 0 {
             break;
         }
     }
@@ -1213,9 +1243,7 @@ fn supervise_inner(
         if listener >= 0 {
             libc::close(listener);
         }
-        if pidfd >= 0 {
-            libc::close(pidfd);
-        }
+        libc::close(pidfd);
         libc::signal(libc::SIGINT, libc::SIG_DFL);
         libc::signal(libc::SIGQUIT, libc::SIG_DFL);
     }

@@ -14,13 +14,17 @@ use super::StatusError;
 pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
     let bad = |message: String| StatusError { status, message };
     let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| bad(format!("reading stdin: {e}")))?
+        std::io::read_to_string(std::io::stdin()).map_err(|e| bad(format!("reading stdin: {e}")))?
     } else {
         std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?
     };
     formats::read(&text).map_err(|e| {
-        bad(format!("{}: {}", path.display(), profile_gen::error_chain(&e))).into()
+        bad(format!(
+            "{}: {}",
+            path.display(),
+            profile_gen::error_chain(&e)
+        ))
+        .into()
     })
 }
 
