@@ -83,6 +83,14 @@ impl Cgroup {
         Ok(cgroup)
     }
 
+    /// Take over a cgroup sysallow created earlier (a dead recorder's): removing it kills
+    /// what is left in it.
+    pub fn adopt_owned(mount: &Cgroup2Mount, path: &Path) -> Result<Self, CgroupError> {
+        let mut cgroup = Cgroup::from_dir(&mount.open(path)?);
+        cgroup.owned = true;
+        Ok(cgroup)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

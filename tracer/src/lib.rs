@@ -9,6 +9,7 @@ pub mod host;
 pub mod live;
 pub mod output;
 pub mod privilege;
+pub mod reaper;
 pub mod record;
 pub mod spawn;
 pub mod stress;

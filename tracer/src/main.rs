@@ -10,8 +10,6 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-use tracer as _;
-
 #[derive(Parser)]
 #[command(
     name = "sysallow",
@@ -41,6 +39,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The reaper a recorder starts for its command's cgroup (tracer::reaper): not a user's
+    // subcommand, so not in --help.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() == 3 && args[1] == tracer::reaper::SUBCOMMAND {
+        return match tracer::reaper::reap(std::path::Path::new(&args[2])) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("sysallow: reaper: {}", profile_gen::error_chain(&err));
+                ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Record(args) => cli::record::run(args),

@@ -76,8 +76,12 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     let program = spawn::resolve_program(spec.argv.first().map_or("".as_ref(), |a| a))?;
     let tracefs = privilege::tracefs()?;
     let mount = cgroup::v2_mount()?;
+    crate::reaper::clear_stale(&mount);
     let name = format!("run-{}", std::process::id());
     let cgroup = Cgroup::create_for_command(&mount, &name)?;
+    // Dropped after the cgroup is removed (declared after it): ends the command if this
+    // recorder dies.
+    let reaper = crate::reaper::Reaper::start(cgroup.path());
 
     let (tracer, target) = Tracer::load(
         &tracefs,
@@ -147,6 +151,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     let losses = tracer.losses()?;
     drop(tracer);
     cgroup.remove()?;
+    drop(reaper);
 
     let mut recording = Recording::new(
         Target::Command {

@@ -36,6 +36,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "xz-utils",
         "the xz pipeline recorded in tests (polls only when its pipe is full)",
     ),
+    (
+        "bpftool",
+        "fault tests check that no BPF program outlives a killed recorder",
+    ),
     ("gzip", "the example application"),
     ("docker.io", "container tests run a private dockerd"),
     ("crun", "container tests also run crun (containers_crun)"),

@@ -1,0 +1,133 @@
+//! The recorder killed at any point: nothing of it stays, and the command does not go on
+//! running unrecorded (it ends with the recorder, as `unshare --kill-child` does). A later
+//! run clears what a dead recorder's reaper could not.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn v2() -> PathBuf {
+    common::docker::cgroup2_mount().expect("a cgroup v2 mount")
+}
+
+/// sysallow's programs that bpftool lists (by name).
+fn sysallow_programs() -> Vec<String> {
+    let out = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .expect("running bpftool");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            [
+                "sys_enter",
+                "sys_exit",
+                "sched_process_exec",
+                "sched_process_exit",
+                "task_newtask",
+            ]
+            .iter()
+            .any(|name| l.contains(&format!(" name {name} ")))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn alive(pid: i32) -> bool {
+    common::docker::pid_alive(pid)
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "{what} within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_recorder_killed_with_sigkill_takes_its_command_and_leaves_nothing() {
+    if !common::can_run_root("recorder_sigkill")
+        || !common::can_run("recorder_sigkill", "bpftool", common::have("bpftool"))
+    {
+        return;
+    }
+    let before = sysallow_programs();
+    let dir = tempfile::tempdir().unwrap();
+    let mut recorder = common::sysallow()
+        .args(["record", "--recording", "rec.json", "--", "sleep", "30"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let cgroup = v2().join(format!("sysallow/run-{}", recorder.id()));
+    let procs = cgroup.join("cgroup.procs");
+    let mut sleep_pid = 0;
+    wait_for(
+        "the command starts in its cgroup",
+        Duration::from_secs(20),
+        || {
+            sleep_pid = std::fs::read_to_string(&procs)
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+                .unwrap_or(0);
+            sleep_pid > 0
+        },
+    );
+    assert!(
+        sysallow_programs().len() > before.len(),
+        "the programs were attached"
+    );
+    recorder.kill().unwrap(); // SIGKILL, by its pid
+    recorder.wait().unwrap();
+
+    wait_for(
+        "the command ends with its recorder",
+        Duration::from_secs(10),
+        || !alive(sleep_pid),
+    );
+    wait_for("the cgroup is removed", Duration::from_secs(10), || {
+        !cgroup.exists()
+    });
+    wait_for(
+        "no program of it stays attached",
+        Duration::from_secs(10),
+        || sysallow_programs().len() <= before.len(),
+    );
+    assert!(
+        !dir.path().join("rec.json").exists(),
+        "a half recording was written"
+    );
+}
+
+#[test]
+fn a_later_run_clears_what_a_dead_recorder_left_and_says_so() {
+    if !common::can_run_root("stale_cgroup") {
+        return;
+    }
+    // A recorder (pid 4194303, above any pid_max in use here) whose reaper died with it.
+    let parent = v2().join("sysallow");
+    let _ = std::fs::create_dir(&parent);
+    let stale = parent.join("run-4194303");
+    std::fs::create_dir(&stale).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::sysallow()
+        .args(["record", "--recording", "rec.json", "--", "true"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cleared = !stale.exists();
+    if !cleared {
+        let _ = std::fs::remove_dir(&stale);
+    }
+    assert!(out.status.success(), "{err}");
+    assert!(cleared, "the stale cgroup was left: {err}");
+    assert!(
+        err.contains("run-4194303") && err.contains("no longer running"),
+        "{err}"
+    );
+}
