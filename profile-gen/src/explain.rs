@@ -16,6 +16,7 @@ use crate::discovery::Discovery;
 use crate::formats::Document;
 use crate::generate::why;
 use crate::imports::ProgramImports;
+use crate::recording::Recording;
 use crate::risk::{self, Risk};
 
 /// Why a syscall is in the document.
@@ -36,6 +37,8 @@ pub enum Why {
     Merged,
     /// Added by `verify -o`: the profile would have denied it.
     Verify,
+    /// Answered as the filter the workload ran under answered it (or the kernel, ENOSYS).
+    FilterInPlace,
     /// A comment the generator did not write.
     Comment,
     /// No comment.
@@ -55,6 +58,7 @@ impl Why {
             (why::REPLACES, Why::PolicyFlag),
             (why::VERIFY, Why::Verify),
             (why::IMPORTS, Why::PolicyFlag),
+            (why::FILTER, Why::FilterInPlace),
             (why::FALLBACK, Why::Fallback),
             (why::ERRNO_PIN, Why::ErrnoPin),
             (why::MERGED, Why::Merged),
@@ -77,6 +81,7 @@ impl Why {
             Why::ErrnoPin => "errno pin",
             Why::Merged => "merged",
             Why::Verify => "verify",
+            Why::FilterInPlace => "filter in place",
             Why::Comment => "comment",
             Why::Unexplained => "(no comment)",
         }
@@ -127,6 +132,9 @@ pub struct Explanation {
     /// never saw (Recordings).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub imports: BTreeMap<String, ProgramImports>,
+    /// What a filter in place denied before entry (Recordings of containers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub denied_by_filter: Option<String>,
 }
 
 /// Explain `doc` (named `name` in the report).
@@ -203,6 +211,7 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
         syscalls,
         discovery: recording.and_then(Discovery::of),
         imports: recording.map(|r| r.imports.clone()).unwrap_or_default(),
+        denied_by_filter: recording.and_then(Recording::denied_summary),
     }
 }
 
@@ -340,6 +349,13 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
     if let Some(discovery) = &explanation.discovery {
         out.push('\n');
         out.push_str(&discovery.render_text());
+    }
+    if let Some(denied) = &explanation.denied_by_filter {
+        let _ = writeln!(
+            out,
+            "\nDenied before entry by the filter the workload ran under (a generated profile \
+             gives the same errno): {denied}"
+        );
     }
     let advice = crate::imports::summary(&explanation.imports, true);
     if !advice.is_empty() {

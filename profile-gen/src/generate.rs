@@ -40,6 +40,7 @@
 //! | `policy: replaces ` | allowed in place of a syscall the ceiling denies (`clone` for `clone3`) |
 //! | `verify: ` | added by `sysallow verify -o`: the profile would have denied it (`fix.rs`) |
 //! | `policy: imports` | a recorded program imports a function that makes it (`imports.rs`) |
+//! | `filter in place: ` | answered as the filter the workload ran under answered it, or as the kernel did |
 //! | `fallback: ` | ENOSYS so callers fall back to an older syscall |
 //! | `errno pin: ` | names the highest syscall so runc's ENOSYS stub cannot change the errno |
 //! | `merged: ` | written by `merge` for profiles |
@@ -68,6 +69,7 @@ pub mod why {
     pub const REPLACES: &str = "policy: replaces ";
     pub const VERIFY: &str = "verify: ";
     pub const IMPORTS: &str = "policy: imports";
+    pub const FILTER: &str = "filter in place: ";
     pub const FALLBACK: &str = "fallback: ";
     pub const ERRNO_PIN: &str = "errno pin: ";
     pub const MERGED: &str = "merged: ";
@@ -739,6 +741,54 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
         }
     }
 
+    // What the workload was answered while recorded, it is answered again: a syscall a filter
+    // in place denied before entry gets that filter's errno (the workload got it, and coped),
+    // and one whose every call failed with ENOSYS (a probe) keeps ENOSYS.
+    let mut answered: BTreeMap<String, (u32, String)> = BTreeMap::new();
+    for rec in recordings {
+        for (abi, denied) in &rec.denied_by_filter {
+            for (name, failures) in denied {
+                if reasons.contains_key(name) || abi.syscall_nr(name).is_none() {
+                    continue;
+                }
+                let errno = failures.errno();
+                answered.entry(name.clone()).or_insert_with(|| {
+                    (
+                        errno,
+                        format!(
+                            "{}the filter the workload ran under denied it before entry \
+                             ({} call(s) got {}), so it gets the same",
+                            why::FILTER,
+                            failures.eperm + failures.enosys,
+                            crate::formats::errno_name(errno).unwrap_or("an errno")
+                        ),
+                    )
+                });
+            }
+        }
+    }
+    let probes: Vec<String> = reasons
+        .iter()
+        .filter(|(name, reason)| {
+            matches!(reason, Reason::Observed(_)) && only_enosys(recordings, name)
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in probes {
+        reasons.remove(&name);
+        answered.insert(
+            name,
+            (
+                ENOSYS,
+                format!(
+                    "{}every call got ENOSYS while recorded (a probe that then fell back), so \
+                     it keeps ENOSYS",
+                    why::FILTER
+                ),
+            ),
+        );
+    }
+
     // The ceiling: what Docker's default denies although it has a replacement is denied as
     // Docker does, and the replacement allowed (clone3 -> clone).
     let abi_of = |name: &str| {
@@ -803,6 +853,15 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
     syscalls.extend(restricted);
 
     let default_errno = policy.default_errno.number();
+    for (name, (errno, why_answered)) in &answered {
+        syscalls.push(SyscallRule {
+            names: vec![name.clone()],
+            action: Action::Errno,
+            errno_ret: Some(*errno),
+            comment: why_answered.clone(),
+            ..SyscallRule::default()
+        });
+    }
     for (name, errno, why_denied) in &replaced {
         if *errno != default_errno {
             let errno_name = crate::formats::errno_name(*errno).unwrap_or("errno");
@@ -825,6 +884,7 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
         for (name, reason) in FALLBACKS {
             if exists(name)
                 && !reasons.contains_key(*name)
+                && !answered.contains_key(*name)
                 && !replaced.iter().any(|(r, _, _)| r == name)
             {
                 match groups.iter_mut().find(|(r, _)| r == reason) {
@@ -868,6 +928,23 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
 
     warnings.extend(libseccomp_warnings(&profile));
     Ok(Generated { profile, warnings })
+}
+
+/// Whether every recorded call of `name`, in every recording and ABI that saw it, failed with
+/// ENOSYS.
+fn only_enosys(recordings: &[Recording], name: &str) -> bool {
+    let mut seen = false;
+    for rec in recordings {
+        for abi_rec in rec.abis.values() {
+            if let Some(sc) = abi_rec.syscalls.get(name) {
+                seen = true;
+                if sc.count == 0 || sc.failed.enosys < sc.count {
+                    return false;
+                }
+            }
+        }
+    }
+    seen
 }
 
 /// The values of a captured argument over every recording, as far as they can be trusted.
@@ -1803,6 +1880,56 @@ mod tests {
         assert_eq!(clone.len(), 2, "{clone:?}");
         assert_eq!(clone[1].args[0].value_two, libc::CLONE_NEWUSER as u64);
         assert!(g.warnings.iter().any(|w| w.contains("CLONE_NEWUSER")));
+    }
+
+    #[test]
+    fn what_a_filter_in_place_answered_is_answered_the_same() {
+        use crate::recording::Failures;
+        let mut rec = basic();
+        let keyctl = Abi::X86_64.syscall_nr("keyctl").unwrap();
+        let none = Failures::default();
+        rec.note_failures(
+            Abi::X86_64,
+            keyctl,
+            &none,
+            &Failures {
+                eperm: 3,
+                enosys: 0,
+            },
+        );
+        // Entered, and every call got ENOSYS: a probe.
+        let getrandom = Abi::X86_64.syscall_nr("getrandom").unwrap();
+        rec.add(Abi::X86_64, getrandom, "/usr/bin/app", 2);
+        rec.note_failures(
+            Abi::X86_64,
+            getrandom,
+            &Failures {
+                eperm: 0,
+                enosys: 2,
+            },
+            &none,
+        );
+        let policy = Policy {
+            default_errno: DefaultErrno::Enosys,
+            ..Policy::default()
+        };
+        let p = generate(&[rec], &policy).unwrap().profile;
+        let keyctl = rule_of(&p, "keyctl").unwrap();
+        assert_eq!(
+            (keyctl.action, keyctl.errno_ret),
+            (Action::Errno, Some(EPERM))
+        );
+        assert!(
+            keyctl.comment.starts_with(why::FILTER),
+            "{}",
+            keyctl.comment
+        );
+        let getrandom = rule_of(&p, "getrandom").unwrap();
+        assert_eq!(
+            (getrandom.action, getrandom.errno_ret),
+            (Action::Errno, Some(ENOSYS))
+        );
+        assert!(getrandom.comment.contains("probe"), "{}", getrandom.comment);
     }
 
     #[test]

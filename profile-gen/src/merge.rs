@@ -168,6 +168,16 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
                 add_syscall(merged.unnamed.entry(*nr).or_default(), sc);
             }
         }
+        for (abi, denied) in &rec.denied_by_filter {
+            for (name, failures) in denied {
+                out.denied_by_filter
+                    .entry(*abi)
+                    .or_default()
+                    .entry(name.clone())
+                    .or_default()
+                    .add(failures);
+            }
+        }
         for (abi, setup) in &rec.runtime_setup {
             let merged = out.runtime_setup.entry(*abi).or_default();
             for (name, n) in setup {
@@ -223,6 +233,7 @@ fn add_syscall(merged: &mut SyscallRecord, sc: &SyscallRecord) {
         let seen = merged.first_seen_ms.entry(program.clone()).or_insert(*ms);
         *seen = (*seen).min(*ms);
     }
+    merged.failed.add(&sc.failed);
     if let Some(args) = &sc.args {
         merged
             .args

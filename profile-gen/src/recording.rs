@@ -13,9 +13,9 @@ use crate::imports::ProgramImports;
 
 /// The `format` field of every Recording.
 pub const FORMAT: &str = "sysallow-recording";
-/// The version this build writes and the highest it reads. Version 2 added `first_seen_ms`
-/// and `args` per syscall, the `first_seen_full` and `arg_map_full` losses, and `imports`;
-/// version 1 recordings still read.
+/// The version this build writes and the highest it reads. Version 2 added `first_seen_ms`,
+/// `args` and `failed` per syscall, the `first_seen_full` and `arg_map_full` losses,
+/// `imports` and `denied_by_filter`; version 1 recordings still read.
 pub const VERSION: u32 = 2;
 
 /// Name under which syscalls of tasks whose program is unknown are attributed (for a spawned
@@ -61,6 +61,11 @@ pub struct Recording {
     /// container, or a version 1 recording).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub imports: BTreeMap<String, ProgramImports>,
+    /// Syscalls a filter already in place denied before they were entered (seen only at
+    /// sys_exit, with the errno it gave), per ABI: not in `abis`, since the workload never
+    /// made them; a profile answers them the same way (recorded for containers).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub denied_by_filter: BTreeMap<Abi, BTreeMap<String, Failures>>,
 }
 
 /// How many merged inputs saw each syscall (written by `merge`).
@@ -176,6 +181,40 @@ pub struct SyscallRecord {
     /// argument the recorder captures. Absent in version 1 recordings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<ArgValues>,
+    /// How many of those calls failed with EPERM or ENOSYS (recorded for containers, where
+    /// sys_exit is watched).
+    #[serde(default, skip_serializing_if = "Failures::is_empty")]
+    pub failed: Failures,
+}
+
+/// Calls that failed with EPERM or ENOSYS.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Failures {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub eperm: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub enosys: u64,
+}
+
+impl Failures {
+    pub fn is_empty(&self) -> bool {
+        self.eperm == 0 && self.enosys == 0
+    }
+
+    pub fn add(&mut self, other: &Failures) {
+        self.eperm += other.eperm;
+        self.enosys += other.enosys;
+    }
+
+    /// The errno most of them got.
+    pub fn errno(&self) -> u32 {
+        if self.enosys > self.eperm { 38 } else { 1 }
+    }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl SyscallRecord {
@@ -278,6 +317,7 @@ impl Recording {
             runtime_setup: BTreeMap::new(),
             coverage: None,
             imports: BTreeMap::new(),
+            denied_by_filter: BTreeMap::new(),
         }
     }
 
@@ -353,6 +393,48 @@ impl Recording {
                 .get_or_insert_with(ArgValues::default)
                 .merge(values);
         }
+    }
+
+    /// Syscall `nr` in `abi` failed: `entered` of its calls after entry, `denied` before entry
+    /// (a filter in place). Unnamed numbers are left out: a profile can only name syscalls.
+    pub fn note_failures(&mut self, abi: Abi, nr: u32, entered: &Failures, denied: &Failures) {
+        let Some(name) = abi.syscall_name(nr) else {
+            return;
+        };
+        if !entered.is_empty()
+            && let Some(sc) = self.abis.entry(abi).or_default().syscalls.get_mut(name)
+        {
+            sc.failed.add(entered);
+        }
+        if !denied.is_empty() {
+            self.denied_by_filter
+                .entry(abi)
+                .or_default()
+                .entry(name.to_owned())
+                .or_default()
+                .add(denied);
+        }
+    }
+
+    /// One line for what a filter in place denied before entry: `keyctl (EPERM, 3x), clone3
+    /// (x86_64, ENOSYS, 1x)`; None if nothing.
+    pub fn denied_summary(&self) -> Option<String> {
+        let native = Abi::native();
+        let items: Vec<String> = self
+            .denied_by_filter
+            .iter()
+            .flat_map(|(abi, denied)| denied.iter().map(move |(name, f)| (*abi, name, f)))
+            .map(|(abi, name, f)| {
+                let errno = if f.errno() == 38 { "ENOSYS" } else { "EPERM" };
+                let abi = if abi == native {
+                    String::new()
+                } else {
+                    format!("{abi}, ")
+                };
+                format!("{name} ({abi}{errno}, {}x)", f.eperm + f.enosys)
+            })
+            .collect();
+        (!items.is_empty()).then(|| items.join(", "))
     }
 
     /// The discovery curve: (ms from the start, distinct syscalls seen by then), one point

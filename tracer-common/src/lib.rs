@@ -115,6 +115,23 @@ pub struct ArgKey {
     pub value: u64,
 }
 
+/// Value of the `EXIT_FACTS` map, keyed like `ARG_SETS` (target, ABI, syscall): how the
+/// syscall failed with EPERM or ENOSYS, for a workload that runs under a filter already in
+/// place (a container's runtime installs one). A call the filter denies never reaches
+/// `sys_enter`; it is seen only at `sys_exit`, with the errno the filter gave.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitFacts {
+    /// Entered (seen at sys_enter), then failed with EPERM.
+    pub entered_eperm: u64,
+    /// Entered, then failed with ENOSYS (a probe of something the kernel lacks).
+    pub entered_enosys: u64,
+    /// Never entered in this program: denied with EPERM by a filter in place.
+    pub denied_eperm: u64,
+    /// Never entered in this program: denied with ENOSYS by a filter in place.
+    pub denied_enosys: u64,
+}
+
 /// Key of the `ARG_SETS` map: the set of one (target, ABI, syscall).
 #[inline(always)]
 pub const fn arg_set_key(target: u32, counter: u32) -> u64 {
@@ -201,6 +218,7 @@ pub mod maps {
     pub const CAPTURE: &str = "CAPTURE";
     pub const ARG_VALUES: &str = "ARG_VALUES";
     pub const ARG_SETS: &str = "ARG_SETS";
+    pub const EXIT_FACTS: &str = "EXIT_FACTS";
 }
 
 /// Load-time configuration (globals the collector overrides).
@@ -224,6 +242,7 @@ pub mod globals {
     pub const SYS_ENTER_ID_OFFSET: &str = "SYS_ENTER_ID_OFFSET";
     pub const SYS_ENTER_ARGS_OFFSET: &str = "SYS_ENTER_ARGS_OFFSET";
     pub const SYS_EXIT_RET_OFFSET: &str = "SYS_EXIT_RET_OFFSET";
+    pub const SYS_EXIT_ID_OFFSET: &str = "SYS_EXIT_ID_OFFSET";
     /// Syscall numbers that install a seccomp filter, per ABI (native, compat): `seccomp` and
     /// `prctl`. Set by the collector from its syscall tables.
     pub const NR_SECCOMP: &str = "NR_SECCOMP";
@@ -244,4 +263,6 @@ mod pod {
     unsafe impl aya::Pod for super::ProgramKey {}
     // SAFETY: two `u32` then a `u64`: no padding, no pointers.
     unsafe impl aya::Pod for super::ArgKey {}
+    // SAFETY: four `u64`: no padding, no pointers.
+    unsafe impl aya::Pod for super::ExitFacts {}
 }

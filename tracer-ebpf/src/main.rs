@@ -26,7 +26,7 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use tracer_common::{
-    ABI_COMPAT, ABI_NATIVE, ARG_OVERFLOW, ARG_SETS_MAX, ARG_VALUES_MAX, ArgKey, ArgKind,
+    ABI_COMPAT, ABI_NATIVE, ARG_OVERFLOW, ARG_SETS_MAX, ARG_VALUES_MAX, ArgKey, ArgKind, ExitFacts,
     FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_ARG_VALUES, MAX_NR, MAX_SLOTS, MAX_TARGETS, MAX_TASKS,
     ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
     TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, arg_set_key, counter_index,
@@ -62,6 +62,8 @@ static SYS_ENTER_ID_OFFSET: u32 = 8;
 static SYS_ENTER_ARGS_OFFSET: u32 = 16;
 #[unsafe(no_mangle)]
 static SYS_EXIT_RET_OFFSET: u32 = 16;
+#[unsafe(no_mangle)]
+static SYS_EXIT_ID_OFFSET: u32 = 8;
 // x86_64 and i386 numbers of the syscalls that install a seccomp filter.
 #[unsafe(no_mangle)]
 static NR_SECCOMP: u32 = 317;
@@ -192,6 +194,10 @@ static LAST_CAPTURE: PerCpuArray<ArgKey> = PerCpuArray::with_max_entries(1, 0);
 /// How many distinct values each (target, ABI, syscall) has, or `ARG_OVERFLOW`.
 #[map(name = "ARG_SETS")]
 static ARG_SETS: HashMap<u64, u32> = HashMap::with_max_entries(ARG_SETS_MAX, 0);
+
+/// How syscalls failed with EPERM or ENOSYS, per (target, ABI, syscall) (see `ExitFacts`).
+#[map(name = "EXIT_FACTS")]
+static EXIT_FACTS: HashMap<u64, ExitFacts> = HashMap::with_max_entries(ARG_SETS_MAX, 0);
 
 /// What could not be recorded, by `Loss`.
 #[map(name = "LOSSES")]
@@ -625,29 +631,71 @@ fn installs_filter(syscall: &Syscall<'_>, abi: u32, nr: u32) -> bool {
 /// filter installed with TSYNC covers every thread, and after the exec only one is left).
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    on_sys_exit(|| ctx.arg(1));
+    on_sys_exit(&SyscallExit::Raw(&ctx));
     0
 }
 
 /// `raw_syscalls:sys_exit` as a classic tracepoint: the fallback.
 #[tracepoint(category = "raw_syscalls", name = "sys_exit")]
 pub fn sys_exit_tp(ctx: TracePointContext) -> u32 {
-    // SAFETY: reading a field of the tracepoint record at the offset from its format.
-    on_sys_exit(|| {
-        unsafe { ctx.read_at::<i64>(global(&SYS_EXIT_RET_OFFSET) as usize) }.unwrap_or(-1)
-    });
+    on_sys_exit(&SyscallExit::Record(&ctx));
     0
 }
 
+/// Where a syscall's return value and number come from at exit: the raw tracepoint's
+/// `TP_PROTO(struct pt_regs *regs, long ret)` (the number is `regs->orig_ax`), or the classic
+/// tracepoint's record (`long id; long ret`, offsets from its tracefs `format`).
+enum SyscallExit<'a> {
+    Raw(&'a RawTracePointContext),
+    Record(&'a TracePointContext),
+}
+
+impl SyscallExit<'_> {
+    #[inline(always)]
+    fn ret(&self) -> i64 {
+        match self {
+            SyscallExit::Raw(ctx) => ctx.arg(1),
+            // SAFETY: reading a field of the tracepoint record at the offset from its format.
+            SyscallExit::Record(ctx) => {
+                unsafe { ctx.read_at::<i64>(global(&SYS_EXIT_RET_OFFSET) as usize) }.unwrap_or(0)
+            }
+        }
+    }
+
+    fn id(&self) -> i64 {
+        match self {
+            SyscallExit::Raw(ctx) => {
+                let regs: *const u8 = ctx.arg(0);
+                // SAFETY: a probe read of the syscall's saved registers.
+                unsafe { bpf_probe_read_kernel(regs.add(REGS_ORIG_AX) as *const i64) }.unwrap_or(-1)
+            }
+            // SAFETY: reading a field of the tracepoint record at the offset from its format.
+            SyscallExit::Record(ctx) => {
+                unsafe { ctx.read_at::<i64>(global(&SYS_EXIT_ID_OFFSET) as usize) }.unwrap_or(-1)
+            }
+        }
+    }
+}
+
+/// `orig_ax` in x86_64 `struct pt_regs`: the syscall number.
+const REGS_ORIG_AX: usize = 120;
+/// include/uapi/asm-generic/errno-base.h and errno.h.
+const EPERM: i64 = 1;
+const ENOSYS: i64 = 38;
+
 #[inline(always)]
-fn on_sys_exit(ret: impl FnOnce() -> i64) {
+fn on_sys_exit(exit: &SyscallExit<'_>) {
     let tid = current_tid();
     // SAFETY: the value is copied out at once.
     let Some(base_slot) = (unsafe { PENDING_FILTER.get(&tid) }).copied() else {
+        let ret = exit.ret();
+        if ret == -EPERM || ret == -ENOSYS {
+            exit_facts(exit, ret == -EPERM);
+        }
         return;
     };
     let _ = PENDING_FILTER.remove(&tid);
-    if ret() < 0 {
+    if exit.ret() < 0 {
         return;
     }
     // Only a process that is not yet the workload gets here, so the one that installed the
@@ -662,6 +710,58 @@ fn on_sys_exit(ret: impl FnOnce() -> i64) {
         lose(Loss::TaskMapFull);
     }
     task_slots_changed();
+}
+
+/// Count a syscall of the workload that failed with EPERM (`eperm`) or ENOSYS, apart for one
+/// this program never entered: a filter in place denied it before entry.
+#[inline(never)]
+fn exit_facts(exit: &SyscallExit<'_>, eperm: bool) {
+    let Some(target) = current_target() else {
+        return;
+    };
+    let slot = match task_value(current_tgid()) {
+        Some(v) if v & TASK_ARMED != 0 => v & !TASK_ARMED,
+        // Not yet the workload (the runtime's set-up), or a task not followed.
+        _ if target.flags & TARGET_BOUNDARY != 0 => return,
+        Some(v) => v,
+        None => target.base_slot,
+    };
+    let id = exit.id();
+    if id < 0 || id >= i64::from(MAX_NR) {
+        return;
+    }
+    let abi = current_abi().unwrap_or(ABI_NATIVE);
+    let counter = counter_index(abi, id as u32) & (SLOT_COUNTERS - 1);
+    // SAFETY: only checks presence.
+    let entered = unsafe { FIRST_SEEN.get(&first_seen_key(slot, counter)) }.is_some();
+    let key = arg_set_key(target.index, counter as u32);
+    if let Some(facts) = EXIT_FACTS.get_ptr_mut(&key) {
+        // SAFETY: a live map value. The BPF target has no atomic add in `core`: two CPUs
+        // failing the same syscall at the same instant may count once (a count of failures
+        // only; whether the syscall failed, and how, is never lost).
+        let facts = unsafe { &mut *facts };
+        match (entered, eperm) {
+            (true, true) => facts.entered_eperm += 1,
+            (true, false) => facts.entered_enosys += 1,
+            (false, true) => facts.denied_eperm += 1,
+            (false, false) => facts.denied_enosys += 1,
+        }
+        return;
+    }
+    let mut first = ExitFacts::default();
+    match (entered, eperm) {
+        (true, true) => first.entered_eperm = 1,
+        (true, false) => first.entered_enosys = 1,
+        (false, true) => first.denied_eperm = 1,
+        (false, false) => first.denied_enosys = 1,
+    }
+    // A racing CPU may insert first: its count stands, this one is lost (rare, and only a
+    // count of failures, never whether the syscall was seen).
+    if let Err(err) = EXIT_FACTS.insert(&key, &first, u64::from(BPF_NOEXIST))
+        && err != -EEXIST
+    {
+        lose(Loss::ArgMapFull);
+    }
 }
 
 /// `sched:sched_process_exec`: the current task now runs a new program. Give it the slot of

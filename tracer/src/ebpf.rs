@@ -12,11 +12,11 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use profile_gen::args::{ArgValues, Capture};
-use profile_gen::recording::{CONTAINER_RUNTIME, Losses, UNATTRIBUTED};
+use profile_gen::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
-    ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, LOSS_KINDS, Loss, MAX_NR,
-    MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters,
+    ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, ExitFacts, LOSS_KINDS, Loss,
+    MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters,
     TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, counter_index, first_seen_slot_counter,
     globals, maps,
 };
@@ -90,6 +90,9 @@ pub struct TargetCounts {
     pub first_seen: BTreeMap<(Abi, u32, String), u64>,
     /// The values of captured arguments: (ABI, syscall number) -> the set.
     pub args: BTreeMap<(Abi, u32), ArgValues>,
+    /// How syscalls failed with EPERM or ENOSYS (only where sys_exit is attached: targets
+    /// with a runtime boundary).
+    pub exits: BTreeMap<(Abi, u32), ExitFacts>,
 }
 
 impl TargetCounts {
@@ -104,6 +107,20 @@ impl TargetCounts {
         }
         for ((abi, nr), values) in &self.args {
             recording.note_args(*abi, *nr, values);
+        }
+        for ((abi, nr), f) in &self.exits {
+            recording.note_failures(
+                *abi,
+                *nr,
+                &Failures {
+                    eperm: f.entered_eperm,
+                    enosys: f.entered_enosys,
+                },
+                &Failures {
+                    eperm: f.denied_eperm,
+                    enosys: f.denied_enosys,
+                },
+            );
         }
         for ((abi, nr), count) in &self.setup {
             recording.add_runtime_setup(*abi, *nr, *count);
@@ -152,6 +169,7 @@ struct Layout {
     enter_id: u32,
     enter_args: u32,
     exit_ret: u32,
+    exit_id: u32,
 }
 
 impl Layout {
@@ -164,6 +182,7 @@ impl Layout {
             enter_id: field_offset(tracefs, "raw_syscalls/sys_enter", "id")?,
             enter_args: field_offset(tracefs, "raw_syscalls/sys_enter", "args")?,
             exit_ret: field_offset(tracefs, "raw_syscalls/sys_exit", "ret")?,
+            exit_id: field_offset(tracefs, "raw_syscalls/sys_exit", "id")?,
         })
     }
 }
@@ -250,7 +269,8 @@ impl Tracer {
             .override_global(globals::TASK_STATUS_OFFSET, &task_status, true)
             .override_global(globals::SYS_ENTER_ID_OFFSET, &layout.enter_id, true)
             .override_global(globals::SYS_ENTER_ARGS_OFFSET, &layout.enter_args, true)
-            .override_global(globals::SYS_EXIT_RET_OFFSET, &layout.exit_ret, true);
+            .override_global(globals::SYS_EXIT_RET_OFFSET, &layout.exit_ret, true)
+            .override_global(globals::SYS_EXIT_ID_OFFSET, &layout.exit_id, true);
         let [seccomp, prctl, seccomp_compat, prctl_compat] = filter_syscalls();
         loader
             .override_global(globals::NR_SECCOMP, &seccomp, true)
@@ -499,6 +519,7 @@ impl Tracer {
             *seen = (*seen).min(ns);
         }
         result.args = self.arg_values(info.index, host)?;
+        result.exits = self.exit_facts(info.index, host)?;
         for (abi, nr, total) in self.slot_counts(info.setup_slot, host)? {
             *result.setup.entry((abi, nr)).or_default() += total;
         }
@@ -565,6 +586,32 @@ impl Tracer {
             }
             if let Some(at) = syscall(key as u32) {
                 out.entry(at).or_default().overflow = true;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How the target's syscalls failed with EPERM or ENOSYS, per (ABI, syscall).
+    fn exit_facts(
+        &self,
+        target: u32,
+        host: Abi,
+    ) -> Result<BTreeMap<(Abi, u32), ExitFacts>, TracerError> {
+        let abis = host.host_abis();
+        let facts: HashMap<&MapData, u64, ExitFacts> = map_ref(&self.ebpf, maps::EXIT_FACTS)?;
+        let mut out = BTreeMap::new();
+        for entry in facts.iter() {
+            let (key, value) = entry.map_err(|source| TracerError::Map {
+                map: maps::EXIT_FACTS,
+                source,
+            })?;
+            if (key >> 32) as u32 != target {
+                continue;
+            }
+            let counter = key as u32;
+            let (abi_index, nr) = (counter / MAX_NR, counter % MAX_NR);
+            if let Some(abi) = abis.get(abi_index as usize) {
+                out.insert((*abi, nr), value);
             }
         }
         Ok(out)

@@ -147,6 +147,8 @@ fn recorder_alive(pid: i32) -> bool {
         return false;
     };
     // The state follows the parenthesised command name (proc(5)); Z is a zombie.
-    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim().chars().next());
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim().chars().next());
     state != Some('Z')
 }

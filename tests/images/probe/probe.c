@@ -10,6 +10,8 @@
  *   sysallow-probe syscalls     make a fixed, known set of syscalls (getpid, getppid, uname,
  *                               openat+read+close of /etc/passwd, write), then exit 0
  *   sysallow-probe cgroup       print /proc/self/cgroup
+ *   sysallow-probe denied       call keyctl and clone3, which Docker's default profile denies
+ *                               (EPERM and ENOSYS), and print the errno each got
  *   sysallow-probe late         a client whose wait depends on timing: a forked peer answers
  *                               "pong" on a socket after some work; the client does its own
  *                               work, reads without blocking, and polls only when the answer
@@ -101,6 +103,15 @@ int main(int argc, char **argv) {
     }
     if (strcmp(mode, "cgroup") == 0) return cat("/proc/self/cgroup");
     if (strcmp(mode, "late") == 0) return late();
-    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup|late\n");
+    if (strcmp(mode, "denied") == 0) {
+        /* KEYCTL_GET_KEYRING_ID of KEY_SPEC_SESSION_KEYRING; clone3 with no arguments. */
+        long k = syscall(SYS_keyctl, 0L, -3L, 0L);
+        int keyctl_errno = k < 0 ? errno : 0;
+        long c = syscall(SYS_clone3, NULL, 0L);
+        int clone3_errno = c < 0 ? errno : 0;
+        printf("keyctl: errno %d\nclone3: errno %d\n", keyctl_errno, clone3_errno);
+        return 0;
+    }
+    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup|late|denied\n");
     return 2;
 }

@@ -481,6 +481,12 @@ impl Outputs {
             recording.programs().len(),
             recording.duration_ms
         );
+        if let Some(denied) = recording.denied_summary() {
+            eprintln!(
+                "sysallow: the filter the workload ran under denied these before entry (the \
+                 profile answers them the same way): {denied}"
+            );
+        }
         let advice = imports::summary(&recording.imports, false);
         if !advice.is_empty() {
             eprintln!(
