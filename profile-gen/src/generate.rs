@@ -1,7 +1,7 @@
 //! Generation policy: from Recordings to the smallest Profile under which the workload still
 //! runs where it is deployed.
 //!
-//! What [`Policy::default`] produces (what `sysallow record -o` writes for a spawned command):
+//! What [`GenerationPolicy::default`] produces (what `sysallow record -o` writes for a spawned command):
 //! - `defaultAction: SCMP_ACT_ERRNO` with an explicit `defaultErrnoRet: 1` (EPERM);
 //! - every observed syscall allowed; only the observed ABIs listed (`architectures`, or
 //!   `archMap` when a native ABI and its compat ABI were both observed);
@@ -56,7 +56,7 @@ use crate::diff::describe_arg;
 use crate::imports::ImportsMode;
 use crate::profile::{Action, ArchMapEntry, ArgCondition, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
-use crate::runtime::{Runtime, RuntimeChoice, tails_for};
+use crate::runtime::{OciRuntime, RuntimeChoice, tails_for};
 
 /// The comment prefixes of generated rules (see the module documentation).
 pub mod why {
@@ -111,7 +111,7 @@ impl std::str::FromStr for DefaultErrno {
 
 /// What to put in a profile besides what was observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Policy {
+pub struct GenerationPolicy {
     /// Whose post-filter tail to add.
     pub runtime: RuntimeChoice,
     /// The container runs with no-new-privileges (a smaller runtime tail).
@@ -137,9 +137,9 @@ pub struct Policy {
     pub args: ArgsLevel,
 }
 
-impl Default for Policy {
+impl Default for GenerationPolicy {
     fn default() -> Self {
-        Policy {
+        GenerationPolicy {
             runtime: RuntimeChoice::None,
             no_new_privileges: false,
             default_errno: DefaultErrno::Eperm,
@@ -156,31 +156,31 @@ impl Default for Policy {
     }
 }
 
-impl Policy {
+impl GenerationPolicy {
     /// The default policy for what was recorded: no runtime tail for a command or a cgroup
     /// (sysallow or a wrapper applies the profile and execs directly), the recorded runtime's
     /// tail (runc when unknown: Docker's, containerd's and Kubernetes' default) for a container.
     /// A container recording already holds the tail measured during the recording (attributed
     /// to `(container runtime)`); the data tail adds what other measured versions need.
-    pub fn for_target(target: &Target) -> Policy {
+    pub fn for_target(target: &Target) -> GenerationPolicy {
         match target {
             Target::Container {
                 runtime,
                 no_new_privileges,
                 ..
-            } => Policy {
-                runtime: RuntimeChoice::Runtime {
+            } => GenerationPolicy {
+                runtime: RuntimeChoice::OciRuntime {
                     // The OCI runtime the engine reported; runc (Docker's default) if unknown.
                     runtime: match runtime.as_deref() {
-                        Some(r) if r.contains("crun") => Runtime::Crun,
-                        _ => Runtime::Runc,
+                        Some(r) if r.contains("crun") => OciRuntime::Crun,
+                        _ => OciRuntime::Runc,
                     },
                     version: None,
                 },
                 no_new_privileges: *no_new_privileges,
-                ..Policy::default()
+                ..GenerationPolicy::default()
             },
-            _ => Policy::default(),
+            _ => GenerationPolicy::default(),
         }
     }
 }
@@ -429,7 +429,7 @@ struct ProgramFilter {
 }
 
 impl ProgramFilter {
-    fn new(policy: &Policy) -> Result<Self, GenerateError> {
+    fn new(policy: &GenerationPolicy) -> Result<Self, GenerateError> {
         Ok(ProgramFilter {
             only: globs(&policy.only_exe)?,
             exclude: globs(&policy.exclude_exe)?,
@@ -512,7 +512,10 @@ impl Reason {
 }
 
 /// Build a profile from `recordings` under `policy`. See the module documentation.
-pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, GenerateError> {
+pub fn generate(
+    recordings: &[Recording],
+    policy: &GenerationPolicy,
+) -> Result<Generated, GenerateError> {
     if recordings.is_empty() {
         return Err(GenerateError::NoRecordings);
     }
@@ -607,7 +610,7 @@ pub fn generate(recordings: &[Recording], policy: &Policy) -> Result<Generated, 
         reasons.insert(name.clone(), Reason::Observed(detail));
     }
 
-    // Runtime tail.
+    // OciRuntime tail.
     let tails = tails_for(&policy.runtime, policy.no_new_privileges);
     let tails = if tails.is_empty() && policy.runtime != RuntimeChoice::None {
         warnings.push(format!(
@@ -1341,11 +1344,11 @@ mod tests {
     }
 
     /// The policy without the additions made for paths a recording did not take.
-    fn observed_only() -> Policy {
-        Policy {
+    fn observed_only() -> GenerationPolicy {
+        GenerationPolicy {
             essentials: false,
             companions: false,
-            ..Policy::default()
+            ..GenerationPolicy::default()
         }
     }
 
@@ -1372,7 +1375,9 @@ mod tests {
 
     #[test]
     fn fallbacks_get_enosys_only_when_not_observed() {
-        let p = generate(&[basic()], &Policy::default()).unwrap().profile;
+        let p = generate(&[basic()], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         let clone3 = rule_of(&p, "clone3").unwrap();
         assert_eq!(
             (clone3.action, clone3.errno_ret),
@@ -1384,7 +1389,9 @@ mod tests {
 
         let mut rec = basic();
         rec.add(Abi::X86_64, 332, "/usr/bin/app", 1); // statx
-        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        let p = generate(&[rec], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         let statx = rule_of(&p, "statx").unwrap();
         assert_eq!(statx.action, Action::Allow);
         assert_eq!(
@@ -1397,9 +1404,9 @@ mod tests {
 
         let p = generate(
             &[basic()],
-            &Policy {
+            &GenerationPolicy {
                 default_errno: DefaultErrno::Enosys,
-                ..Policy::default()
+                ..GenerationPolicy::default()
             },
         )
         .unwrap()
@@ -1413,7 +1420,9 @@ mod tests {
 
     #[test]
     fn highest_syscall_is_pinned_to_the_default_errno() {
-        let p = generate(&[basic()], &Policy::default()).unwrap().profile;
+        let p = generate(&[basic()], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         let pin = p
             .syscalls
             .iter()
@@ -1450,10 +1459,10 @@ mod tests {
 
     #[test]
     fn runtime_tails_are_added_with_their_provenance_and_nnp_is_smaller() {
-        let runc = |nnp| Policy {
+        let runc = |nnp| GenerationPolicy {
             runtime: "runc".parse().unwrap(),
             no_new_privileges: nnp,
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let without = generate(&[basic()], &runc(false)).unwrap().profile;
         let with = generate(&[basic()], &runc(true)).unwrap().profile;
@@ -1477,16 +1486,20 @@ mod tests {
         }
         let crun = generate(
             &[basic()],
-            &Policy {
+            &GenerationPolicy {
                 runtime: "crun".parse().unwrap(),
                 no_new_privileges: true,
-                ..Policy::default()
+                ..GenerationPolicy::default()
             },
         )
         .unwrap()
         .profile;
         // crun 1.8.1's measured tail with no-new-privileges: close and execve only.
-        let mut expected = allowed(&generate(&[basic()], &Policy::default()).unwrap().profile);
+        let mut expected = allowed(
+            &generate(&[basic()], &GenerationPolicy::default())
+                .unwrap()
+                .profile,
+        );
         expected.extend(["close".to_owned(), "execve".to_owned()]);
         assert_eq!(allowed(&crun), expected);
     }
@@ -1510,28 +1523,31 @@ mod tests {
             no_new_privileges: true,
             cgroup: "/docker/abc".into(),
         };
-        let policy = Policy::for_target(&crun_nnp);
+        let policy = GenerationPolicy::for_target(&crun_nnp);
         assert_eq!(policy.runtime, "crun".parse::<RuntimeChoice>().unwrap());
         assert!(policy.no_new_privileges);
         assert_eq!(
-            Policy::for_target(&target).runtime,
+            GenerationPolicy::for_target(&target).runtime,
             "runc".parse::<RuntimeChoice>().unwrap()
         );
         let cmd = Target::Command {
             argv: vec![],
             user: None,
         };
-        assert_eq!(Policy::for_target(&cmd), Policy::default());
+        assert_eq!(
+            GenerationPolicy::for_target(&cmd),
+            GenerationPolicy::default()
+        );
     }
 
     #[test]
     fn vdso_and_portable_add_marked_rules() {
         let p = generate(
             &[basic()],
-            &Policy {
+            &GenerationPolicy {
                 vdso: true,
                 portable: true,
-                ..Policy::default()
+                ..GenerationPolicy::default()
             },
         )
         .unwrap()
@@ -1555,9 +1571,9 @@ mod tests {
 
     #[test]
     fn only_and_exclude_exe_choose_programs() {
-        let only = Policy {
+        let only = GenerationPolicy {
             only_exe: vec!["/usr/bin/app".into()],
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let p = generate(&[basic()], &only).unwrap().profile;
         assert!(!allowed(&p).contains("clone"));
@@ -1567,23 +1583,23 @@ mod tests {
         );
         assert!(allowed(&p).contains("read"));
 
-        let exclude = Policy {
+        let exclude = GenerationPolicy {
             exclude_exe: vec!["**/helper".into()],
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let p = generate(&[basic()], &exclude).unwrap().profile;
         assert!(!allowed(&p).contains("clone"));
         assert!(allowed(&p).contains("execve"));
 
-        let none = Policy {
+        let none = GenerationPolicy {
             only_exe: vec!["/nope/*".into()],
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let err = generate(&[basic()], &none).unwrap_err().to_string();
         assert!(err.contains("/usr/bin/app"), "{err}");
-        let bad = Policy {
+        let bad = GenerationPolicy {
             only_exe: vec!["a[".into()],
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         assert!(matches!(
             generate(&[basic()], &bad),
@@ -1607,9 +1623,9 @@ mod tests {
                 (Abi::X86_64, "read", "/bin/app"),
             ],
         );
-        let policy = Policy {
+        let policy = GenerationPolicy {
             only_exe: vec!["/bin/app".into()],
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let p = generate(&[rec], &policy).unwrap().profile;
         assert_eq!(rule_of(&p, "capset").unwrap().comment, "observed");
@@ -1621,7 +1637,9 @@ mod tests {
             (Abi::X86_64, "execve", UNATTRIBUTED),
             (Abi::X86, "open", "/tmp/a32"),
         ]);
-        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        let p = generate(&[rec], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         assert!(p.architectures.is_empty());
         assert_eq!(p.arch_map.len(), 1);
         assert_eq!(p.arch_map[0].architecture, "SCMP_ARCH_X86_64");
@@ -1640,7 +1658,7 @@ mod tests {
         let mut rec = basic();
         rec.add(Abi::X86_64, 999, "/usr/bin/app", 2);
         rec.losses.counter_missing = 3;
-        let g = generate(&[rec], &Policy::default()).unwrap();
+        let g = generate(&[rec], &GenerationPolicy::default()).unwrap();
         assert!(
             g.warnings.iter().any(|w| w.contains("999")),
             "{:?}",
@@ -1654,7 +1672,7 @@ mod tests {
         // mseal (x86_64 462) postdates libseccomp 2.5.4, which Debian 12 ships.
         let mut rec = basic();
         rec.add(Abi::X86_64, 462, "/usr/bin/app", 1);
-        let g = generate(&[rec], &Policy::default()).unwrap();
+        let g = generate(&[rec], &GenerationPolicy::default()).unwrap();
         assert!(allowed(&g.profile).contains("mseal"));
         if !libseccomp_knows(Abi::X86_64, "mseal") {
             assert!(
@@ -1669,11 +1687,11 @@ mod tests {
     fn output_is_deterministic_whatever_the_input_order() {
         let a = basic();
         let b = command(&[(Abi::X86_64, "mmap", "/usr/bin/app")]);
-        let policy = Policy {
+        let policy = GenerationPolicy {
             runtime: "runc".parse().unwrap(),
             vdso: true,
             portable: true,
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let ab = generate(&[a.clone(), b.clone()], &policy).unwrap();
         let ba = generate(&[b, a], &policy).unwrap();
@@ -1685,12 +1703,12 @@ mod tests {
     #[test]
     fn no_recordings_is_an_error() {
         assert!(matches!(
-            generate(&[], &Policy::default()),
+            generate(&[], &GenerationPolicy::default()),
             Err(GenerateError::NoRecordings)
         ));
         let empty = command(&[]);
         assert!(matches!(
-            generate(&[empty], &Policy::default()),
+            generate(&[empty], &GenerationPolicy::default()),
             Err(GenerateError::Empty { .. })
         ));
     }
@@ -1704,7 +1722,9 @@ mod tests {
 
     #[test]
     fn essentials_are_in_every_profile_with_their_reason() {
-        let p = generate(&[basic()], &Policy::default()).unwrap().profile;
+        let p = generate(&[basic()], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         for name in ["rt_sigreturn", "restart_syscall", "exit", "exit_group"] {
             let rule = rule_of(&p, name).unwrap_or_else(|| panic!("{name} missing"));
             assert_eq!(rule.action, Action::Allow);
@@ -1728,7 +1748,9 @@ mod tests {
         let mut rec = basic();
         rec.add(Abi::X86_64, 7, "/usr/bin/app", 1); // poll
         rec.add(Abi::X86_64, 61, "/usr/bin/app", 1); // wait4
-        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        let p = generate(&[rec], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         for name in ["ppoll", "select", "pselect6", "epoll_wait", "epoll_pwait"] {
             let rule = rule_of(&p, name).unwrap_or_else(|| panic!("{name} missing"));
             assert!(rule.comment.starts_with(why::COMPANION), "{}", rule.comment);
@@ -1746,7 +1768,9 @@ mod tests {
         assert!(rule_of(&p, "futex").unwrap().comment.contains("of clone"));
         // Nothing observed that calls for them: not added.
         let quiet = command(&[(Abi::X86_64, "read", "/usr/bin/app")]);
-        let p = generate(&[quiet], &Policy::default()).unwrap().profile;
+        let p = generate(&[quiet], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         assert!(rule_of(&p, "poll").is_none() && rule_of(&p, "futex").is_none());
     }
 
@@ -1765,9 +1789,9 @@ mod tests {
                 .into(),
             },
         );
-        let allow = Policy {
+        let allow = GenerationPolicy {
             imports: ImportsMode::Allow,
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let p = generate(std::slice::from_ref(&rec), &allow).unwrap();
         let poll = rule_of(&p.profile, "poll").unwrap();
@@ -1783,9 +1807,9 @@ mod tests {
                 .any(|w| w.contains("advised") && w.contains("socket"))
         );
         for mode in [ImportsMode::Advise, ImportsMode::Off] {
-            let policy = Policy {
+            let policy = GenerationPolicy {
                 imports: mode,
-                ..Policy::default()
+                ..GenerationPolicy::default()
             };
             let p = generate(std::slice::from_ref(&rec), &policy)
                 .unwrap()
@@ -1823,9 +1847,9 @@ mod tests {
         );
         with_args(&mut rec, "ioctl", &[libc::TCGETS], false);
         with_args(&mut rec, "fcntl", &[], true);
-        let level = |args| Policy {
+        let level = |args| GenerationPolicy {
             args,
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let safe = generate(std::slice::from_ref(&rec), &level(ArgsLevel::Safe)).unwrap();
         let socket = rules_of(&safe.profile, "socket");
@@ -1875,7 +1899,7 @@ mod tests {
         let mut rec = basic();
         let user = (libc::SIGCHLD | libc::CLONE_NEWUSER) as u64;
         with_args(&mut rec, "clone", &[libc::SIGCHLD as u64, user], false);
-        let g = generate(&[rec], &Policy::default()).unwrap();
+        let g = generate(&[rec], &GenerationPolicy::default()).unwrap();
         let clone = rules_of(&g.profile, "clone");
         assert_eq!(clone.len(), 2, "{clone:?}");
         assert_eq!(clone[1].args[0].value_two, libc::CLONE_NEWUSER as u64);
@@ -1909,9 +1933,9 @@ mod tests {
             },
             &none,
         );
-        let policy = Policy {
+        let policy = GenerationPolicy {
             default_errno: DefaultErrno::Enosys,
-            ..Policy::default()
+            ..GenerationPolicy::default()
         };
         let p = generate(&[rec], &policy).unwrap().profile;
         let keyctl = rule_of(&p, "keyctl").unwrap();
@@ -1938,7 +1962,9 @@ mod tests {
         for nr in [435, 41, 135] {
             rec.add(Abi::X86_64, nr, "/usr/bin/app", 1); // clone3, socket, personality
         }
-        let p = generate(&[rec], &Policy::default()).unwrap().profile;
+        let p = generate(&[rec], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         // clone3: ENOSYS although observed; clone allowed, without namespace flags.
         let clone3 = rules_of(&p, "clone3");
         assert_eq!(clone3.len(), 1);
@@ -1974,7 +2000,9 @@ mod tests {
             (Abi::X86_64, "execve", UNATTRIBUTED),
             (Abi::X86_64, "clone3", "/usr/bin/app"),
         ]);
-        let p = generate(&[threads], &Policy::default()).unwrap().profile;
+        let p = generate(&[threads], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         let clone = rules_of(&p, "clone");
         assert_eq!(clone.len(), 1, "{:?}", p.syscalls);
         assert!(
@@ -2053,13 +2081,13 @@ mod tests {
         for runtime in ["none", "runc", "runc@1.1.5", "runc@1.2.8/1.3.3", "crun"] {
             for no_new_privileges in [false, true] {
                 for default_errno in [DefaultErrno::Eperm, DefaultErrno::Enosys] {
-                    let policy = Policy {
+                    let policy = GenerationPolicy {
                         runtime: runtime.parse().unwrap(),
                         no_new_privileges,
                         default_errno,
                         vdso: true,
                         portable: true,
-                        ..Policy::default()
+                        ..GenerationPolicy::default()
                     };
                     let g = generate(std::slice::from_ref(&rec), &policy).unwrap();
                     assert!(

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::formats::Document;
-use crate::generate::{GenerateError, Policy, generate, why};
+use crate::generate::{GenerateError, GenerationPolicy, generate, why};
 use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
 use crate::recording::{Coverage, Recording, SyscallRecord};
 
@@ -72,8 +72,11 @@ pub fn merge(inputs: &[Document]) -> Result<Merged, MergeError> {
         match doc {
             Document::Profile(p) => profiles.push(p.clone()),
             Document::Recording(r) => {
-                let generated = generate(std::slice::from_ref(r), &Policy::for_target(&r.target))
-                    .map_err(|source| MergeError::Generate {
+                let generated = generate(
+                    std::slice::from_ref(r),
+                    &GenerationPolicy::for_target(&r.target),
+                )
+                .map_err(|source| MergeError::Generate {
                     index: index + 1,
                     source,
                 })?;
@@ -471,7 +474,9 @@ mod tests {
         // Round trip through the file format.
         assert_eq!(Recording::from_json(&m.to_json()).unwrap(), m);
         // Generation says what only some runs needed.
-        let p = generate(&[m], &Policy::default()).unwrap().profile;
+        let p = generate(&[m], &GenerationPolicy::default())
+            .unwrap()
+            .profile;
         let write = p
             .syscalls
             .iter()
@@ -492,10 +497,10 @@ mod tests {
 
     #[test]
     fn profiles_merge_into_a_union_where_allow_wins() {
-        let p1 = generate(&[rec(&["read", "write"])], &Policy::default())
+        let p1 = generate(&[rec(&["read", "write"])], &GenerationPolicy::default())
             .unwrap()
             .profile;
-        let p2 = generate(&[rec(&["read", "statx"])], &Policy::default())
+        let p2 = generate(&[rec(&["read", "statx"])], &GenerationPolicy::default())
             .unwrap()
             .profile;
         let docs = vec![Document::Profile(p1), Document::Profile(p2)];
@@ -528,7 +533,7 @@ mod tests {
 
     #[test]
     fn mixed_inputs_give_a_profile_and_say_how() {
-        let p = generate(&[rec(&["read"])], &Policy::default())
+        let p = generate(&[rec(&["read"])], &GenerationPolicy::default())
             .unwrap()
             .profile;
         let merged = merge(&[Document::Profile(p), Document::Recording(rec(&["write"]))]).unwrap();
@@ -538,7 +543,7 @@ mod tests {
 
     #[test]
     fn default_actions_must_agree() {
-        let p = generate(&[rec(&["read"])], &Policy::default())
+        let p = generate(&[rec(&["read"])], &GenerationPolicy::default())
             .unwrap()
             .profile;
         let mut q = p.clone();

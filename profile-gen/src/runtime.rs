@@ -12,21 +12,21 @@ use std::str::FromStr;
 
 /// A container runtime that applies the profile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Runtime {
+pub enum OciRuntime {
     Runc,
     Crun,
 }
 
-impl Runtime {
+impl OciRuntime {
     pub fn name(self) -> &'static str {
         match self {
-            Runtime::Runc => "runc",
-            Runtime::Crun => "crun",
+            OciRuntime::Runc => "runc",
+            OciRuntime::Crun => "crun",
         }
     }
 }
 
-impl fmt::Display for Runtime {
+impl fmt::Display for OciRuntime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -35,7 +35,7 @@ impl fmt::Display for Runtime {
 /// One measured tail: what `runtime` `version` calls after installing the filter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RuntimeTail {
-    pub runtime: Runtime,
+    pub runtime: OciRuntime,
     /// The version(s) measured.
     pub version: &'static str,
     /// Whether the container ran with `no-new-privileges` (Docker's default is without).
@@ -145,21 +145,21 @@ const CRUN_181: &[&str] = &[
 /// Every measured tail. Order matters only for display.
 pub const TAILS: &[RuntimeTail] = &[
     RuntimeTail {
-        runtime: Runtime::Runc,
+        runtime: OciRuntime::Runc,
         version: "1.1.5",
         no_new_privileges: true,
         syscalls: RUNC_115_NNP,
         source: "measured with Docker 20.10 and runc 1.1.5 on kernel 6.18, shared/FIELD-NOTES.md",
     },
     RuntimeTail {
-        runtime: Runtime::Runc,
+        runtime: OciRuntime::Runc,
         version: "1.1.5",
         no_new_privileges: false,
         syscalls: RUNC_115,
         source: "measured with Docker 20.10 and runc 1.1.5 on kernel 6.18, shared/FIELD-NOTES.md",
     },
     RuntimeTail {
-        runtime: Runtime::Runc,
+        runtime: OciRuntime::Runc,
         version: "1.2.8/1.3.3",
         no_new_privileges: true,
         syscalls: RUNC_12_NNP,
@@ -167,7 +167,7 @@ pub const TAILS: &[RuntimeTail] = &[
                  1.2.8/1.3.3, shared/FIELD-NOTES.md",
     },
     RuntimeTail {
-        runtime: Runtime::Runc,
+        runtime: OciRuntime::Runc,
         version: "1.2.8/1.3.3",
         no_new_privileges: false,
         syscalls: RUNC_12,
@@ -175,7 +175,7 @@ pub const TAILS: &[RuntimeTail] = &[
                  1.2.8/1.3.3, shared/FIELD-NOTES.md",
     },
     RuntimeTail {
-        runtime: Runtime::Crun,
+        runtime: OciRuntime::Crun,
         version: "1.8.1",
         no_new_privileges: true,
         syscalls: CRUN_181_NNP,
@@ -183,7 +183,7 @@ pub const TAILS: &[RuntimeTail] = &[
                  20.10, crun 1.8.1 and no-new-privileges on kernel 6.18",
     },
     RuntimeTail {
-        runtime: Runtime::Crun,
+        runtime: OciRuntime::Crun,
         version: "1.8.1",
         no_new_privileges: false,
         syscalls: CRUN_181,
@@ -199,8 +199,8 @@ pub enum RuntimeChoice {
     /// No tail: the profile is applied by sysallow itself or by a wrapper that execs directly.
     #[default]
     None,
-    Runtime {
-        runtime: Runtime,
+    OciRuntime {
+        runtime: OciRuntime,
         /// `Some` pins one measured version (`runc@1.1.5`); `None` takes all of them.
         version: Option<String>,
     },
@@ -210,11 +210,11 @@ impl fmt::Display for RuntimeChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RuntimeChoice::None => f.write_str("none"),
-            RuntimeChoice::Runtime {
+            RuntimeChoice::OciRuntime {
                 runtime,
                 version: None,
             } => write!(f, "{runtime}"),
-            RuntimeChoice::Runtime {
+            RuntimeChoice::OciRuntime {
                 runtime,
                 version: Some(v),
             } => write!(f, "{runtime}@{v}"),
@@ -233,8 +233,8 @@ impl FromStr for RuntimeChoice {
         };
         let runtime = match name {
             "none" if version.is_none() => return Ok(RuntimeChoice::None),
-            "runc" => Runtime::Runc,
-            "crun" => Runtime::Crun,
+            "runc" => OciRuntime::Runc,
+            "crun" => OciRuntime::Crun,
             _ => {
                 return Err(format!(
                     "unknown runtime {s:?} (expected none, runc, crun, or RUNTIME@VERSION)"
@@ -254,7 +254,7 @@ impl FromStr for RuntimeChoice {
                 known.join(", ")
             ));
         }
-        Ok(RuntimeChoice::Runtime { runtime, version })
+        Ok(RuntimeChoice::OciRuntime { runtime, version })
     }
 }
 
@@ -263,7 +263,7 @@ impl FromStr for RuntimeChoice {
 pub fn tails_for(choice: &RuntimeChoice, no_new_privileges: bool) -> Vec<&'static RuntimeTail> {
     match choice {
         RuntimeChoice::None => Vec::new(),
-        RuntimeChoice::Runtime { runtime, version } => TAILS
+        RuntimeChoice::OciRuntime { runtime, version } => TAILS
             .iter()
             .filter(|t| {
                 t.runtime == *runtime

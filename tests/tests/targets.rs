@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::docker::{self, Dockerd, PROBE};
 use tracer::target::{
-    Cgroup2Mount, CgroupParent, Description, EngineSocket, Resolver, Runtime, TargetError,
+    Cgroup2Mount, CgroupParent, Description, Engine, EngineSocket, Resolver, TargetError,
     TargetSpec, cgroup2_mount,
 };
 
@@ -144,7 +144,7 @@ fn resolves_a_running_container_by_name_id_prefix_and_path() {
         };
         assert_eq!(info.id, c.id);
         assert_eq!(info.name.as_deref(), Some(c.name.as_str()));
-        assert_eq!(info.runtime, Runtime::Docker);
+        assert_eq!(info.engine, Engine::Docker);
         assert_eq!(info.init_pid, Some(c.pid));
         assert_eq!(info.image.as_deref(), Some(image.as_str()));
         eprintln!("{query} -> {t}");
@@ -200,7 +200,7 @@ fn resolves_a_container_under_docker_default_cgroup_parent() {
     let Description::Container(info) = &t.description else {
         panic!("{t:?}");
     };
-    assert_eq!(info.runtime, Runtime::Docker);
+    assert_eq!(info.engine, Engine::Docker);
     assert_eq!(t.cgroup.id, inode(&expected));
 }
 
@@ -235,13 +235,13 @@ fn cgroup_parent_catches_containers_under_the_armed_directory() {
     let child = &children[0];
     assert_eq!(child.cgroup.id, inode(&cgroup_dir_of(c.pid)));
     assert_eq!(child.cgroup.level, 2);
-    assert_eq!(child.container, Some((Runtime::Unknown, c.id.clone())));
+    assert_eq!(child.container, Some((Engine::Unknown, c.id.clone())));
     let t = parent.identify(child, &[EngineSocket::docker(d.socket())]);
     let Description::Container(info) = &t.description else {
         panic!("{t:?}");
     };
     assert_eq!(info.name.as_deref(), Some(c.name.as_str()));
-    assert_eq!(info.runtime, Runtime::Docker);
+    assert_eq!(info.engine, Engine::Docker);
 
     // Reusing an existing parent does not take ownership of it.
     let again = CgroupParent::create_or_reuse(&mount, &format!("/{name}/")).unwrap();

@@ -21,7 +21,7 @@
 //!   container's bounding set; here the workload runs with our effective set); `minKernel` with
 //!   `uname -r`. A rule is used when every `includes` condition holds and no `excludes` one does.
 //! - `flags`: `SECCOMP_FILTER_FLAG_LOG`, `SECCOMP_FILTER_FLAG_SPEC_ALLOW`, `..._TSYNC`.
-//! - A syscall name the local libseccomp does not know is reported in [`Policy::warnings`] and
+//! - A syscall name the local libseccomp does not know is reported in [`ProfileFilter::warnings`] and
 //!   left out; a rule whose action equals the default action is a no-op and left out (libseccomp
 //!   refuses such rules).
 //! - no_new_privs is always set (libseccomp's default), so no privilege is needed.
@@ -109,7 +109,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EnforceErro
 
 /// The facts `includes`/`excludes` are evaluated against.
 #[derive(Clone, Debug)]
-pub struct Host {
+pub struct HostFacts {
     /// Every spelling of the native architecture (`amd64`, `x86_64`, `SCMP_ARCH_X86_64`).
     pub arch_names: Vec<String>,
     /// Effective capabilities of this process, as `CAP_*` names.
@@ -163,9 +163,9 @@ const CAP_NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-impl Host {
+impl HostFacts {
     /// This machine and this process.
-    pub fn current() -> Host {
+    pub fn current() -> HostFacts {
         let abi = Abi::native();
         let go = match abi {
             Abi::X86_64 => "amd64",
@@ -186,7 +186,7 @@ impl Host {
             .map(|(_, name)| (*name).to_string())
             .collect();
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        Host {
+        HostFacts {
             arch_names: vec![
                 go.to_string(),
                 abi.name().to_string(),
@@ -304,7 +304,7 @@ pub enum Mode {
 
 /// A profile resolved against a host, ready to compile.
 #[derive(Clone, Debug)]
-pub struct Policy {
+pub struct ProfileFilter {
     pub default: ScmpAction,
     pub arches: Vec<ScmpArch>,
     pub rules: Vec<Rule>,
@@ -440,7 +440,7 @@ fn resolve_action(
 }
 
 /// Whether a rule applies on this host (moby's `includes`/`excludes` evaluation).
-fn applies(rule: &SyscallRule, host: &Host) -> Result<bool, String> {
+fn applies(rule: &SyscallRule, host: &HostFacts) -> Result<bool, String> {
     let arch_in = |f: &RuleFilter| f.arches.iter().any(|a| host.arch_names.contains(a));
     let kernel_at_least = |v: &str| {
         parse_kernel(v)
@@ -478,9 +478,9 @@ fn is_allowing(action: ScmpAction) -> bool {
     matches!(action, ScmpAction::Allow | ScmpAction::Log)
 }
 
-impl Policy {
+impl ProfileFilter {
     /// Resolve `profile` against `host`.
-    pub fn new(profile: &Profile, host: &Host) -> Result<Policy, EnforceError> {
+    pub fn new(profile: &Profile, host: &HostFacts) -> Result<ProfileFilter, EnforceError> {
         let mut warnings = Vec::new();
         let default = resolve_action(
             profile.default_action,
@@ -597,7 +597,7 @@ impl Policy {
                 unknown.join(", ")
             ));
         }
-        Ok(Policy {
+        Ok(ProfileFilter {
             default,
             arches,
             rules,
@@ -609,8 +609,8 @@ impl Policy {
     }
 
     /// Read `path` and resolve it against this host.
-    pub fn from_file(path: &Path) -> Result<Policy, EnforceError> {
-        Policy::new(&read_profile(path)?, &Host::current())
+    pub fn from_file(path: &Path) -> Result<ProfileFilter, EnforceError> {
+        ProfileFilter::new(&read_profile(path)?, &HostFacts::current())
     }
 
     fn mapped(action: ScmpAction, mode: Mode) -> ScmpAction {
@@ -858,7 +858,7 @@ struct ExecFailure {
 }
 
 impl ExecFailure {
-    fn new(cmd: &Command, policy: &Policy) -> ExecFailure {
+    fn new(cmd: &Command, policy: &ProfileFilter) -> ExecFailure {
         let by_errno = (0..134)
             .map(|e| {
                 let mut m = std::io::Error::from_raw_os_error(e).to_string();
@@ -908,7 +908,7 @@ it; add execve to the profile (a recording always contains the exec)\n"
 /// the filter is loaded; an `execve` failure afterwards is reported on stderr and the process
 /// exits with 126 (127 if the file disappeared).
 pub fn exec_enforced(
-    policy: &Policy,
+    policy: &ProfileFilter,
     cmd: &Command,
     mode: Mode,
 ) -> Result<std::convert::Infallible, EnforceError> {
@@ -1023,7 +1023,7 @@ fn bpf_program(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, Enforc
 /// filter and `execve`: passing the fd over a socket would itself be a filtered syscall, which
 /// would wait for a supervisor that does not have the fd yet.
 pub fn supervise(
-    policy: &Policy,
+    policy: &ProfileFilter,
     cmd: &Command,
     mode: Mode,
     mut on_event: impl FnMut(&str, &str, ScmpAction, bool),
@@ -1110,7 +1110,7 @@ fn supervise_inner(
     args: &ExecArgs,
     failure: &ExecFailure,
     shared: &Shared,
-    policy: &Policy,
+    policy: &ProfileFilter,
     mode: Mode,
     on_event: &mut impl FnMut(&str, &str, ScmpAction, bool),
 ) -> Result<Outcome, EnforceError> {
@@ -1266,7 +1266,7 @@ fn supervise_inner(
 
 fn handle_notification(
     fd: i32,
-    policy: &Policy,
+    policy: &ProfileFilter,
     mode: Mode,
     report: &mut Report,
     on_event: &mut impl FnMut(&str, &str, ScmpAction, bool),
@@ -1337,8 +1337,8 @@ mod tests {
     use super::*;
     use profile_gen::profile::{ArchMapEntry, ArgCondition};
 
-    fn host() -> Host {
-        Host {
+    fn host() -> HostFacts {
+        HostFacts {
             arch_names: vec!["amd64".into(), "x86_64".into(), "SCMP_ARCH_X86_64".into()],
             caps: ["CAP_CHOWN".to_string()].into_iter().collect(),
             kernel: (6, 1),
@@ -1372,17 +1372,17 @@ mod tests {
             errno: Some("ENOSYS".into()),
             ..rule(&["clone3"], Action::Errno)
         }]);
-        let policy = Policy::new(&p, &host()).unwrap();
+        let policy = ProfileFilter::new(&p, &host()).unwrap();
         assert_eq!(policy.default, ScmpAction::Errno(libc::EPERM));
         assert_eq!(
             policy.verdict("clone3", &[0; 6], true),
             ScmpAction::Errno(libc::ENOSYS)
         );
         p.default_errno = Some("EACCES".into());
-        let policy = Policy::new(&p, &host()).unwrap();
+        let policy = ProfileFilter::new(&p, &host()).unwrap();
         assert_eq!(policy.default, ScmpAction::Errno(libc::EACCES));
         p.default_errno = Some("EWHATEVER".into());
-        assert!(Policy::new(&p, &host()).is_err());
+        assert!(ProfileFilter::new(&p, &host()).is_err());
     }
 
     #[test]
@@ -1418,7 +1418,7 @@ mod tests {
                 ..rule(&["getpid"], Action::Allow)
             },
         ]);
-        let policy = Policy::new(&p, &host()).unwrap();
+        let policy = ProfileFilter::new(&p, &host()).unwrap();
         let names: Vec<_> = policy.rules.iter().flat_map(|r| r.names.clone()).collect();
         assert_eq!(names, ["arch_prctl"]);
     }
@@ -1435,7 +1435,7 @@ mod tests {
             args: vec![cond(0), cond(8)],
             ..rule(&["personality"], Action::Allow)
         }]);
-        let policy = Policy::new(&p, &host()).unwrap();
+        let policy = ProfileFilter::new(&p, &host()).unwrap();
         assert_eq!(policy.rules.len(), 2);
         assert!(is_allowing(policy.verdict(
             "personality",
@@ -1468,7 +1468,7 @@ mod tests {
             &["read", "not_a_syscall", "mseal_x"],
             Action::Allow,
         )]);
-        let policy = Policy::new(&p, &host()).unwrap();
+        let policy = ProfileFilter::new(&p, &host()).unwrap();
         assert_eq!(policy.rules[0].names, ["read"]);
         assert!(
             policy
@@ -1491,10 +1491,10 @@ mod tests {
                 sub_architectures: vec!["SCMP_ARCH_S390".into()],
             },
         ];
-        let policy = Policy::new(&p, &host()).unwrap();
+        let policy = ProfileFilter::new(&p, &host()).unwrap();
         assert_eq!(policy.arches.len(), 2);
         p.architectures = vec!["SCMP_ARCH_X86".into()];
-        assert!(Policy::new(&p, &host()).is_err());
+        assert!(ProfileFilter::new(&p, &host()).is_err());
     }
 
     #[test]

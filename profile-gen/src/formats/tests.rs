@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::generate::{Policy, generate};
+use crate::generate::{GenerationPolicy, generate};
 use crate::recording::{Host, Target, UNATTRIBUTED};
 
 fn manifest_path(rel: &str) -> PathBuf {
@@ -52,11 +52,11 @@ pub(crate) fn sample_recording() -> Recording {
 }
 
 fn sample_profile() -> Profile {
-    let policy = Policy {
+    let policy = GenerationPolicy {
         runtime: "runc@1.1.5".parse().unwrap(),
         no_new_privileges: true,
         vdso: true,
-        ..Policy::default()
+        ..GenerationPolicy::default()
     };
     generate(&[sample_recording()], &policy).unwrap().profile
 }

@@ -7,7 +7,7 @@ use clap::Args as ClapArgs;
 use profile_gen::Recording;
 use profile_gen::args::ArgsLevel;
 use profile_gen::formats::{self, Document, Format};
-use profile_gen::generate::{DefaultErrno, Policy, generate};
+use profile_gen::generate::{DefaultErrno, GenerationPolicy, generate};
 use profile_gen::imports::ImportsMode;
 use profile_gen::runtime::RuntimeChoice;
 use tracer::output::Output;
@@ -150,9 +150,9 @@ pub struct PolicyArgs {
 
 impl PolicyArgs {
     /// The policy for recordings of `first`'s kind, with these flags applied.
-    pub fn policy(&self, first: &Recording) -> Policy {
-        let base = Policy::for_target(&first.target);
-        Policy {
+    pub fn policy(&self, first: &Recording) -> GenerationPolicy {
+        let base = GenerationPolicy::for_target(&first.target);
+        GenerationPolicy {
             runtime: self.runtime.clone().unwrap_or(base.runtime),
             // The flag, or what the engine reported for a recorded container.
             no_new_privileges: self.no_new_privileges || base.no_new_privileges,

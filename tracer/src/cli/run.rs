@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use libseccomp::ScmpAction;
-use tracer::enforce::{self, Command, EnforceError, Mode, Policy};
+use tracer::enforce::{self, Command, EnforceError, Mode, ProfileFilter};
 
 use super::StatusError;
 
@@ -58,8 +58,8 @@ pub(crate) fn fail(err: EnforceError) -> anyhow::Result<u8> {
 pub(crate) fn prepare(
     profile: &std::path::Path,
     command: &[OsString],
-) -> Result<(Policy, Command), EnforceError> {
-    let policy = Policy::from_file(profile)?;
+) -> Result<(ProfileFilter, Command), EnforceError> {
+    let policy = ProfileFilter::from_file(profile)?;
     for warning in &policy.warnings {
         eprintln!("sysallow: warning: {}: {warning}", profile.display());
     }

@@ -17,7 +17,7 @@ use std::fmt;
 /// The engine that runs a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Runtime {
+pub enum Engine {
     Docker,
     Podman,
     Containerd,
@@ -30,31 +30,31 @@ pub enum Runtime {
     Unknown,
 }
 
-impl Runtime {
+impl Engine {
     pub fn as_str(self) -> &'static str {
         match self {
-            Runtime::Docker => "docker",
-            Runtime::Podman => "podman",
-            Runtime::Containerd => "containerd",
-            Runtime::CriO => "cri-o",
-            Runtime::Kubernetes => "kubernetes",
-            Runtime::Unknown => "unknown",
+            Engine::Docker => "docker",
+            Engine::Podman => "podman",
+            Engine::Containerd => "containerd",
+            Engine::CriO => "cri-o",
+            Engine::Kubernetes => "kubernetes",
+            Engine::Unknown => "unknown",
         }
     }
 }
 
-impl fmt::Display for Runtime {
+impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
 /// Scope-unit prefixes of the systemd driver: `<prefix><id>.scope`.
-const SCOPES: &[(&str, Runtime)] = &[
-    ("docker-", Runtime::Docker),
-    ("libpod-", Runtime::Podman),
-    ("cri-containerd-", Runtime::Containerd),
-    ("crio-", Runtime::CriO),
+const SCOPES: &[(&str, Engine)] = &[
+    ("docker-", Engine::Docker),
+    ("libpod-", Engine::Podman),
+    ("cri-containerd-", Engine::Containerd),
+    ("crio-", Engine::CriO),
 ];
 
 /// The directory names the conventions above use, for error messages.
@@ -69,12 +69,12 @@ pub fn is_container_id(s: &str) -> bool {
 
 /// Recognise a container's cgroup directory from its name and its ancestors' names (from the
 /// hierarchy root down, not including `name`). Returns the runtime and the full id.
-pub fn parse_container_dir(ancestors: &[&str], name: &str) -> Option<(Runtime, String)> {
+pub fn parse_container_dir(ancestors: &[&str], name: &str) -> Option<(Engine, String)> {
     for (prefix, runtime) in SCOPES {
         if let Some(rest) = name.strip_prefix(prefix) {
             // `libpod-<id>` (Podman, cgroupfs) has no `.scope`.
             let id = rest.strip_suffix(".scope").unwrap_or(rest);
-            if is_container_id(id) && (rest.ends_with(".scope") || *runtime == Runtime::Podman) {
+            if is_container_id(id) && (rest.ends_with(".scope") || *runtime == Engine::Podman) {
                 return Some((*runtime, id.to_owned()));
             }
             // `libpod-conmon-<id>.scope`, `crio-conmon-<id>.scope`: conmon's cgroup.
@@ -85,10 +85,10 @@ pub fn parse_container_dir(ancestors: &[&str], name: &str) -> Option<(Runtime, S
         return None;
     }
     let runtime = match ancestors.last().copied() {
-        Some("docker") => Runtime::Docker,
-        Some("libpod_parent") => Runtime::Podman,
-        _ if ancestors.iter().any(|a| a.starts_with("kubepods")) => Runtime::Kubernetes,
-        _ => Runtime::Unknown,
+        Some("docker") => Engine::Docker,
+        Some("libpod_parent") => Engine::Podman,
+        _ if ancestors.iter().any(|a| a.starts_with("kubepods")) => Engine::Kubernetes,
+        _ => Engine::Unknown,
     };
     Some((runtime, name.to_owned()))
 }
@@ -103,15 +103,15 @@ mod tests {
     fn recognises_each_runtime() {
         let scope = |p: &str| format!("{p}{ID}.scope");
         let cases = [
-            (vec!["docker"], ID.to_owned(), Runtime::Docker),
-            (vec!["system.slice"], scope("docker-"), Runtime::Docker),
-            (vec!["machine.slice"], scope("libpod-"), Runtime::Podman),
+            (vec!["docker"], ID.to_owned(), Engine::Docker),
+            (vec!["system.slice"], scope("docker-"), Engine::Docker),
+            (vec!["machine.slice"], scope("libpod-"), Engine::Podman),
             (
                 vec!["libpod_parent"],
                 format!("libpod-{ID}"),
-                Runtime::Podman,
+                Engine::Podman,
             ),
-            (vec!["libpod_parent"], ID.to_owned(), Runtime::Podman),
+            (vec!["libpod_parent"], ID.to_owned(), Engine::Podman),
             (
                 vec![
                     "kubepods.slice",
@@ -119,15 +119,15 @@ mod tests {
                     "kubepods-besteffort-pod1.slice",
                 ],
                 scope("cri-containerd-"),
-                Runtime::Containerd,
+                Engine::Containerd,
             ),
-            (vec!["kubepods.slice", "x"], scope("crio-"), Runtime::CriO),
+            (vec!["kubepods.slice", "x"], scope("crio-"), Engine::CriO),
             (
                 vec!["kubepods", "burstable", "podabc"],
                 ID.to_owned(),
-                Runtime::Kubernetes,
+                Engine::Kubernetes,
             ),
-            (vec!["my-parent"], ID.to_owned(), Runtime::Unknown),
+            (vec!["my-parent"], ID.to_owned(), Engine::Unknown),
         ];
         for (ancestors, name, runtime) in cases {
             assert_eq!(

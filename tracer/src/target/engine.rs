@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::conventions::Runtime;
+use super::conventions::Engine;
 
 /// How long one API request may take (the daemon answers inspect in milliseconds).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -24,7 +24,7 @@ const MAX_RESPONSE: u64 = 64 << 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineSocket {
     pub path: PathBuf,
-    pub runtime: Runtime,
+    pub engine: Engine,
 }
 
 impl EngineSocket {
@@ -43,12 +43,12 @@ impl EngineSocket {
             .into_iter()
             .map(|path| EngineSocket {
                 path,
-                runtime: Runtime::Docker,
+                engine: Engine::Docker,
             })
             .collect();
         sockets.push(EngineSocket {
             path: PathBuf::from("/run/podman/podman.sock"),
-            runtime: Runtime::Podman,
+            engine: Engine::Podman,
         });
         sockets
     }
@@ -56,7 +56,7 @@ impl EngineSocket {
     pub fn docker(path: impl Into<PathBuf>) -> EngineSocket {
         EngineSocket {
             path: path.into(),
-            runtime: Runtime::Docker,
+            engine: Engine::Docker,
         }
     }
 }
@@ -238,7 +238,7 @@ impl EngineSocket {
 
 impl std::fmt::Display for EngineSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} API at {}", self.runtime, self.path.display())
+        write!(f, "{} API at {}", self.engine, self.path.display())
     }
 }
 

@@ -21,7 +21,7 @@ use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-pub use conventions::Runtime;
+pub use conventions::Engine;
 pub use engine::{EngineError, EngineSocket};
 pub use hierarchy::{Cgroup2Mount, CgroupDir, cgroup2_mount};
 pub use parent::CgroupParent;
@@ -88,7 +88,7 @@ pub enum TargetSpec {
 
 /// A resolved target: the cgroup to arm and what it is.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Target {
+pub struct ResolvedTarget {
     pub cgroup: CgroupDir,
     pub description: Description,
 }
@@ -108,7 +108,7 @@ pub struct ContainerInfo {
     pub id: String,
     /// The engine's name, without Docker's leading `/`; `None` where no API was reachable.
     pub name: Option<String>,
-    pub runtime: Runtime,
+    pub engine: Engine,
     pub image: Option<String>,
     /// The container's init on the host, when the API gave it.
     pub init_pid: Option<u32>,
@@ -118,7 +118,7 @@ pub struct ContainerInfo {
     pub no_new_privileges: bool,
 }
 
-impl Target {
+impl ResolvedTarget {
     /// The target as the Recording describes it (`profile_gen::recording::Target`).
     pub fn recording_target(&self) -> profile_gen::recording::Target {
         use profile_gen::recording::Target as Rec;
@@ -135,7 +135,7 @@ impl Target {
             Description::Container(c) => Rec::Container {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                engine: Some(c.runtime.as_str().to_owned()),
+                engine: Some(c.engine.as_str().to_owned()),
                 runtime: c.oci_runtime.clone(),
                 no_new_privileges: c.no_new_privileges,
                 cgroup,
@@ -144,7 +144,7 @@ impl Target {
     }
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for ResolvedTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.description {
             Description::Cgroup => write!(f, "cgroup {}", self.cgroup.relative.display())?,
@@ -152,7 +152,7 @@ impl fmt::Display for Target {
                 write!(f, "pid {pid} in cgroup {}", self.cgroup.relative.display())?
             }
             Description::Container(c) => {
-                write!(f, "{} container {}", c.runtime, short_id(&c.id))?;
+                write!(f, "{} container {}", c.engine, short_id(&c.id))?;
                 if let Some(name) = &c.name {
                     write!(f, " ({name})")?;
                 }
@@ -199,7 +199,7 @@ impl Resolver {
         &self.mount
     }
 
-    pub fn resolve(&self, spec: &TargetSpec) -> Result<Target, TargetError> {
+    pub fn resolve(&self, spec: &TargetSpec) -> Result<ResolvedTarget, TargetError> {
         match spec {
             TargetSpec::Cgroup(path) => self.cgroup(path),
             TargetSpec::Pid(pid) => self.pid(*pid),
@@ -208,21 +208,21 @@ impl Resolver {
     }
 
     /// `--cgroup PATH`: absolute under the mount, or relative to it.
-    pub fn cgroup(&self, path: &Path) -> Result<Target, TargetError> {
+    pub fn cgroup(&self, path: &Path) -> Result<ResolvedTarget, TargetError> {
         let dir = if path.is_absolute() {
             path.to_owned()
         } else {
             self.mount.path.join(path)
         };
-        Ok(Target {
+        Ok(ResolvedTarget {
             cgroup: self.mount.open(&dir)?,
             description: Description::Cgroup,
         })
     }
 
     /// `--pid PID`: the process's v2 cgroup.
-    pub fn pid(&self, pid: u32) -> Result<Target, TargetError> {
-        Ok(Target {
+    pub fn pid(&self, pid: u32) -> Result<ResolvedTarget, TargetError> {
+        Ok(ResolvedTarget {
             cgroup: self.pid_cgroup(pid)?,
             description: Description::Pid { pid },
         })
@@ -234,7 +234,7 @@ impl Resolver {
     }
 
     /// `--container ID|NAME`: engine APIs first, then the cgroup path conventions.
-    pub fn container(&self, query: &str) -> Result<Target, TargetError> {
+    pub fn container(&self, query: &str) -> Result<ResolvedTarget, TargetError> {
         let mut tried = Vec::new();
         for socket in &self.sockets {
             match socket.inspect(query) {
@@ -246,7 +246,7 @@ impl Resolver {
                 }
                 Err(e) if e.is_not_found() => tried.push(format!("{socket}: no such container")),
                 Err(e @ (EngineError::NoSocket(_) | EngineError::Connect { .. })) => {
-                    tried.push(format!("{}: {e}", socket.runtime));
+                    tried.push(format!("{}: {e}", socket.engine));
                 }
                 Err(source) => {
                     return Err(TargetError::Engine {
@@ -264,13 +264,13 @@ impl Resolver {
             match found.len() {
                 0 => {}
                 1 => {
-                    let (runtime, id, dir) = found.remove(0);
-                    return Ok(Target {
+                    let (engine, id, dir) = found.remove(0);
+                    return Ok(ResolvedTarget {
                         cgroup: self.mount.open(&dir)?,
                         description: Description::Container(ContainerInfo {
                             id,
                             name: None,
-                            runtime,
+                            engine,
                             image: None,
                             init_pid: None,
                             oci_runtime: None,
@@ -308,11 +308,11 @@ impl Resolver {
         &self,
         socket: &EngineSocket,
         found: engine::ContainerJson,
-    ) -> Result<Target, TargetError> {
+    ) -> Result<ResolvedTarget, TargetError> {
         let info = |init_pid| ContainerInfo {
             id: found.id.clone(),
             name: Some(found.name.clone()).filter(|n| !n.is_empty()),
-            runtime: socket.runtime,
+            engine: socket.engine,
             image: found.image.clone(),
             init_pid,
             oci_runtime: found.oci_runtime.clone(),
@@ -321,7 +321,7 @@ impl Resolver {
         if found.running && found.pid > 0 {
             // The init may exit between inspect and here; then fall back to the paths.
             if let Ok(cgroup) = self.pid_cgroup(found.pid) {
-                return Ok(Target {
+                return Ok(ResolvedTarget {
                     cgroup,
                     description: Description::Container(info(Some(found.pid))),
                 });
@@ -335,7 +335,7 @@ impl Resolver {
             });
         }
         let (_, _, dir) = dirs.remove(0);
-        Ok(Target {
+        Ok(ResolvedTarget {
             cgroup: self.mount.open(&dir)?,
             description: Description::Container(info(None)),
         })
@@ -359,7 +359,7 @@ impl Resolver {
 
     /// Every container directory under the mount whose id starts with `prefix`, shallowest
     /// first, sorted by id.
-    pub fn search(&self, prefix: &str) -> Vec<(Runtime, String, PathBuf)> {
+    pub fn search(&self, prefix: &str) -> Vec<(Engine, String, PathBuf)> {
         let mut found = Vec::new();
         let mut names = Vec::new();
         walk(&self.mount.path, &mut names, prefix, &mut found, 0);
@@ -374,7 +374,7 @@ fn walk(
     dir: &Path,
     names: &mut Vec<String>,
     prefix: &str,
-    found: &mut Vec<(Runtime, String, PathBuf)>,
+    found: &mut Vec<(Engine, String, PathBuf)>,
     depth: usize,
 ) {
     if depth > MAX_SEARCH_DEPTH {
@@ -428,7 +428,7 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(
             (found[0].0, found[0].1.as_str()),
-            (Runtime::Docker, a.as_str())
+            (Engine::Docker, a.as_str())
         );
         match resolver.container("ab") {
             Err(TargetError::AmbiguousPrefix { candidates, .. }) => assert_eq!(candidates.len(), 2),

@@ -11,10 +11,10 @@
 use std::fs;
 use std::path::{Component, PathBuf};
 
-use super::conventions::{self, Runtime};
+use super::conventions::{self, Engine};
 use super::engine::EngineSocket;
 use super::hierarchy::{self, Cgroup2Mount, CgroupDir};
-use super::{ContainerInfo, Description, Target, TargetError};
+use super::{ContainerInfo, Description, ResolvedTarget, TargetError};
 
 /// A parent cgroup that containers are started under.
 #[derive(Debug)]
@@ -30,8 +30,8 @@ pub struct CgroupParent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Child {
     pub cgroup: CgroupDir,
-    /// The runtime and full id when the directory name follows a runtime's convention.
-    pub container: Option<(Runtime, String)>,
+    /// The engine and full id when the directory name follows an engine's convention.
+    pub container: Option<(Engine, String)>,
 }
 
 impl CgroupParent {
@@ -141,21 +141,21 @@ impl CgroupParent {
 
     /// Describe a child: a container (named through the first engine API that knows its id),
     /// or a plain cgroup. Never fails: the name is a nicety, the cgroup is what is recorded.
-    pub fn identify(&self, child: &Child, sockets: &[EngineSocket]) -> Target {
-        let Some((runtime, id)) = &child.container else {
-            return Target {
+    pub fn identify(&self, child: &Child, sockets: &[EngineSocket]) -> ResolvedTarget {
+        let Some((engine, id)) = &child.container else {
+            return ResolvedTarget {
                 cgroup: child.cgroup.clone(),
                 description: Description::Cgroup,
             };
         };
         let known = sockets
             .iter()
-            .find_map(|s| s.inspect(id).ok().map(|found| (s.runtime, found)));
+            .find_map(|s| s.inspect(id).ok().map(|found| (s.engine, found)));
         let info = match known {
-            Some((runtime, found)) => ContainerInfo {
+            Some((engine, found)) => ContainerInfo {
                 id: found.id,
                 name: Some(found.name).filter(|n| !n.is_empty()),
-                runtime,
+                engine,
                 image: found.image,
                 init_pid: Some(found.pid).filter(|&p| p > 0),
                 oci_runtime: found.oci_runtime,
@@ -164,14 +164,14 @@ impl CgroupParent {
             None => ContainerInfo {
                 id: id.clone(),
                 name: None,
-                runtime: *runtime,
+                engine: *engine,
                 image: None,
                 init_pid: None,
                 oci_runtime: None,
                 no_new_privileges: false,
             },
         };
-        Target {
+        ResolvedTarget {
             cgroup: child.cgroup.clone(),
             description: Description::Container(info),
         }
