@@ -1,5 +1,5 @@
 //! The ceiling every generated profile stays under: Docker's default profile, for a container
-//! with Docker's default capabilities ([`crate::risk::DOCKER_DEFAULT_CAPS`]; no CAP_SYS_ADMIN).
+//! with Docker's default capabilities ([`crate::policy::DOCKER_DEFAULT_CAPS`]; no CAP_SYS_ADMIN).
 //!
 //! A custom profile exists to be tighter than the default one. Where Docker's default allows a
 //! syscall only for some argument values (`clone` without namespace flags, `socket` without
@@ -13,9 +13,10 @@
 //! typed here, so that an update of that file updates the ceiling.
 
 use crate::abi::Abi;
-use crate::diff::{Errno, Grant};
+use crate::policy::DOCKER_DEFAULT_CAPS;
+use crate::policy::{Errno, Grant};
 use crate::profile::ArgCondition;
-use crate::risk::{self, DOCKER_DEFAULT_CAPS};
+use crate::risk;
 
 /// What Docker's default lets a default container do with one syscall.
 #[derive(Clone, Debug, PartialEq, Eq)]

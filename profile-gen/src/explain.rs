@@ -11,11 +11,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::abi::Abi;
-use crate::diff::{Allowance, Kind, NormalizedPolicy, Style};
+use crate::diff::Style;
 use crate::discovery::Discovery;
 use crate::formats::Document;
 use crate::generate::why;
 use crate::imports::ProgramImports;
+use crate::policy::{Allowance, Kind, NormalizedPolicy};
 use crate::recording::Recording;
 use crate::risk::{self, Risk};
 

@@ -52,8 +52,8 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::abi::Abi;
 use crate::args::ArgsLevel;
 use crate::ceiling::{self, Ceiling};
-use crate::diff::describe_arg;
 use crate::imports::ImportsMode;
+use crate::policy::describe_arg;
 use crate::profile::{Action, ArchMapEntry, ArgCondition, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
 use crate::runtime::{OciRuntime, RuntimeChoice, tails_for};
@@ -1076,7 +1076,7 @@ fn argument_rules(
             // Observed values, as far as the ceiling allows them.
             let mut rules = Vec::new();
             for (value, args) in values.iter().zip(&sets) {
-                if ceiling.iter().any(|c| crate::diff::implies_all(args, c)) {
+                if ceiling.iter().any(|c| crate::policy::implies_all(args, c)) {
                     rules.push(rule(
                         args.clone(),
                         format!(
@@ -2012,10 +2012,10 @@ mod tests {
         );
 
         // And the diff against Docker's default finds nothing risky.
-        let docker = crate::diff::NormalizedPolicy::from_document(
+        let docker = crate::policy::NormalizedPolicy::from_document(
             &crate::formats::read(crate::risk::DOCKER_DEFAULT_JSON).unwrap(),
         );
-        let ours = crate::diff::NormalizedPolicy::from_profile(&p);
+        let ours = crate::policy::NormalizedPolicy::from_profile(&p);
         let d = crate::diff::Diff::compute("docker", &docker, "p", &ours).widening_only();
         assert!(
             !d.fails(crate::diff::FailOn::Risky),

@@ -12,6 +12,7 @@ pub mod formats;
 pub mod generate;
 pub mod imports;
 pub mod merge;
+pub mod policy;
 pub mod profile;
 pub mod recording;
 pub mod risk;

@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 use serde::Serialize;
 
 use crate::abi::Abi;
-use crate::diff::{Allowance, Grant, NormalizedPolicy, describe_arg};
 use crate::formats::{self, FormatError};
+use crate::policy::{Allowance, Grant, NormalizedPolicy, describe_arg};
 
 /// Docker's default seccomp profile, moby/profiles `seccomp/default.json` at commit cd3bed8
 /// (Apache-2.0); see `data/README.md`.
@@ -23,26 +23,6 @@ pub const DOCKER_DEFAULT_JSON: &str = include_str!("../data/docker-default.json"
 /// Podman's and CRI-O's default seccomp profile, containers/common `pkg/seccomp/seccomp.json`
 /// (Apache-2.0); see `data/README.md`. Reference data for format and diff tests.
 pub const PODMAN_DEFAULT_JSON: &str = include_str!("../data/containers-common-default.json");
-
-/// The capabilities Docker gives a container by default (moby `oci/caps/defaults.go`,
-/// `DefaultCapabilities`): "never wider than Docker's default" means for a container that holds
-/// these, and not CAP_SYS_ADMIN, which would lift Docker's argument restrictions.
-pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 /// Who decides whether a syscall is in a class.
 #[derive(Debug)]

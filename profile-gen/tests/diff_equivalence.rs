@@ -2,8 +2,9 @@
 
 use std::path::Path;
 
-use profile_gen::diff::{self, Diff, FailOn, NormalizedPolicy, Style};
+use profile_gen::diff::{self, Diff, FailOn, Style};
 use profile_gen::formats::{self, Format};
+use profile_gen::policy::NormalizedPolicy;
 use profile_gen::profile::Profile;
 
 fn policy(text: &str) -> NormalizedPolicy {

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use profile_gen::diff::{self, Diff, NormalizedPolicy, Style};
+use profile_gen::diff::{self, Diff, Style};
 use profile_gen::explain;
 use profile_gen::formats::{self, Document};
+use profile_gen::policy::NormalizedPolicy;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")

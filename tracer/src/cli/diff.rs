@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args as ClapArgs, ValueEnum};
-use profile_gen::diff::{self, Diff, FailOn, NormalizedPolicy, Style};
+use profile_gen::diff::{self, Diff, FailOn, Style};
 use profile_gen::formats::Document;
+use profile_gen::policy::NormalizedPolicy;
 use profile_gen::risk;
 
 use super::StatusError;
