@@ -183,3 +183,29 @@ fn an_overflowing_value_set_is_reported_and_gets_no_rule() {
         "ok"
     );
 }
+
+/// A rule that libseccomp would reject (an argument index above 5, which seccomp's six
+/// registers do not have) is refused before libseccomp sees it, with an error that names the
+/// rule, by `run` and `verify` alike; no root needed.
+#[test]
+fn a_rule_libseccomp_rejects_is_a_clear_error_naming_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("bad.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],
+            "syscalls":[{"names":["read","write","execve","exit_group"],"action":"SCMP_ACT_ALLOW"},
+            {"names":["socket"],"action":"SCMP_ACT_ALLOW","args":[{"index":7,"value":1,"op":"SCMP_CMP_EQ"}]}]}"#,
+    )
+    .unwrap();
+    let profile = profile.to_str().unwrap();
+    for how in ["run", "verify"] {
+        let out = sysallow(dir.path(), &[how, "--profile", profile, "--", "true"]);
+        assert_eq!(out.status.code(), Some(2), "{how}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("syscalls[1] (socket)") && err.contains("argument index 7"),
+            "{how}: {err}"
+        );
+    }
+}
