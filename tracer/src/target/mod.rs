@@ -74,6 +74,12 @@ pub enum TargetError {
     },
     #[error("invalid cgroup parent name {name:?}: {reason}")]
     InvalidParentName { name: String, reason: &'static str },
+    #[error(
+        "another sysallow{holder} is already recording under --cgroup-parent {name}: each \
+         container would be recorded twice and the first to stop would remove the parent; stop \
+         it first, or use another parent name"
+    )]
+    ParentBusy { name: String, holder: String },
 }
 
 /// What the user asked to record.

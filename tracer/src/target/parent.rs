@@ -9,7 +9,7 @@
 //! recognised by [`conventions::parse_container_dir`].
 
 use std::fs;
-use std::path::{Component, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use super::conventions::{self, Engine};
 use super::engine::EngineSocket;
@@ -24,6 +24,85 @@ pub struct CgroupParent {
     dir: CgroupDir,
     /// The directories this created (outermost first); only these are removed.
     created: Vec<PathBuf>,
+    /// Held while this recorder arms the parent: one recorder per parent (see
+    /// [`ParentLock`]).
+    _lock: ParentLock,
+}
+
+/// An exclusive lock on a parent name, `/run/sysallow/parent-NAME.lock` (root's directory,
+/// mode 0700), holding the recorder's pid. flock(2) releases it when the recorder ends, also
+/// when it is killed, so a dead recorder never blocks the next one.
+#[derive(Debug)]
+struct ParentLock {
+    _file: fs::File,
+}
+
+impl ParentLock {
+    const DIR: &'static str = "/run/sysallow";
+
+    fn take(name: &str) -> Result<ParentLock, TargetError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| TargetError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let dir = Path::new(Self::DIR);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io("creating", dir))?;
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("parent-{safe}.lock"));
+        // O_NOFOLLOW: never through a link someone planted.
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(io("opening", &path))?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } != 0
+        {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(TargetError::ParentBusy {
+                name: name.to_owned(),
+                holder: if holder.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {holder})")
+                },
+            });
+        }
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = write!(file, "{}", std::process::id());
+        Ok(ParentLock { _file: file })
+    }
 }
 
 /// A cgroup found directly under the parent.
@@ -54,6 +133,7 @@ impl CgroupParent {
         {
             return Err(invalid("use plain path components (no `.`, `..` or `//`)"));
         }
+        let lock = ParentLock::take(trimmed)?;
         let mut created = Vec::new();
         let mut dir = mount.path.clone();
         for component in relative.components() {
@@ -85,6 +165,7 @@ impl CgroupParent {
             name: relative,
             dir,
             created,
+            _lock: lock,
         })
     }
 
