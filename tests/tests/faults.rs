@@ -131,3 +131,73 @@ fn a_later_run_clears_what_a_dead_recorder_left_and_says_so() {
         "{err}"
     );
 }
+
+#[test]
+fn a_workload_killed_by_a_signal_still_gets_its_recording_and_the_reason() {
+    if !common::can_run_root("killed_workload") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = common::sysallow()
+        .args([
+            "record",
+            "--recording",
+            "rec.json",
+            "--",
+            "sh",
+            "-c",
+            "kill -9 $$",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ended by SIGKILL"), "{err}");
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
+    assert_eq!(rec["exit"]["signal"], 9, "{}", rec["exit"]);
+    assert!(rec["abis"]["x86_64"]["syscalls"]["kill"].is_object());
+}
+
+/// A tmpfs of 8 KiB mounted on a temporary directory, unmounted on drop (also on failure).
+struct TinyFs(tempfile::TempDir);
+
+impl Drop for TinyFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_no_half_written_file() {
+    if !common::can_run_root("full_disk") {
+        return;
+    }
+    let fs = TinyFs(tempfile::tempdir().unwrap());
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])
+        .arg(fs.0.path())
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    std::fs::write(fs.0.path().join("filler"), vec![0u8; 8192]).unwrap_or(());
+    let rec = fs.0.path().join("rec.json");
+    let out = common::sysallow()
+        .args(["record", "--recording"])
+        .arg(&rec)
+        .args(["--", "true"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("rec.json"),
+        "{err}"
+    );
+    let left: Vec<String> = std::fs::read_dir(fs.0.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["filler"], "a partial output was left");
+}

@@ -475,6 +475,15 @@ impl Outputs {
             out.commit(&profile_json(recording, policy)?)
                 .context("writing the profile")?;
         }
+        if let Some(profile_gen::recording::Exit::Signal(signal)) = recording.exit {
+            let name = nix::sys::signal::Signal::try_from(signal)
+                .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
+            eprintln!(
+                "sysallow: the command was ended by {name} (exit status {}); the recording \
+                 holds what it did until then",
+                128 + signal
+            );
+        }
         let syscalls: usize = recording.abis.values().map(|a| a.syscalls.len()).sum();
         eprintln!(
             "sysallow: recorded {syscalls} distinct syscalls from {} program(s) in {} ms",
