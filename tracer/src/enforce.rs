@@ -30,12 +30,12 @@
 //! denied syscalls with a notification, and a supervisor process decides. See [`supervise`].
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::{CString, OsStr, OsString};
+use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
+
+use crate::exec::{ExecImage, ExecPointers, HasNul, Lookup, find_program};
 
 use libseccomp::error::SeccompError;
 use libseccomp::{
@@ -173,12 +173,7 @@ impl HostFacts {
             Abi::Aarch64 => "arm64",
             Abi::Arm => "arm",
         };
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let cap_eff = status
-            .lines()
-            .find_map(|l| l.strip_prefix("CapEff:"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .unwrap_or(0);
+        let cap_eff = crate::privilege::effective_caps();
         let caps = CAP_NAMES
             .iter()
             .enumerate()
@@ -719,132 +714,35 @@ impl ProfileFilter {
 // The command
 // ---------------------------------------------------------------------------------------------
 
-/// A command resolved like a shell does, with everything `execve` needs prepared in advance
-/// (nothing may be allocated once the filter is loaded or after fork).
+/// A command resolved like a shell does (`exec::find_program`, the one search `record` uses
+/// too), with everything `execve` needs prepared in advance (nothing may be allocated once the
+/// filter is loaded or after fork).
 pub struct Command {
     /// What the user typed, for messages.
     pub display: String,
-    pub path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-}
-
-fn cstring(bytes: &[u8], what: &str) -> Result<CString, EnforceError> {
-    CString::new(bytes).map_err(|_| EnforceError::Invalid(format!("{what} contains a NUL byte")))
-}
-
-fn is_executable_file(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
-    if meta.is_dir() {
-        return Err("Is a directory".into());
-    }
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| e.to_string())?;
-    // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
-    if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0
-        || meta.permissions().mode() & 0o111 == 0
-    {
-        return Err("Permission denied".into());
-    }
-    Ok(())
+    pub image: ExecImage,
 }
 
 impl Command {
-    /// Find `program` as a shell would: a name with a `/` is a path; otherwise the first
-    /// executable file of that name in `$PATH` (an empty entry is the current directory).
+    /// Find `program` and prepare its `execve`.
     pub fn resolve(program: &OsStr, args: &[OsString]) -> Result<Command, EnforceError> {
         let display = program.to_string_lossy().into_owned();
-        let path = if program.as_bytes().contains(&b'/') {
-            let path = PathBuf::from(program);
-            if !path.exists() {
-                return Err(EnforceError::NotFound {
-                    command: display,
-                    reason: "No such file or directory".into(),
-                });
-            }
-            is_executable_file(&path).map_err(|reason| EnforceError::NotExecutable {
+        let path = find_program(program).map_err(|lookup| match lookup {
+            Lookup::NotFound { reason } => EnforceError::NotFound {
+                command: display.clone(),
+                reason: reason.into(),
+            },
+            Lookup::NotExecutable { reason, .. } => EnforceError::NotExecutable {
                 command: display.clone(),
                 reason,
-            })?;
-            path
-        } else {
-            let search = std::env::var_os("PATH")
-                .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
-            let mut denied = None;
-            let mut found = None;
-            for dir in search.as_bytes().split(|&b| b == b':') {
-                let dir = if dir.is_empty() {
-                    Path::new(".")
-                } else {
-                    Path::new(OsStr::from_bytes(dir))
-                };
-                let candidate = dir.join(program);
-                if !candidate.exists() {
-                    continue;
-                }
-                match is_executable_file(&candidate) {
-                    Ok(()) => {
-                        found = Some(candidate);
-                        break;
-                    }
-                    Err(reason) => {
-                        denied.get_or_insert(reason);
-                    }
-                }
-            }
-            match (found, denied) {
-                (Some(path), _) => path,
-                (None, Some(reason)) => {
-                    return Err(EnforceError::NotExecutable {
-                        command: display,
-                        reason,
-                    });
-                }
-                (None, None) => {
-                    return Err(EnforceError::NotFound {
-                        command: display,
-                        reason: "command not found".into(),
-                    });
-                }
-            }
-        };
-        let mut argv = vec![cstring(program.as_bytes(), "the command")?];
-        for arg in args {
-            argv.push(cstring(arg.as_bytes(), "an argument")?);
-        }
-        let mut envp = Vec::new();
-        for (k, v) in std::env::vars_os() {
-            let mut entry = k.into_vec();
-            entry.push(b'=');
-            entry.extend(v.into_vec());
-            envp.push(cstring(&entry, "the environment")?);
-        }
-        Ok(Command {
-            display,
-            path: cstring(path.as_os_str().as_bytes(), "the command path")?,
-            argv,
-            envp,
-        })
-    }
-}
-
-/// Pointer arrays for execve; the `Command` must outlive them.
-struct ExecArgs {
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-}
-
-impl ExecArgs {
-    fn new(cmd: &Command) -> ExecArgs {
-        let ptrs = |v: &[CString]| {
-            v.iter()
-                .map(|s| s.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect()
-        };
-        ExecArgs {
-            argv: ptrs(&cmd.argv),
-            envp: ptrs(&cmd.envp),
-        }
+            },
+        })?;
+        let mut argv = vec![program.to_owned()];
+        argv.extend(args.iter().cloned());
+        let image = ExecImage::new(&path, &argv, std::env::vars_os()).map_err(|HasNul(what)| {
+            EnforceError::Invalid(format!("{what:?} contains a NUL byte"))
+        })?;
+        Ok(Command { display, image })
     }
 }
 
@@ -913,12 +811,18 @@ pub fn exec_enforced(
     mode: Mode,
 ) -> Result<std::convert::Infallible, EnforceError> {
     let ctx = policy.filter(mode)?;
-    let args = ExecArgs::new(cmd);
+    let args = cmd.image.pointers();
     let failure = ExecFailure::new(cmd, policy);
     ctx.load().map_err(seccomp_err("loading the filter"))?;
     // SAFETY: path, argv and envp are NUL-terminated strings and NULL-terminated arrays that
     // live in `cmd` and `args` for the duration of the call.
-    unsafe { libc::execve(cmd.path.as_ptr(), args.argv.as_ptr(), args.envp.as_ptr()) };
+    unsafe {
+        libc::execve(
+            cmd.image.path.as_ptr(),
+            args.argv.as_ptr(),
+            args.envp.as_ptr(),
+        )
+    };
     let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
     failure.report_and_exit(errno)
 }
@@ -1056,7 +960,7 @@ pub fn supervise(
     if policy.spec_allow {
         flags |= libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW;
     }
-    let args = ExecArgs::new(cmd);
+    let args = cmd.image.pointers();
     let failure = ExecFailure::new(cmd, policy);
 
     // SAFETY: an anonymous shared mapping of one page; checked for MAP_FAILED below.
@@ -1107,7 +1011,7 @@ fn supervise_inner(
     cmd: &Command,
     prog: &libc::sock_fprog,
     flags: libc::c_ulong,
-    args: &ExecArgs,
+    args: &ExecPointers,
     failure: &ExecFailure,
     shared: &Shared,
     policy: &ProfileFilter,
@@ -1158,7 +1062,11 @@ fn supervise_inner(
             shared
                 .listener
                 .store(i32::try_from(fd).unwrap_or(-1), Ordering::Release);
-            libc::execve(cmd.path.as_ptr(), args.argv.as_ptr(), args.envp.as_ptr());
+            libc::execve(
+                cmd.image.path.as_ptr(),
+                args.argv.as_ptr(),
+                args.envp.as_ptr(),
+            );
             failure.report_and_exit(*libc::__errno_location())
         }
     }

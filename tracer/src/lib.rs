@@ -5,6 +5,7 @@
 pub mod cgroup;
 pub mod ebpf;
 pub mod enforce;
+pub mod exec;
 pub mod host;
 pub mod live;
 pub mod output;

@@ -44,8 +44,8 @@ pub fn check_btf() -> Result<(), PrivilegeError> {
     }
 }
 
-/// The effective capability set, from /proc/self/status.
-fn effective_caps() -> u64 {
+/// The effective capability set, from /proc/self/status (bit N is capability N).
+pub fn effective_caps() -> u64 {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {

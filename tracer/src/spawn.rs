@@ -11,13 +11,13 @@ use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io::Read as _;
 use std::os::fd::{AsRawFd as _, OwnedFd};
-use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Gid, Pid, Uid, User, fork, pipe2};
+
+use crate::exec::{ExecImage, HasNul, Lookup};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -100,38 +100,15 @@ impl RunAs {
     }
 }
 
-/// Find `program` the way a shell does: a name with a slash is a path, anything else is
-/// searched in PATH.
+/// Find `program` the way a shell does (`exec::find_program`, the one search `run` uses too).
 pub fn resolve_program(program: &OsStr) -> Result<PathBuf, SpawnError> {
-    let shown = program.to_string_lossy().into_owned();
-    if program.as_bytes().contains(&b'/') {
-        let path = PathBuf::from(program);
-        return if path.exists() {
-            Ok(path)
-        } else {
-            Err(SpawnError::NotFound(shown))
-        };
-    }
-    let search = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
-    let mut not_executable = None;
-    for dir in std::env::split_paths(&search) {
-        let candidate = dir.join(program);
-        if let Ok(meta) = candidate.metadata()
-            && meta.is_file()
-        {
-            if meta.permissions().mode() & 0o111 != 0 {
-                return Ok(candidate);
-            }
-            not_executable.get_or_insert(candidate);
-        }
-    }
-    match not_executable {
-        Some(path) => Err(SpawnError::Exec {
+    crate::exec::find_program(program).map_err(|lookup| match lookup {
+        Lookup::NotFound { .. } => SpawnError::NotFound(program.to_string_lossy().into_owned()),
+        Lookup::NotExecutable { path, .. } => SpawnError::Exec {
             program: path.display().to_string(),
             source: std::io::Error::from_raw_os_error(libc::EACCES),
-        }),
-        None => Err(SpawnError::NotFound(shown)),
-    }
+        },
+    })
 }
 
 /// A started command.
@@ -185,17 +162,6 @@ impl Child {
     }
 }
 
-/// Everything the child needs, prepared before `fork` (after it, only async-signal-safe calls).
-struct Prepared {
-    path: CString,
-    argv: Vec<CString>,
-    envp: Vec<CString>,
-}
-
-fn cstring(bytes: &[u8]) -> Result<CString, SpawnError> {
-    CString::new(bytes).map_err(|_| SpawnError::Nul(String::from_utf8_lossy(bytes).into_owned()))
-}
-
 /// Start `argv` as `run_as` (or as ourselves), moving it into the cgroup whose `cgroup.procs`
 /// is `procs` just before it execs.
 pub fn spawn_in_cgroup(
@@ -215,34 +181,10 @@ pub fn spawn_in_cgroup(
         env.retain(|(k, _)| !set.iter().any(|(name, _)| k == name));
         env.extend(set.into_iter().map(|(k, v)| (OsString::from(k), v)));
     }
-    let prepared = Prepared {
-        path: cstring(program.as_os_str().as_bytes())?,
-        argv: argv
-            .iter()
-            .map(|a| cstring(a.as_bytes()))
-            .collect::<Result<_, _>>()?,
-        envp: env
-            .iter()
-            .map(|(k, v)| {
-                let mut kv = k.as_bytes().to_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                cstring(&kv)
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    let argv_ptrs: Vec<*const libc::c_char> = prepared
-        .argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
-    let envp_ptrs: Vec<*const libc::c_char> = prepared
-        .envp
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain(std::iter::once(std::ptr::null()))
-        .collect();
+    // Everything the child needs, prepared before `fork` (after it, only async-signal-safe
+    // calls).
+    let image = ExecImage::new(program, argv, env).map_err(|HasNul(what)| SpawnError::Nul(what))?;
+    let pointers = image.pointers();
     let groups: Vec<libc::gid_t> = run_as
         .map(|u| u.groups.iter().map(|g| g.as_raw()).collect())
         .unwrap_or_default();
@@ -289,9 +231,9 @@ pub fn spawn_in_cgroup(
             // SAFETY: pointers to NUL-terminated arrays of C strings that outlive the call.
             unsafe {
                 libc::execve(
-                    prepared.path.as_ptr(),
-                    argv_ptrs.as_ptr(),
-                    envp_ptrs.as_ptr(),
+                    image.path.as_ptr(),
+                    pointers.argv.as_ptr(),
+                    pointers.envp.as_ptr(),
                 )
             };
             fail(nix::errno::Errno::last_raw())
