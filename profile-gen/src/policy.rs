@@ -46,6 +46,81 @@ pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// The facts a rule's `includes`/`excludes` are evaluated against where a profile is loaded
+/// (moby's semantics; `Gate` is the same conditions kept as data for comparison).
+#[derive(Clone, Debug)]
+pub struct HostFacts {
+    /// Every spelling of the native architecture (`amd64`, `x86_64`, `SCMP_ARCH_X86_64`).
+    pub arch_names: Vec<String>,
+    /// Effective capabilities, as `CAP_*` names.
+    pub caps: BTreeSet<String>,
+    /// Kernel (major, minor).
+    pub kernel: (u32, u32),
+}
+
+/// Whether `rule` applies on `host`: excluded by any `excludes` that matches (an arch, any one
+/// capability, a kernel at least `minKernel`), and only where every `includes` holds.
+pub fn rule_applies(rule: &crate::profile::SyscallRule, host: &HostFacts) -> Result<bool, String> {
+    let arch_in = |f: &RuleFilter| f.arches.iter().any(|a| host.arch_names.contains(a));
+    let kernel_at_least = |v: &str| {
+        parse_kernel(v)
+            .map(|min| host.kernel >= min)
+            .ok_or_else(|| format!("minKernel {v:?} is not a kernel version"))
+    };
+    let ex = &rule.excludes;
+    if !ex.arches.is_empty() && arch_in(ex) {
+        return Ok(false);
+    }
+    if ex.caps.iter().any(|c| host.caps.contains(&cap_name(c))) {
+        return Ok(false);
+    }
+    if let Some(min) = &ex.min_kernel
+        && kernel_at_least(min)?
+    {
+        return Ok(false);
+    }
+    let inc = &rule.includes;
+    if !inc.arches.is_empty() && !arch_in(inc) {
+        return Ok(false);
+    }
+    if !inc.caps.iter().all(|c| host.caps.contains(&cap_name(c))) {
+        return Ok(false);
+    }
+    if let Some(min) = &inc.min_kernel
+        && !kernel_at_least(min)?
+    {
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// `6.18.44-foo` -> (6, 18); `4.8` -> (4, 8).
+pub fn parse_kernel(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.trim().split(['.', '-']);
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()
+        .map_or(Some(0), |m| {
+            m.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    Some((major, minor))
+}
+
+/// `sys_admin` and `CAP_SYS_ADMIN` name the same capability.
+fn cap_name(cap: &str) -> String {
+    let upper = cap.to_ascii_uppercase();
+    if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    }
+}
+
 /// What happens to a call: an action and, for `SCMP_ACT_ERRNO`/`SCMP_ACT_TRACE`, its value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Verdict {

@@ -29,11 +29,13 @@
 //! Reporting (`run --log-denials`, `verify`) uses `SECCOMP_RET_USER_NOTIF`: the filter answers
 //! denied syscalls with a notification, and a supervisor process decides. See [`supervise`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
+
+use profile_gen::policy::{HostFacts, parse_kernel, rule_applies as applies};
 
 use crate::exec::{ExecImage, ExecPointers, HasNul, Lookup, find_program};
 
@@ -43,7 +45,7 @@ use libseccomp::{
     ScmpNotifResp, ScmpNotifRespFlags, ScmpSyscall,
 };
 use profile_gen::formats::{self, Document, FormatError};
-use profile_gen::profile::{Action, Op, RuleFilter, SyscallRule};
+use profile_gen::profile::{Action, Op};
 use profile_gen::{Abi, Profile};
 
 /// Why a profile could not be enforced, or a command not started.
@@ -107,17 +109,6 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EnforceErro
 // The host a profile is evaluated against
 // ---------------------------------------------------------------------------------------------
 
-/// The facts `includes`/`excludes` are evaluated against.
-#[derive(Clone, Debug)]
-pub struct HostFacts {
-    /// Every spelling of the native architecture (`amd64`, `x86_64`, `SCMP_ARCH_X86_64`).
-    pub arch_names: Vec<String>,
-    /// Effective capabilities of this process, as `CAP_*` names.
-    pub caps: HashSet<String>,
-    /// Kernel (major, minor) from `uname -r`.
-    pub kernel: (u32, u32),
-}
-
 /// Capability names by bit number (linux/capability.h).
 const CAP_NAMES: [&str; 41] = [
     "CAP_CHOWN",
@@ -163,59 +154,31 @@ const CAP_NAMES: [&str; 41] = [
     "CAP_CHECKPOINT_RESTORE",
 ];
 
-impl HostFacts {
-    /// This machine and this process.
-    pub fn current() -> HostFacts {
-        let abi = Abi::native();
-        let go = match abi {
-            Abi::X86_64 => "amd64",
-            Abi::X86 => "386",
-            Abi::Aarch64 => "arm64",
-            Abi::Arm => "arm",
-        };
-        let cap_eff = crate::privilege::effective_caps();
-        let caps = CAP_NAMES
-            .iter()
-            .enumerate()
-            .filter(|(bit, _)| cap_eff & (1u64 << bit) != 0)
-            .map(|(_, name)| (*name).to_string())
-            .collect();
-        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        HostFacts {
-            arch_names: vec![
-                go.to_string(),
-                abi.name().to_string(),
-                abi.scmp_arch().to_string(),
-            ],
-            caps,
-            kernel: parse_kernel(&release).unwrap_or((0, 0)),
-        }
-    }
-}
-
-/// `6.18.44-foo` -> (6, 18); `4.8` -> (4, 8).
-fn parse_kernel(text: &str) -> Option<(u32, u32)> {
-    let mut parts = text.trim().split(['.', '-']);
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts
-        .next()
-        .map_or(Some(0), |m| {
-            m.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
-    Some((major, minor))
-}
-
-fn cap_name(cap: &str) -> String {
-    let upper = cap.to_ascii_uppercase();
-    if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
+/// This machine and this process, as a profile's `includes`/`excludes` see them.
+pub fn host_facts() -> HostFacts {
+    let abi = Abi::native();
+    let go = match abi {
+        Abi::X86_64 => "amd64",
+        Abi::X86 => "386",
+        Abi::Aarch64 => "arm64",
+        Abi::Arm => "arm",
+    };
+    let cap_eff = crate::privilege::effective_caps();
+    let caps = CAP_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| cap_eff & (1u64 << bit) != 0)
+        .map(|(_, name)| (*name).to_string())
+        .collect();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    HostFacts {
+        arch_names: vec![
+            go.to_string(),
+            abi.name().to_string(),
+            abi.scmp_arch().to_string(),
+        ],
+        caps,
+        kernel: parse_kernel(&release).unwrap_or((0, 0)),
     }
 }
 
@@ -328,70 +291,21 @@ pub fn read_profile(path: &Path) -> Result<Profile, EnforceError> {
     }
 }
 
-/// errno names (Podman's `errno`/`defaultErrno`).
+/// An errno by name (Podman's `errno`/`defaultErrno`: `ENOSYS`) or number, from the one
+/// errno table (`profile_gen::formats`, the `syscalls` crate's).
 fn errno_from_name(name: &str) -> Option<i32> {
-    let table: &[(&str, i32)] = &[
-        ("EPERM", libc::EPERM),
-        ("ENOENT", libc::ENOENT),
-        ("ESRCH", libc::ESRCH),
-        ("EINTR", libc::EINTR),
-        ("EIO", libc::EIO),
-        ("ENXIO", libc::ENXIO),
-        ("E2BIG", libc::E2BIG),
-        ("ENOEXEC", libc::ENOEXEC),
-        ("EBADF", libc::EBADF),
-        ("ECHILD", libc::ECHILD),
-        ("EAGAIN", libc::EAGAIN),
-        ("ENOMEM", libc::ENOMEM),
-        ("EACCES", libc::EACCES),
-        ("EFAULT", libc::EFAULT),
-        ("EBUSY", libc::EBUSY),
-        ("EEXIST", libc::EEXIST),
-        ("EXDEV", libc::EXDEV),
-        ("ENODEV", libc::ENODEV),
-        ("ENOTDIR", libc::ENOTDIR),
-        ("EISDIR", libc::EISDIR),
-        ("EINVAL", libc::EINVAL),
-        ("ENFILE", libc::ENFILE),
-        ("EMFILE", libc::EMFILE),
-        ("ENOTTY", libc::ENOTTY),
-        ("EFBIG", libc::EFBIG),
-        ("ENOSPC", libc::ENOSPC),
-        ("ESPIPE", libc::ESPIPE),
-        ("EROFS", libc::EROFS),
-        ("EMLINK", libc::EMLINK),
-        ("EPIPE", libc::EPIPE),
-        ("ERANGE", libc::ERANGE),
-        ("ENOSYS", libc::ENOSYS),
-        ("ENOTSUP", libc::ENOTSUP),
-        ("EOPNOTSUPP", libc::EOPNOTSUPP),
-        ("EAFNOSUPPORT", libc::EAFNOSUPPORT),
-        ("EPROTONOSUPPORT", libc::EPROTONOSUPPORT),
-        ("ENOTSOCK", libc::ENOTSOCK),
-        ("ECONNREFUSED", libc::ECONNREFUSED),
-        ("ENODATA", libc::ENODATA),
-        ("ETIMEDOUT", libc::ETIMEDOUT),
-    ];
     let upper = name.trim().to_ascii_uppercase();
-    table
-        .iter()
-        .find(|(n, _)| *n == upper)
-        .map(|(_, v)| *v)
+    profile_gen::formats::errno_number(&upper)
+        .and_then(|n| i32::try_from(n).ok())
         .or_else(|| upper.parse().ok())
 }
 
 /// The errno name for a report (`EPERM`), or the number.
 pub fn errno_name(errno: i32) -> String {
-    match errno {
-        libc::EPERM => "EPERM".into(),
-        libc::ENOSYS => "ENOSYS".into(),
-        libc::EACCES => "EACCES".into(),
-        libc::EINVAL => "EINVAL".into(),
-        libc::ENOENT => "ENOENT".into(),
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT".into(),
-        libc::EOPNOTSUPP => "EOPNOTSUPP".into(),
-        other => format!("errno {other}"),
-    }
+    u32::try_from(errno)
+        .ok()
+        .and_then(profile_gen::formats::errno_name)
+        .map_or_else(|| format!("errno {errno}"), str::to_owned)
 }
 
 fn resolve_errno(ret: Option<u32>, name: Option<&str>, place: &str) -> Result<i32, EnforceError> {
@@ -432,41 +346,6 @@ fn resolve_action(
             )));
         }
     })
-}
-
-/// Whether a rule applies on this host (moby's `includes`/`excludes` evaluation).
-fn applies(rule: &SyscallRule, host: &HostFacts) -> Result<bool, String> {
-    let arch_in = |f: &RuleFilter| f.arches.iter().any(|a| host.arch_names.contains(a));
-    let kernel_at_least = |v: &str| {
-        parse_kernel(v)
-            .map(|min| host.kernel >= min)
-            .ok_or_else(|| format!("minKernel {v:?} is not a kernel version"))
-    };
-    let ex = &rule.excludes;
-    if !ex.arches.is_empty() && arch_in(ex) {
-        return Ok(false);
-    }
-    if ex.caps.iter().any(|c| host.caps.contains(&cap_name(c))) {
-        return Ok(false);
-    }
-    if let Some(min) = &ex.min_kernel
-        && kernel_at_least(min)?
-    {
-        return Ok(false);
-    }
-    let inc = &rule.includes;
-    if !inc.arches.is_empty() && !arch_in(inc) {
-        return Ok(false);
-    }
-    if !inc.caps.iter().all(|c| host.caps.contains(&cap_name(c))) {
-        return Ok(false);
-    }
-    if let Some(min) = &inc.min_kernel
-        && !kernel_at_least(min)?
-    {
-        return Ok(false);
-    }
-    Ok(true)
 }
 
 fn is_allowing(action: ScmpAction) -> bool {
@@ -605,7 +484,7 @@ impl ProfileFilter {
 
     /// Read `path` and resolve it against this host.
     pub fn from_file(path: &Path) -> Result<ProfileFilter, EnforceError> {
-        ProfileFilter::new(&read_profile(path)?, &HostFacts::current())
+        ProfileFilter::new(&read_profile(path)?, &host_facts())
     }
 
     fn mapped(action: ScmpAction, mode: Mode) -> ScmpAction {
@@ -1243,7 +1122,7 @@ fn handle_notification(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use profile_gen::profile::{ArchMapEntry, ArgCondition};
+    use profile_gen::profile::{ArchMapEntry, ArgCondition, RuleFilter, SyscallRule};
 
     fn host() -> HostFacts {
         HostFacts {
