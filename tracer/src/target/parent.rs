@@ -34,7 +34,8 @@ pub struct CgroupParent {
 /// when it is killed, so a dead recorder never blocks the next one.
 #[derive(Debug)]
 struct ParentLock {
-    _file: fs::File,
+    /// None where this process already holds the lock through another `CgroupParent`.
+    _file: Option<fs::File>,
 }
 
 impl ParentLock {
@@ -89,6 +90,10 @@ impl ParentLock {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
+            // This process holds it already (a parent reused within one recorder).
+            if holder == std::process::id().to_string() {
+                return Ok(ParentLock { _file: None });
+            }
             return Err(TargetError::ParentBusy {
                 name: name.to_owned(),
                 holder: if holder.is_empty() {
@@ -101,7 +106,7 @@ impl ParentLock {
         let _ = file.set_len(0);
         let _ = file.rewind();
         let _ = write!(file, "{}", std::process::id());
-        Ok(ParentLock { _file: file })
+        Ok(ParentLock { _file: Some(file) })
     }
 }
 
