@@ -8,6 +8,16 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The tests here each run a recorder, and a recorder clears stale cgroups of others: one at
+/// a time, so that the one expected to say so is the one that does.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn v2() -> PathBuf {
     common::docker::cgroup2_mount().expect("a cgroup v2 mount")
 }
@@ -54,6 +64,7 @@ fn a_recorder_killed_with_sigkill_takes_its_command_and_leaves_nothing() {
     {
         return;
     }
+    let _serial = serial();
     let before = sysallow_programs();
     let dir = tempfile::tempdir().unwrap();
     let mut recorder = common::sysallow()
@@ -108,6 +119,7 @@ fn a_later_run_clears_what_a_dead_recorder_left_and_says_so() {
     if !common::can_run_root("stale_cgroup") {
         return;
     }
+    let _serial = serial();
     // A recorder (pid 4194303, above any pid_max in use here) whose reaper died with it.
     let parent = v2().join("sysallow");
     let _ = std::fs::create_dir(&parent);
@@ -137,6 +149,7 @@ fn a_workload_killed_by_a_signal_still_gets_its_recording_and_the_reason() {
     if !common::can_run_root("killed_workload") {
         return;
     }
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let out = common::sysallow()
         .args([
@@ -174,6 +187,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_half_written_file() {
     if !common::can_run_root("full_disk") {
         return;
     }
+    let _serial = serial();
     let fs = TinyFs(tempfile::tempdir().unwrap());
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])

@@ -116,6 +116,10 @@ pub fn clear_stale(mount: &Cgroup2Mount) -> Vec<PathBuf> {
         }
         let path = entry.path();
         let removed = Cgroup::adopt_owned(mount, &path).and_then(Cgroup::remove);
+        if !path.exists() && removed.is_err() {
+            // Another recorder starting at the same moment cleared it first.
+            continue;
+        }
         match removed {
             Ok(()) => {
                 eprintln!(
