@@ -53,6 +53,9 @@ use crate::abi::Abi;
 use crate::args::ArgsLevel;
 use crate::ceiling::{self, Ceiling};
 use crate::imports::ImportsMode;
+pub use crate::local_libseccomp::{
+    libseccomp_knows, libseccomp_unknown, libseccomp_version, libseccomp_warnings,
+};
 use crate::policy::describe_arg;
 use crate::profile::{Action, ArchMapEntry, ArgCondition, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
@@ -516,219 +519,282 @@ pub fn generate(
     recordings: &[Recording],
     policy: &GenerationPolicy,
 ) -> Result<Generated, GenerateError> {
-    if recordings.is_empty() {
-        return Err(GenerateError::NoRecordings);
-    }
-    let filter = ProgramFilter::new(policy)?;
-    let mut warnings = Vec::new();
+    let mut draft = Draft::observe(recordings, policy)?;
+    draft.add_runtime_tail();
+    draft.add_flag_additions();
+    draft.add_essentials_and_companions();
+    draft.add_imports();
+    draft.answer_as_recorded();
+    draft.replace_per_ceiling();
+    Ok(draft.finish())
+}
 
-    if filter.only.is_some() {
-        let all: BTreeSet<&str> = recordings.iter().flat_map(|r| r.programs()).collect();
-        if !all
+/// A profile being built, one named step at a time (see [`generate`]): the observed ABIs, why
+/// each allowed name is there, and what is answered with an errno instead.
+struct Draft<'a> {
+    recordings: &'a [Recording],
+    policy: &'a GenerationPolicy,
+    filter: ProgramFilter,
+    abis: BTreeSet<Abi>,
+    /// Observed names, with how many recordings (after merges: inputs) saw each.
+    seen_in: BTreeMap<String, u32>,
+    reasons: BTreeMap<String, Reason>,
+    /// Names answered with an errno as they were while recorded, with the rule's comment.
+    answered: BTreeMap<String, (u32, String)>,
+    /// Names the ceiling denies although observed: (name, errno, why).
+    replaced: Vec<(String, u32, &'static str)>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Draft<'a> {
+    /// Step 1: what was observed, by the selected programs, per ABI.
+    fn observe(
+        recordings: &'a [Recording],
+        policy: &'a GenerationPolicy,
+    ) -> Result<Draft<'a>, GenerateError> {
+        if recordings.is_empty() {
+            return Err(GenerateError::NoRecordings);
+        }
+        let filter = ProgramFilter::new(policy)?;
+        let mut warnings = Vec::new();
+        if filter.only.is_some() {
+            let all: BTreeSet<&str> = recordings.iter().flat_map(|r| r.programs()).collect();
+            if !all
+                .iter()
+                .any(|p| *p != CONTAINER_RUNTIME && filter.keeps(p))
+            {
+                return Err(GenerateError::NoProgramMatched {
+                    patterns: policy.only_exe.join(" "),
+                    programs: all.into_iter().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        let total_inputs: u32 = recordings
             .iter()
-            .any(|p| *p != CONTAINER_RUNTIME && filter.keeps(p))
-        {
-            return Err(GenerateError::NoProgramMatched {
-                patterns: policy.only_exe.join(" "),
-                programs: all.into_iter().collect::<Vec<_>>().join(", "),
-            });
-        }
-    }
-
-    // Observed names, per ABI, with how many recordings (after merges: inputs) saw each.
-    let total_inputs: u32 = recordings
-        .iter()
-        .map(|r| r.coverage.as_ref().map_or(1, |c| c.inputs.max(1)))
-        .sum();
-    let mut abis: BTreeSet<Abi> = BTreeSet::new();
-    let mut seen_in: BTreeMap<String, u32> = BTreeMap::new();
-    for rec in recordings {
-        let mut names_here: BTreeMap<&str, u32> = BTreeMap::new();
-        for (abi, abi_rec) in &rec.abis {
-            for (name, sc) in &abi_rec.syscalls {
-                if !sc.programs.keys().any(|p| filter.keeps(p)) {
-                    continue;
-                }
-                abis.insert(*abi);
-                if abi.syscall_nr(name).is_none() {
-                    warnings.push(format!(
-                        "{name} is not a {abi} syscall in sysallow's table; kept as recorded"
-                    ));
-                }
-                let runs = rec
-                    .coverage
-                    .as_ref()
-                    .and_then(|c| c.syscalls.get(abi).and_then(|m| m.get(name)).copied())
-                    .unwrap_or(1);
-                let entry = names_here.entry(name.as_str()).or_default();
-                *entry = (*entry).max(runs);
-            }
-            for (nr, sc) in &abi_rec.unnamed {
-                if sc.programs.keys().any(|p| filter.keeps(p)) {
+            .map(|r| r.coverage.as_ref().map_or(1, |c| c.inputs.max(1)))
+            .sum();
+        let mut abis: BTreeSet<Abi> = BTreeSet::new();
+        let mut seen_in: BTreeMap<String, u32> = BTreeMap::new();
+        for rec in recordings {
+            let mut names_here: BTreeMap<&str, u32> = BTreeMap::new();
+            for (abi, abi_rec) in &rec.abis {
+                for (name, sc) in &abi_rec.syscalls {
+                    if !sc.programs.keys().any(|p| filter.keeps(p)) {
+                        continue;
+                    }
                     abis.insert(*abi);
-                    warnings.push(format!(
-                        "{abi} syscall number {nr} ({} calls) has no name in sysallow's table \
-                         (a kernel newer than the table?); a profile can only name syscalls, \
-                         so it stays denied",
-                        sc.count
-                    ));
+                    if abi.syscall_nr(name).is_none() {
+                        warnings.push(format!(
+                            "{name} is not a {abi} syscall in sysallow's table; kept as recorded"
+                        ));
+                    }
+                    let runs = rec
+                        .coverage
+                        .as_ref()
+                        .and_then(|c| c.syscalls.get(abi).and_then(|m| m.get(name)).copied())
+                        .unwrap_or(1);
+                    let entry = names_here.entry(name.as_str()).or_default();
+                    *entry = (*entry).max(runs);
+                }
+                for (nr, sc) in &abi_rec.unnamed {
+                    if sc.programs.keys().any(|p| filter.keeps(p)) {
+                        abis.insert(*abi);
+                        warnings.push(format!(
+                            "{abi} syscall number {nr} ({} calls) has no name in sysallow's \
+                             table (a kernel newer than the table?); a profile can only name \
+                             syscalls, so it stays denied",
+                            sc.count
+                        ));
+                    }
                 }
             }
+            for (name, runs) in names_here {
+                *seen_in.entry(name.to_owned()).or_default() += runs;
+            }
+            let lost = rec.losses.nonzero();
+            if !lost.is_empty() {
+                let lost: Vec<String> = lost.iter().map(|(k, n)| format!("{k}={n}")).collect();
+                warnings.push(format!(
+                    "the recording started at {} reports losses ({}): the profile may miss \
+                     syscalls",
+                    rec.started_at,
+                    lost.join(", ")
+                ));
+            }
         }
-        for (name, runs) in names_here {
-            *seen_in.entry(name.to_owned()).or_default() += runs;
+        if abis.is_empty() {
+            let detail = if policy.only_exe.is_empty() && policy.exclude_exe.is_empty() {
+                String::new()
+            } else {
+                " by the selected programs".to_owned()
+            };
+            return Err(GenerateError::Empty { detail });
         }
-        let lost = rec.losses.nonzero();
-        if !lost.is_empty() {
-            let lost: Vec<String> = lost.iter().map(|(k, n)| format!("{k}={n}")).collect();
-            warnings.push(format!(
-                "the recording started at {} reports losses ({}): the profile may miss syscalls",
-                rec.started_at,
-                lost.join(", ")
+        let reasons = seen_in
+            .iter()
+            .map(|(name, runs)| {
+                let detail = if *runs >= total_inputs {
+                    String::new()
+                } else {
+                    format!("in {runs} of {total_inputs} recordings")
+                };
+                (name.clone(), Reason::Observed(detail))
+            })
+            .collect();
+        Ok(Draft {
+            recordings,
+            policy,
+            filter,
+            abis,
+            seen_in,
+            reasons,
+            answered: BTreeMap::new(),
+            replaced: Vec::new(),
+            warnings,
+        })
+    }
+
+    /// Whether an observed ABI has `name`: policy additions never invent a name of another
+    /// ABI (a rule's names apply to every listed architecture).
+    fn exists(&self, name: &str) -> bool {
+        self.abis.iter().any(|abi| abi.syscall_nr(name).is_some())
+    }
+
+    /// The first observed ABI that has `name`.
+    fn abi_of(&self, name: &str) -> Option<Abi> {
+        self.abis
+            .iter()
+            .copied()
+            .find(|abi| abi.syscall_nr(name).is_some())
+    }
+
+    /// Allow `name` for `reason`, unless it is allowed already (the first reason stays) or no
+    /// observed ABI has it.
+    fn allow(&mut self, name: &str, reason: Reason) {
+        if self.exists(name) && !self.reasons.contains_key(name) {
+            self.reasons.insert(name.to_owned(), reason);
+        }
+    }
+
+    /// Step 2: the container runtime's measured post-filter tail (`--runtime`).
+    fn add_runtime_tail(&mut self) {
+        let policy = self.policy;
+        let tails = tails_for(&policy.runtime, policy.no_new_privileges);
+        let tails = if tails.is_empty() && policy.runtime != RuntimeChoice::None {
+            self.warnings.push(format!(
+                "no measured tail for {} {} no-new-privileges; using the tail measured with it \
+                 (measure this combination: record a container under it)",
+                policy.runtime,
+                if policy.no_new_privileges {
+                    "with"
+                } else {
+                    "without"
+                }
             ));
+            tails_for(&policy.runtime, true)
+        } else {
+            tails
+        };
+        let mut tail_names: BTreeMap<&str, Vec<&'static crate::runtime::RuntimeTail>> =
+            BTreeMap::new();
+        for tail in &tails {
+            for name in tail.syscalls {
+                tail_names.entry(name).or_default().push(tail);
+            }
         }
-    }
-    if abis.is_empty() {
-        let detail = if policy.only_exe.is_empty() && policy.exclude_exe.is_empty() {
-            String::new()
-        } else {
-            " by the selected programs".to_owned()
-        };
-        return Err(GenerateError::Empty { detail });
-    }
-
-    // An equally named syscall in several ABIs is one name in a profile (a rule's names apply
-    // to every listed architecture); exists() limits policy additions to the observed ABIs.
-    let exists = |name: &str| abis.iter().any(|abi| abi.syscall_nr(name).is_some());
-    let mut reasons: BTreeMap<String, Reason> = BTreeMap::new();
-    for (name, runs) in &seen_in {
-        let detail = if *runs >= total_inputs {
-            String::new()
-        } else {
-            format!("in {runs} of {total_inputs} recordings")
-        };
-        reasons.insert(name.clone(), Reason::Observed(detail));
-    }
-
-    // OciRuntime tail.
-    let tails = tails_for(&policy.runtime, policy.no_new_privileges);
-    let tails = if tails.is_empty() && policy.runtime != RuntimeChoice::None {
-        warnings.push(format!(
-            "no measured tail for {} {} no-new-privileges; using the tail measured with it \
-             (measure this combination: record a container under it)",
-            policy.runtime,
-            if policy.no_new_privileges {
+        for (name, tails) in tail_names {
+            let versions: Vec<&str> = tails.iter().map(|t| t.version).collect();
+            let nnp = if tails.iter().all(|t| t.no_new_privileges) {
                 "with"
             } else {
                 "without"
-            }
-        ));
-        tails_for(&policy.runtime, true)
-    } else {
-        tails
-    };
-    let mut tail_names: BTreeMap<&str, Vec<&'static crate::runtime::RuntimeTail>> = BTreeMap::new();
-    for tail in &tails {
-        for name in tail.syscalls {
-            tail_names.entry(name).or_default().push(tail);
-        }
-    }
-    for (name, tails) in tail_names {
-        if !exists(name) || reasons.contains_key(name) {
-            continue;
-        }
-        let versions: Vec<&str> = tails.iter().map(|t| t.version).collect();
-        let nnp = if tails.iter().all(|t| t.no_new_privileges) {
-            "with"
-        } else {
-            "without"
-        };
-        let sources: BTreeSet<&str> = tails.iter().map(|t| t.source).collect();
-        let detail = format!(
-            "{} {} {nnp} no-new-privileges ({})",
-            tails[0].runtime,
-            versions.join(", "),
-            sources.into_iter().collect::<Vec<_>>().join("; ")
-        );
-        reasons.insert(name.to_owned(), Reason::RuntimeTail(detail));
-    }
-
-    if policy.vdso {
-        for name in VDSO {
-            if exists(name) && !reasons.contains_key(*name) {
-                reasons.insert((*name).to_owned(), Reason::Vdso);
-            }
+            };
+            let sources: BTreeSet<&str> = tails.iter().map(|t| t.source).collect();
+            let detail = format!(
+                "{} {} {nnp} no-new-privileges ({})",
+                tails[0].runtime,
+                versions.join(", "),
+                sources.into_iter().collect::<Vec<_>>().join("; ")
+            );
+            self.allow(name, Reason::RuntimeTail(detail));
         }
     }
 
-    if policy.portable {
-        let observed: BTreeSet<String> = seen_in.keys().cloned().collect();
-        for group in EQUIVALENTS {
-            let of: Vec<&str> = group
-                .iter()
-                .copied()
-                .filter(|n| observed.contains(*n))
-                .collect();
-            if of.is_empty() {
-                continue;
+    /// Step 3: what `--vdso` and `--portable` add.
+    fn add_flag_additions(&mut self) {
+        if self.policy.vdso {
+            for name in VDSO {
+                self.allow(name, Reason::Vdso);
             }
-            for name in *group {
-                if exists(name) && !reasons.contains_key(*name) {
-                    reasons.insert((*name).to_owned(), Reason::Portable(of.join(", ")));
+        }
+        if self.policy.portable {
+            let observed: BTreeSet<String> = self.seen_in.keys().cloned().collect();
+            for group in EQUIVALENTS {
+                let of: Vec<&str> = group
+                    .iter()
+                    .copied()
+                    .filter(|n| observed.contains(*n))
+                    .collect();
+                if of.is_empty() {
+                    continue;
+                }
+                for name in *group {
+                    self.allow(name, Reason::Portable(of.join(", ")));
                 }
             }
         }
     }
 
-    if policy.essentials {
-        for (name, reason) in ESSENTIALS {
-            if exists(name) && !reasons.contains_key(*name) {
-                reasons.insert((*name).to_owned(), Reason::Essential(reason));
+    /// Step 4: the essentials, and the companions of what was observed.
+    fn add_essentials_and_companions(&mut self) {
+        if self.policy.essentials {
+            for (name, reason) in ESSENTIALS {
+                self.allow(name, Reason::Essential(reason));
             }
         }
-    }
-    if policy.companions {
-        let observed: BTreeSet<&str> = seen_in.keys().map(String::as_str).collect();
-        for companion in COMPANIONS {
-            let of: Vec<&str> = companion
-                .when
-                .iter()
-                .copied()
-                .filter(|n| observed.contains(n))
-                .collect();
-            if of.is_empty() {
-                continue;
-            }
-            for name in companion.add {
-                if exists(name) && !reasons.contains_key(*name) {
-                    reasons.insert(
-                        (*name).to_owned(),
-                        Reason::Companion(of.join(", "), companion.reason),
-                    );
+        if self.policy.companions {
+            let observed: BTreeSet<String> = self.seen_in.keys().cloned().collect();
+            for companion in COMPANIONS {
+                let of: Vec<&str> = companion
+                    .when
+                    .iter()
+                    .copied()
+                    .filter(|n| observed.contains(*n))
+                    .collect();
+                if of.is_empty() {
+                    continue;
+                }
+                for name in companion.add {
+                    self.allow(name, Reason::Companion(of.join(", "), companion.reason));
                 }
             }
         }
     }
 
-    if policy.imports == ImportsMode::Allow {
+    /// Step 5: with `--imports allow`, the ordinary syscalls the programs' imports imply.
+    fn add_imports(&mut self) {
+        if self.policy.imports != ImportsMode::Allow {
+            return;
+        }
         let mut risky: BTreeSet<String> = BTreeSet::new();
+        let recordings = self.recordings;
         for rec in recordings {
             for (program, imports) in &rec.imports {
-                let Some(abi) = imports.abi.filter(|a| abis.contains(a)) else {
+                let Some(abi) = imports.abi.filter(|a| self.abis.contains(a)) else {
                     continue;
                 };
-                if !filter.keeps(program) {
+                if !self.filter.keeps(program) {
                     continue;
                 }
                 for (name, functions) in &imports.unseen {
-                    if reasons.contains_key(name) || abi.syscall_nr(name).is_none() {
+                    if self.reasons.contains_key(name) || abi.syscall_nr(name).is_none() {
                         continue;
                     }
                     if crate::risk::classify(abi, name).risky {
                         risky.insert(name.clone());
                         continue;
                     }
-                    reasons.insert(
+                    self.reasons.insert(
                         name.clone(),
                         Reason::Imported(format!("{program} imports {}", functions.join(", "))),
                     );
@@ -736,7 +802,7 @@ pub fn generate(
             }
         }
         if !risky.is_empty() {
-            warnings.push(format!(
+            self.warnings.push(format!(
                 "imports imply syscalls in a risky class that the recording never saw; advised, \
                  not allowed: {} (sysallow explain lists who imports them)",
                 risky.into_iter().collect::<Vec<_>>().join(" ")
@@ -744,193 +810,218 @@ pub fn generate(
         }
     }
 
-    // What the workload was answered while recorded, it is answered again: a syscall a filter
-    // in place denied before entry gets that filter's errno (the workload got it, and coped),
-    // and one whose every call failed with ENOSYS (a probe) keeps ENOSYS.
-    let mut answered: BTreeMap<String, (u32, String)> = BTreeMap::new();
-    for rec in recordings {
-        for (abi, denied) in &rec.denied_by_filter {
-            for (name, failures) in denied {
-                if reasons.contains_key(name) || abi.syscall_nr(name).is_none() {
-                    continue;
+    /// Step 6: what the workload was answered while recorded, it is answered again: a syscall
+    /// a filter in place denied before entry gets that filter's errno (the workload got it,
+    /// and coped), and one whose every call failed with ENOSYS (a probe) keeps ENOSYS.
+    fn answer_as_recorded(&mut self) {
+        let recordings = self.recordings;
+        for rec in recordings {
+            for (abi, denied) in &rec.denied_by_filter {
+                for (name, failures) in denied {
+                    if self.reasons.contains_key(name) || abi.syscall_nr(name).is_none() {
+                        continue;
+                    }
+                    let errno = failures.errno();
+                    self.answered.entry(name.clone()).or_insert_with(|| {
+                        (
+                            errno,
+                            format!(
+                                "{}the filter the workload ran under denied it before entry \
+                                 ({} call(s) got {}), so it gets the same",
+                                why::FILTER,
+                                failures.eperm + failures.enosys,
+                                crate::formats::errno_name(errno).unwrap_or("an errno")
+                            ),
+                        )
+                    });
                 }
-                let errno = failures.errno();
-                answered.entry(name.clone()).or_insert_with(|| {
-                    (
-                        errno,
-                        format!(
-                            "{}the filter the workload ran under denied it before entry \
-                             ({} call(s) got {}), so it gets the same",
-                            why::FILTER,
-                            failures.eperm + failures.enosys,
-                            crate::formats::errno_name(errno).unwrap_or("an errno")
-                        ),
-                    )
-                });
             }
         }
-    }
-    let probes: Vec<String> = reasons
-        .iter()
-        .filter(|(name, reason)| {
-            matches!(reason, Reason::Observed(_)) && only_enosys(recordings, name)
-        })
-        .map(|(name, _)| name.clone())
-        .collect();
-    for name in probes {
-        reasons.remove(&name);
-        answered.insert(
-            name,
-            (
-                ENOSYS,
-                format!(
-                    "{}every call got ENOSYS while recorded (a probe that then fell back), so \
-                     it keeps ENOSYS",
-                    why::FILTER
+        let probes: Vec<String> = self
+            .reasons
+            .iter()
+            .filter(|(name, reason)| {
+                matches!(reason, Reason::Observed(_)) && only_enosys(recordings, name)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in probes {
+            self.reasons.remove(&name);
+            self.answered.insert(
+                name,
+                (
+                    ENOSYS,
+                    format!(
+                        "{}every call got ENOSYS while recorded (a probe that then fell back), \
+                         so it keeps ENOSYS",
+                        why::FILTER
+                    ),
                 ),
-            ),
-        );
-    }
-
-    // The ceiling: what Docker's default denies although it has a replacement is denied as
-    // Docker does, and the replacement allowed (clone3 -> clone).
-    let abi_of = |name: &str| {
-        abis.iter()
-            .copied()
-            .find(|abi| abi.syscall_nr(name).is_some())
-    };
-    let mut replaced: Vec<(String, u32, &str)> = Vec::new();
-    for (name, instead, why_denied) in ceiling::REPLACED_BY {
-        let Some(abi) = abi_of(name) else { continue };
-        let Ceiling::Denied { errno } = ceiling::ceiling(abi, name) else {
-            continue;
-        };
-        if reasons.remove(*name).is_none() {
-            continue;
-        }
-        replaced.push(((*name).to_owned(), errno, why_denied));
-        if exists(instead) && !reasons.contains_key(*instead) {
-            reasons.insert((*instead).to_owned(), Reason::Replaces((*name).to_owned()));
+            );
         }
     }
 
-    // Allow rules: unrestricted names grouped by reason, in the order of `Reason`; then the
-    // names allowed only for some argument values (the Docker ceiling, narrowed by `--args` to
-    // the values observed).
-    let mut by_reason: BTreeMap<Reason, Vec<String>> = BTreeMap::new();
-    let mut restricted: Vec<SyscallRule> = Vec::new();
-    for (name, reason) in &reasons {
-        let limit = abi_of(name).map_or(Ceiling::Unrestricted, |abi| ceiling::ceiling(abi, name));
-        if let Ceiling::Denied { .. } = limit
-            && matches!(reason, Reason::Observed(_))
-        {
-            warnings.push(format!(
-                "{name} was observed and is allowed, though Docker's default denies it to a \
-                 container without extra capabilities: this profile is wider than Docker's \
-                 default there (sysallow diff --against docker-default shows it)"
-            ));
-        }
-        // clone stands in for clone3 too: the flags seen on either.
-        let mut captured = vec![name.as_str()];
-        if name == "clone" && replaced.iter().any(|(r, _, _)| r == "clone3") {
-            captured.push("clone3");
-        }
-        let observed = observed_args(recordings, &captured);
-        match argument_rules(name, reason, &limit, &observed, policy.args, &mut warnings) {
-            Some(rules) => restricted.extend(rules),
-            None => by_reason
-                .entry(reason.clone())
-                .or_default()
-                .push(name.clone()),
+    /// Step 7: the ceiling: what Docker's default denies although it has a replacement is
+    /// denied as Docker does, and the replacement allowed (clone3 -> clone).
+    fn replace_per_ceiling(&mut self) {
+        for (name, instead, why_denied) in ceiling::REPLACED_BY {
+            let Some(abi) = self.abi_of(name) else {
+                continue;
+            };
+            let Ceiling::Denied { errno } = ceiling::ceiling(abi, name) else {
+                continue;
+            };
+            if self.reasons.remove(*name).is_none() {
+                continue;
+            }
+            self.replaced.push(((*name).to_owned(), errno, why_denied));
+            self.allow(instead, Reason::Replaces((*name).to_owned()));
         }
     }
-    let mut syscalls: Vec<SyscallRule> = by_reason
-        .into_iter()
-        .map(|(reason, names)| SyscallRule {
-            names,
-            action: Action::Allow,
-            comment: reason.comment(),
-            ..SyscallRule::default()
-        })
-        .collect();
-    syscalls.extend(restricted);
 
-    let default_errno = policy.default_errno.number();
-    for (name, (errno, why_answered)) in &answered {
-        syscalls.push(SyscallRule {
-            names: vec![name.clone()],
-            action: Action::Errno,
-            errno_ret: Some(*errno),
-            comment: why_answered.clone(),
-            ..SyscallRule::default()
-        });
+    /// Step 8: the allow rules: unrestricted names grouped by reason, in the order of
+    /// `Reason`; then the names allowed only for some argument values (the Docker ceiling,
+    /// narrowed by `--args` to the values observed).
+    fn allow_rules(&mut self) -> Vec<SyscallRule> {
+        let mut by_reason: BTreeMap<Reason, Vec<String>> = BTreeMap::new();
+        let mut restricted: Vec<SyscallRule> = Vec::new();
+        for (name, reason) in &self.reasons {
+            let limit = self
+                .abi_of(name)
+                .map_or(Ceiling::Unrestricted, |abi| ceiling::ceiling(abi, name));
+            if let Ceiling::Denied { .. } = limit
+                && matches!(reason, Reason::Observed(_))
+            {
+                self.warnings.push(format!(
+                    "{name} was observed and is allowed, though Docker's default denies it to a \
+                     container without extra capabilities: this profile is wider than Docker's \
+                     default there (sysallow diff --against docker-default shows it)"
+                ));
+            }
+            // clone stands in for clone3 too: the flags seen on either.
+            let mut captured = vec![name.as_str()];
+            if name == "clone" && self.replaced.iter().any(|(r, _, _)| r == "clone3") {
+                captured.push("clone3");
+            }
+            let observed = observed_args(self.recordings, &captured);
+            match argument_rules(
+                name,
+                reason,
+                &limit,
+                &observed,
+                self.policy.args,
+                &mut self.warnings,
+            ) {
+                Some(rules) => restricted.extend(rules),
+                None => by_reason
+                    .entry(reason.clone())
+                    .or_default()
+                    .push(name.clone()),
+            }
+        }
+        let mut syscalls: Vec<SyscallRule> = by_reason
+            .into_iter()
+            .map(|(reason, names)| SyscallRule {
+                names,
+                action: Action::Allow,
+                comment: reason.comment(),
+                ..SyscallRule::default()
+            })
+            .collect();
+        syscalls.extend(restricted);
+        syscalls
     }
-    for (name, errno, why_denied) in &replaced {
-        if *errno != default_errno {
-            let errno_name = crate::formats::errno_name(*errno).unwrap_or("errno");
+
+    /// Step 9: the errno rules: what is answered as recorded, what the ceiling replaces, the
+    /// fallbacks (ENOSYS for unobserved new syscalls), and the errno pin.
+    fn errno_rules(&self, named_so_far: &[SyscallRule]) -> Vec<SyscallRule> {
+        let default_errno = self.policy.default_errno.number();
+        let mut syscalls = Vec::new();
+        for (name, (errno, why_answered)) in &self.answered {
             syscalls.push(SyscallRule {
                 names: vec![name.clone()],
                 action: Action::Errno,
                 errno_ret: Some(*errno),
-                comment: format!(
-                    "{}{errno_name} although observed, as Docker's default answers it: {why_denied}",
-                    why::FALLBACK
-                ),
+                comment: why_answered.clone(),
                 ..SyscallRule::default()
             });
         }
-    }
-    // With ENOSYS as the default every denied syscall already falls back.
-    if policy.fallbacks && default_errno != ENOSYS {
-        // One rule per reason, in the order of FALLBACKS.
-        let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
-        for (name, reason) in FALLBACKS {
-            if exists(name)
-                && !reasons.contains_key(*name)
-                && !answered.contains_key(*name)
-                && !replaced.iter().any(|(r, _, _)| r == name)
-            {
-                match groups.iter_mut().find(|(r, _)| r == reason) {
-                    Some((_, names)) => names.push((*name).to_owned()),
-                    None => groups.push((reason, vec![(*name).to_owned()])),
-                }
+        for (name, errno, why_denied) in &self.replaced {
+            if *errno != default_errno {
+                let errno_name = crate::formats::errno_name(*errno).unwrap_or("errno");
+                syscalls.push(SyscallRule {
+                    names: vec![name.clone()],
+                    action: Action::Errno,
+                    errno_ret: Some(*errno),
+                    comment: format!(
+                        "{}{errno_name} although observed, as Docker's default answers it: \
+                         {why_denied}",
+                        why::FALLBACK
+                    ),
+                    ..SyscallRule::default()
+                });
             }
         }
-        for (reason, mut names) in groups {
-            names.sort();
-            syscalls.push(SyscallRule {
-                names,
-                action: Action::Errno,
-                errno_ret: Some(ENOSYS),
-                comment: format!("{}ENOSYS because {reason}", why::FALLBACK),
-                ..SyscallRule::default()
-            });
+        // With ENOSYS as the default every denied syscall already falls back.
+        if self.policy.fallbacks && default_errno != ENOSYS {
+            // One rule per reason, in the order of FALLBACKS.
+            let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+            for (name, reason) in FALLBACKS {
+                if self.exists(name)
+                    && !self.reasons.contains_key(*name)
+                    && !self.answered.contains_key(*name)
+                    && !self.replaced.iter().any(|(r, _, _)| r == name)
+                {
+                    match groups.iter_mut().find(|(r, _)| r == reason) {
+                        Some((_, names)) => names.push((*name).to_owned()),
+                        None => groups.push((reason, vec![(*name).to_owned()])),
+                    }
+                }
+            }
+            for (reason, mut names) in groups {
+                names.sort();
+                syscalls.push(SyscallRule {
+                    names,
+                    action: Action::Errno,
+                    errno_ret: Some(ENOSYS),
+                    comment: format!("{}ENOSYS because {reason}", why::FALLBACK),
+                    ..SyscallRule::default()
+                });
+            }
+        }
+        let named: BTreeSet<&str> = named_so_far
+            .iter()
+            .chain(&syscalls)
+            .flat_map(|r| r.names.iter().map(String::as_str))
+            .collect();
+        if let Some(pin) = pin_rule(&self.abis, &named, default_errno) {
+            syscalls.push(pin);
+        }
+        syscalls
+    }
+
+    /// The profile, with its architectures and the warnings the local libseccomp gives.
+    fn finish(mut self) -> Generated {
+        let mut syscalls = self.allow_rules();
+        let errnos = self.errno_rules(&syscalls);
+        syscalls.extend(errnos);
+        let mut profile = Profile {
+            default_action: Action::Errno,
+            default_errno_ret: Some(self.policy.default_errno.number()),
+            default_errno: None,
+            architectures: Vec::new(),
+            arch_map: Vec::new(),
+            flags: Vec::new(),
+            listener_path: None,
+            syscalls,
+        };
+        set_architectures(&mut profile, &self.abis);
+        self.warnings.extend(libseccomp_warnings(&profile));
+        Generated {
+            profile,
+            warnings: self.warnings,
         }
     }
-
-    let named: BTreeSet<&str> = syscalls
-        .iter()
-        .flat_map(|r| r.names.iter().map(String::as_str))
-        .collect();
-    if let Some(pin) = pin_rule(&abis, &named, default_errno) {
-        syscalls.push(pin);
-    }
-
-    let profile = Profile {
-        default_action: Action::Errno,
-        default_errno_ret: Some(default_errno),
-        default_errno: None,
-        architectures: Vec::new(),
-        arch_map: Vec::new(),
-        flags: Vec::new(),
-        listener_path: None,
-        syscalls,
-    };
-    let mut profile = profile;
-    set_architectures(&mut profile, &abis);
-
-    warnings.extend(libseccomp_warnings(&profile));
-    Ok(Generated { profile, warnings })
 }
 
 /// Whether every recorded call of `name`, in every recording and ABI that saw it, failed with
@@ -1212,78 +1303,6 @@ pub fn pin_rule(abis: &BTreeSet<Abi>, named: &BTreeSet<&str>, errno: u32) -> Opt
         ),
         ..SyscallRule::default()
     })
-}
-
-fn scmp_arch(abi: Abi) -> libseccomp::ScmpArch {
-    match abi {
-        Abi::X86_64 => libseccomp::ScmpArch::X8664,
-        Abi::X86 => libseccomp::ScmpArch::X86,
-        Abi::Aarch64 => libseccomp::ScmpArch::Aarch64,
-        Abi::Arm => libseccomp::ScmpArch::Arm,
-    }
-}
-
-/// Whether the libseccomp on this machine resolves `name` for `abi`.
-pub fn libseccomp_knows(abi: Abi, name: &str) -> bool {
-    libseccomp::ScmpSyscall::from_name_by_arch(name, scmp_arch(abi)).is_ok()
-}
-
-/// The local libseccomp's version, for messages.
-pub fn libseccomp_version() -> String {
-    libseccomp::ScmpVersion::current()
-        .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
-        .unwrap_or_else(|_| "(unknown version)".to_owned())
-}
-
-/// Every name of `profile` that an architecture it lists has in sysallow's table but the
-/// local libseccomp does not know, as (name, ABIs).
-pub fn libseccomp_unknown(profile: &Profile) -> Vec<(String, Vec<Abi>)> {
-    let abis: Vec<Abi> = profile
-        .all_architectures()
-        .iter()
-        .filter_map(|a| Abi::from_scmp_arch(a))
-        .collect();
-    // The errno pin names the newest syscalls on purpose: a runtime that does not know one
-    // drops it and the next pin takes over (see `pin_rule`), so they need no warning.
-    let names: BTreeSet<&str> = profile
-        .syscalls
-        .iter()
-        .filter(|r| !r.comment.starts_with(why::ERRNO_PIN))
-        .flat_map(|r| r.names.iter().map(String::as_str))
-        .collect();
-    names
-        .into_iter()
-        .filter_map(|name| {
-            let unknown: Vec<Abi> = abis
-                .iter()
-                .copied()
-                .filter(|abi| abi.syscall_nr(name).is_some() && !libseccomp_knows(*abi, name))
-                .collect();
-            (!unknown.is_empty()).then(|| (name.to_owned(), unknown))
-        })
-        .collect()
-}
-
-/// Warnings for names the local libseccomp does not know: they are emitted (never dropped or
-/// invented), but a runtime built on a libseccomp this old drops them silently (FIELD-NOTES).
-pub fn libseccomp_warnings(profile: &Profile) -> Vec<String> {
-    let version = libseccomp_version();
-    libseccomp_unknown(profile)
-        .into_iter()
-        .map(|(name, abis)| {
-            let rule = profile.syscalls.iter().find(|r| r.names.contains(&name));
-            let effect = match rule.map(|r| r.action) {
-                Some(Action::Allow) => "the call is then denied",
-                _ => "the call then gets the default action",
-            };
-            let abis: Vec<&str> = abis.iter().map(|a| a.name()).collect();
-            format!(
-                "{name} ({}): libseccomp {version} on this machine does not know it; kept in the \
-                 profile, but runtimes built on a libseccomp this old drop it silently ({effect})",
-                abis.join(", ")
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod fix;
 pub mod formats;
 pub mod generate;
 pub mod imports;
+pub mod local_libseccomp;
 pub mod merge;
 pub mod policy;
 pub mod profile;
