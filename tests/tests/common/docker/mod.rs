@@ -27,6 +27,11 @@ use std::time::{Duration, Instant};
 
 use super::{can_run, have, is_root};
 
+mod cleanup;
+mod crun;
+
+use crun::*;
+
 /// The image `import_test_image` makes.
 pub const TEST_IMAGE: &str = "sysallow-test:latest";
 /// The probe program inside the test image.
@@ -137,15 +142,6 @@ pub struct DockerdOptions {
     /// left running is stopped, as for any daemon of this harness). `stop`/`Drop` kills
     /// whatever is left in the namespace and waits (bounded) for the controllers to be back.
     pub crun: bool,
-}
-
-/// What a crun daemon changed and must undo.
-struct CrunState {
-    /// The daemon's private mount namespace (`/proc/PID/ns/mnt` link, `mnt:[inode]`).
-    mnt_ns: Option<String>,
-    /// Controllers moved from v2 to v1 in that namespace (mounted at `<root>/cgroup-v1/<ctrl>`,
-    /// visible only in it).
-    moved: Vec<String>,
 }
 
 /// A running private dockerd. Dropping it stops it and removes everything it made.
@@ -520,108 +516,6 @@ impl Dockerd {
     fn unique_name(&self) -> String {
         format!("sysallow-{}", SEQ.fetch_add(1, Ordering::Relaxed))
     }
-
-    /// Stop everything now (what `Drop` does), and report what could not be cleaned.
-    pub fn stop(mut self) -> Vec<String> {
-        self.cleanup()
-    }
-
-    fn cleanup(&mut self) -> Vec<String> {
-        let mut problems = Vec::new();
-        // 1. Containers, while the daemon still answers.
-        if self.child.is_some() && self.socket.exists() {
-            let ps = self.docker_with_timeout(&["ps", "-aq"], Duration::from_secs(20));
-            let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
-            if !ids.is_empty() {
-                let mut args = vec!["rm", "-f"];
-                args.extend(ids);
-                let out = self.docker_with_timeout(&args, Duration::from_secs(60));
-                if !out.status.success() {
-                    problems.push(format!("removing containers: {out}"));
-                }
-            }
-        }
-        // 2. The daemon: SIGTERM, then SIGKILL after a timeout. It stops its containerd.
-        if let Some(mut child) = self.child.take() {
-            signal(self.pid, libc::SIGTERM);
-            if !wait_child(&mut child, STOP_TIMEOUT) {
-                problems.push(format!("dockerd {} ignored SIGTERM; killed", self.pid));
-                signal(self.pid, libc::SIGKILL);
-                let _ = child.wait();
-            }
-        }
-        // 3. Whatever it started that outlived it (its containerd, shims): found by our root
-        //    in their command line, then what is left in our cgroups.
-        let root = self.root.to_string_lossy().into_owned();
-        let strays = processes_mentioning(&root);
-        for &pid in &strays {
-            problems.push(format!("killing leftover process {pid} ({})", cmdline(pid)));
-            signal(pid, libc::SIGKILL);
-        }
-        // A crun daemon's private mount namespace: anything still in it keeps the v1 mount,
-        // and the controllers out of v2.
-        if let Some(ns) = self.crun.as_ref().and_then(|c| c.mnt_ns.clone()) {
-            for pid in processes_in_mount_ns(&ns) {
-                if pid_alive(pid) && !strays.contains(&pid) {
-                    problems.push(format!(
-                        "killing leftover process {pid} in the daemon's mount namespace ({})",
-                        cmdline(pid)
-                    ));
-                }
-                signal(pid, libc::SIGKILL);
-            }
-        }
-        let v2 = cgroup2_mount();
-        if let Some(v2) = &v2 {
-            kill_cgroup_tree(
-                &v2.join(&self.cgroup_parent),
-                self.cgroup_parent != "docker",
-            );
-        }
-        // 4. Mounts under the root (overlay2 layers, shm, netns), innermost first.
-        for mount in mounts_under(&self.root).into_iter().rev() {
-            let c = std::ffi::CString::new(mount.to_string_lossy().as_bytes()).expect("no NUL");
-            // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot block on a busy mount.
-            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-                problems.push(format!(
-                    "umount {}: {}",
-                    mount.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
-        }
-        // 5. Cgroups it created, in v2 and each v1 hierarchy. Docker's shared `/docker` may
-        //    be in use by another daemon by now: one rmdir, no descent into others' cgroups.
-        let private = self.cgroup_parent != "docker";
-        for rel in &self.cgroup_dirs_to_remove {
-            for mount in cgroup_mounts() {
-                let dir = mount.join(rel);
-                if !dir.exists() {
-                    continue;
-                }
-                if !private {
-                    let _ = fs::remove_dir(&dir);
-                } else if !remove_cgroup_tree(&dir) {
-                    problems.push(format!("cgroup {} is still busy", dir.display()));
-                }
-            }
-        }
-        // 6. The temp dir.
-        if self.root.exists()
-            && let Err(e) = fs::remove_dir_all(&self.root)
-        {
-            problems.push(format!("removing {}: {e}", self.root.display()));
-        }
-        // 7. A crun daemon's controllers, back in v2 once its namespace is gone (the last crun
-        //    daemon of this process: until then another one's mount keeps them in v1).
-        if let Some(crun) = self.crun.take() {
-            let last = LIVE_CRUN_DAEMONS.fetch_sub(1, Ordering::SeqCst) == 1;
-            if last && !crun.moved.is_empty() {
-                problems.extend(wait_controllers_in_v2(&crun.moved, crun.mnt_ns.as_deref()));
-            }
-        }
-        problems
-    }
 }
 
 impl Drop for Dockerd {
@@ -640,48 +534,6 @@ pub struct Container {
     pub name: String,
     /// Its init's host pid.
     pub pid: u32,
-}
-
-/// On a hybrid host (v2 mounted apart from `/sys/fs/cgroup`), the controllers v2 still has
-/// (`hugetlb` here): those crun wants bound to v1. Empty on a pure v1 or v2 host.
-fn v2_controllers_on_hybrid_host() -> Vec<String> {
-    match cgroup2_mount() {
-        Some(v2) if v2 != Path::new("/sys/fs/cgroup") => v2_controllers(&v2),
-        _ => Vec::new(),
-    }
-}
-
-fn v2_controllers(v2: &Path) -> Vec<String> {
-    fs::read_to_string(v2.join("cgroup.controllers"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Wait (bounded) until every controller of `moved` is listed in v2 again.
-fn wait_controllers_in_v2(moved: &[String], mnt_ns: Option<&str>) -> Vec<String> {
-    let Some(v2) = cgroup2_mount() else {
-        return vec!["no cgroup v2 mount to return the controllers to".to_owned()];
-    };
-    let start = Instant::now();
-    loop {
-        let now = v2_controllers(&v2);
-        let missing: Vec<&String> = moved.iter().filter(|c| !now.contains(c)).collect();
-        if missing.is_empty() {
-            return Vec::new();
-        }
-        if start.elapsed() > CONTROLLERS_RETURN_TIMEOUT {
-            let holders = mnt_ns.map(processes_in_mount_ns).unwrap_or_default();
-            return vec![format!(
-                "controllers {missing:?} not back in {} after {CONTROLLERS_RETURN_TIMEOUT:?} \
-                 (processes left in the daemon's mount namespace: {holders:?}; another \
-                 namespace may mount them as v1)",
-                v2.display()
-            )];
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Processes whose mount namespace is `ns` (a `/proc/PID/ns/mnt` link text).

@@ -1,0 +1,108 @@
+//! Stopping a test daemon and leaving nothing behind: its processes, mounts, cgroups and
+//! state, also when a test panicked.
+
+use super::*;
+
+impl Dockerd {
+    /// Stop everything now (what `Drop` does), and report what could not be cleaned.
+    pub fn stop(mut self) -> Vec<String> {
+        self.cleanup()
+    }
+
+    pub(super) fn cleanup(&mut self) -> Vec<String> {
+        let mut problems = Vec::new();
+        // 1. Containers, while the daemon still answers.
+        if self.child.is_some() && self.socket.exists() {
+            let ps = self.docker_with_timeout(&["ps", "-aq"], Duration::from_secs(20));
+            let ids: Vec<&str> = ps.stdout.split_whitespace().collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids);
+                let out = self.docker_with_timeout(&args, Duration::from_secs(60));
+                if !out.status.success() {
+                    problems.push(format!("removing containers: {out}"));
+                }
+            }
+        }
+        // 2. The daemon: SIGTERM, then SIGKILL after a timeout. It stops its containerd.
+        if let Some(mut child) = self.child.take() {
+            signal(self.pid, libc::SIGTERM);
+            if !wait_child(&mut child, STOP_TIMEOUT) {
+                problems.push(format!("dockerd {} ignored SIGTERM; killed", self.pid));
+                signal(self.pid, libc::SIGKILL);
+                let _ = child.wait();
+            }
+        }
+        // 3. Whatever it started that outlived it (its containerd, shims): found by our root
+        //    in their command line, then what is left in our cgroups.
+        let root = self.root.to_string_lossy().into_owned();
+        let strays = processes_mentioning(&root);
+        for &pid in &strays {
+            problems.push(format!("killing leftover process {pid} ({})", cmdline(pid)));
+            signal(pid, libc::SIGKILL);
+        }
+        // A crun daemon's private mount namespace: anything still in it keeps the v1 mount,
+        // and the controllers out of v2.
+        if let Some(ns) = self.crun.as_ref().and_then(|c| c.mnt_ns.clone()) {
+            for pid in processes_in_mount_ns(&ns) {
+                if pid_alive(pid) && !strays.contains(&pid) {
+                    problems.push(format!(
+                        "killing leftover process {pid} in the daemon's mount namespace ({})",
+                        cmdline(pid)
+                    ));
+                }
+                signal(pid, libc::SIGKILL);
+            }
+        }
+        let v2 = cgroup2_mount();
+        if let Some(v2) = &v2 {
+            kill_cgroup_tree(
+                &v2.join(&self.cgroup_parent),
+                self.cgroup_parent != "docker",
+            );
+        }
+        // 4. Mounts under the root (overlay2 layers, shm, netns), innermost first.
+        for mount in mounts_under(&self.root).into_iter().rev() {
+            let c = std::ffi::CString::new(mount.to_string_lossy().as_bytes()).expect("no NUL");
+            // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot block on a busy mount.
+            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+                problems.push(format!(
+                    "umount {}: {}",
+                    mount.display(),
+                    std::io::Error::last_os_error()
+                ));
+            }
+        }
+        // 5. Cgroups it created, in v2 and each v1 hierarchy. Docker's shared `/docker` may
+        //    be in use by another daemon by now: one rmdir, no descent into others' cgroups.
+        let private = self.cgroup_parent != "docker";
+        for rel in &self.cgroup_dirs_to_remove {
+            for mount in cgroup_mounts() {
+                let dir = mount.join(rel);
+                if !dir.exists() {
+                    continue;
+                }
+                if !private {
+                    let _ = fs::remove_dir(&dir);
+                } else if !remove_cgroup_tree(&dir) {
+                    problems.push(format!("cgroup {} is still busy", dir.display()));
+                }
+            }
+        }
+        // 6. The temp dir.
+        if self.root.exists()
+            && let Err(e) = fs::remove_dir_all(&self.root)
+        {
+            problems.push(format!("removing {}: {e}", self.root.display()));
+        }
+        // 7. A crun daemon's controllers, back in v2 once its namespace is gone (the last crun
+        //    daemon of this process: until then another one's mount keeps them in v1).
+        if let Some(crun) = self.crun.take() {
+            let last = LIVE_CRUN_DAEMONS.fetch_sub(1, Ordering::SeqCst) == 1;
+            if last && !crun.moved.is_empty() {
+                problems.extend(wait_controllers_in_v2(&crun.moved, crun.mnt_ns.as_deref()));
+            }
+        }
+        problems
+    }
+}
