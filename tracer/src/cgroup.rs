@@ -123,10 +123,8 @@ impl Cgroup {
     }
 
     /// The pids directly in this cgroup.
-    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
-        let path = self.path.join("cgroup.procs");
-        let text = fs::read_to_string(&path).map_err(io_err("reading", &path))?;
-        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    pub fn pids(&self) -> Vec<u32> {
+        procs(&self.path)
     }
 
     /// SIGKILL everything left in the cgroup (the recorded command's own descendants).
@@ -137,9 +135,9 @@ impl Cgroup {
         match fs::OpenOptions::new().write(true).open(&kill) {
             Ok(mut f) => f.write_all(b"1").map_err(io_err("writing", &kill)),
             Err(_) => {
-                for pid in self.pids()? {
+                for pid in self.pids() {
                     // SAFETY: kill(2) with a pid read from our own cgroup.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
                 }
                 Ok(())
             }
@@ -192,18 +190,53 @@ impl Cgroup {
 /// Remove a cgroup directory and any sub-cgroups the workload created, deepest first (cgroup
 /// directories are removed with rmdir, never by deleting their files).
 fn remove_tree(path: &Path) -> Result<(), CgroupError> {
-    if let Ok(entries) = fs::read_dir(path) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&entry.path())?;
-            }
+    for dir in tree(path).iter().rev() {
+        match fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing cgroup", dir)(e)),
         }
     }
-    match fs::remove_dir(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err("removing cgroup", path)(e)),
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Walking a cgroup tree: cgroups appear and vanish while it is walked, so an unreadable
+// directory is skipped, never an error.
+// ---------------------------------------------------------------------------------------------
+
+/// The cgroups directly under `dir`, with their cgroup ids (the directories' inode numbers).
+pub fn subdirs(dir: &Path) -> Vec<(u64, PathBuf)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_dir().then(|| (meta.ino(), e.path()))
+        })
+        .collect()
+}
+
+/// `dir` and every cgroup below it, each parent before its children.
+pub fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    let mut i = 0;
+    while i < out.len() {
+        let below = subdirs(&out[i]);
+        out.extend(below.into_iter().map(|(_, path)| path));
+        i += 1;
     }
+    out
+}
+
+/// The processes directly in the cgroup `dir` (its `cgroup.procs`).
+pub fn procs(dir: &Path) -> Vec<u32> {
+    fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|t| t.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
 }
 
 impl Drop for Cgroup {

@@ -99,12 +99,12 @@ pub fn reap(cgroup: &Path) -> Result<(), CgroupError> {
 /// gone. Each is emptied (its processes killed) and removed, and said on stderr.
 pub fn clear_stale(mount: &Cgroup2Mount) -> Vec<PathBuf> {
     let parent = mount.path.join(PARENT);
-    let Ok(entries) = std::fs::read_dir(&parent) else {
-        return Vec::new();
-    };
     let mut cleared = Vec::new();
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for (_, path) in crate::cgroup::subdirs(&parent) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let Some(pid) = name
             .strip_prefix("run-")
             .and_then(|p| p.parse::<i32>().ok())
@@ -114,7 +114,6 @@ pub fn clear_stale(mount: &Cgroup2Mount) -> Vec<PathBuf> {
         if recorder_alive(pid) {
             continue;
         }
-        let path = entry.path();
         let removed = Cgroup::adopt_owned(mount, &path).and_then(Cgroup::remove);
         if !path.exists() && removed.is_err() {
             // Another recorder starting at the same moment cleared it first.

@@ -181,22 +181,10 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
 }
 
 fn count_processes(cgroup: &Cgroup) -> usize {
-    fn walk(dir: &std::path::Path) -> usize {
-        let here = std::fs::read_to_string(dir.join("cgroup.procs"))
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        let below: usize = std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| walk(&e.path()))
-                    .sum()
-            })
-            .unwrap_or(0);
-        here + below
-    }
-    walk(cgroup.path())
+    cgroup::tree(cgroup.path())
+        .iter()
+        .map(|dir| cgroup::procs(dir).len())
+        .sum()
 }
 
 /// A running signal forwarder.
@@ -307,7 +295,7 @@ pub fn record_watch(
         std::collections::BTreeMap::new();
     loop {
         if target.split {
-            for (id, path) in child_dirs(target.cgroup.path()) {
+            for (id, path) in cgroup::subdirs(target.cgroup.path()) {
                 if let std::collections::btree_map::Entry::Vacant(entry) = children.entry(id) {
                     let description = describe_child(&path);
                     entry.insert((path, description));
@@ -379,38 +367,16 @@ pub fn record_watch(
     Ok(out)
 }
 
-/// The child directories of `parent`, with their cgroup ids (inode numbers).
-fn child_dirs(parent: &std::path::Path) -> Vec<(u64, std::path::PathBuf)> {
-    use std::os::unix::fs::MetadataExt as _;
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| {
-            let meta = e.metadata().ok()?;
-            meta.is_dir().then(|| (meta.ino(), e.path()))
-        })
-        .collect()
-}
-
 /// Every process in a cgroup and below it, with its executable.
 fn processes_below(dir: &std::path::Path) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-        for pid in text.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+    cgroup::tree(dir)
+        .iter()
+        .flat_map(|d| cgroup::procs(d))
+        .map(|pid| {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|_| profile_gen::recording::UNATTRIBUTED.to_owned());
-            out.push((pid, exe));
-        }
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                out.extend(processes_below(&entry.path()));
-            }
-        }
-    }
-    out
+            (pid, exe)
+        })
+        .collect()
 }
