@@ -104,6 +104,27 @@ impl Abi {
     }
 }
 
+/// ARM's private syscalls (`__ARM_NR_*` in the kernel's `arch/arm/include/uapi/asm/unistd.h`):
+/// libseccomp and Docker's default name them, but they are outside the syscall table the
+/// `syscalls` crate is generated from.
+const ARM_PRIVATE: [&str; 5] = ["breakpoint", "cacheflush", "usr26", "usr32", "set_tls"];
+
+/// Whether any architecture a seccomp profile may name (libseccomp's: x86, ARM, RISC-V, s390,
+/// POWER, MIPS, LoongArch) has a syscall called `name`. Profiles are shared across hosts, so a
+/// name is a typo only when no architecture knows it (Docker's default names `riscv_hwprobe`
+/// and `s390_pci_mmio_read`).
+pub fn known_on_any_architecture(name: &str) -> bool {
+    ARM_PRIVATE.contains(&name)
+        || Abi::ALL.iter().any(|abi| abi.syscall_nr(name).is_some())
+        || syscalls::riscv64::Sysno::from_str(name).is_ok()
+        || syscalls::s390x::Sysno::from_str(name).is_ok()
+        || syscalls::powerpc::Sysno::from_str(name).is_ok()
+        || syscalls::powerpc64::Sysno::from_str(name).is_ok()
+        || syscalls::mips::Sysno::from_str(name).is_ok()
+        || syscalls::mips64::Sysno::from_str(name).is_ok()
+        || syscalls::loongarch64::Sysno::from_str(name).is_ok()
+}
+
 impl fmt::Display for Abi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

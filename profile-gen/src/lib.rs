@@ -4,6 +4,7 @@
 pub mod abi;
 pub mod args;
 pub mod ceiling;
+pub mod check;
 pub mod diff;
 pub mod discovery;
 pub mod explain;

@@ -154,6 +154,62 @@ fn bad_input_exits_2_naming_the_file_and_position() {
     assert_eq!(status(&out), 2, "one input without --against");
 }
 
+/// Profiles that parse but runc would refuse are rejected with the place of the mistake;
+/// mistakes runtimes accept are warned about, and the diff still runs.
+#[test]
+fn wrong_but_parseable_profiles_are_refused_or_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rule = r#"{"names":["read"],"action":"SCMP_ACT_ALLOW"}"#;
+    let refused = [
+        (
+            r#""defaultErrnoRet":99999,"syscalls":[RULE]"#,
+            "defaultErrnoRet: errno 99999 is out of range (0-4095)",
+        ),
+        (
+            r#""syscalls":[RULE,{"names":["write"],"action":"SCMP_ACT_ALLOW","args":[{"index":6,"value":1,"op":"SCMP_CMP_EQ"}]}]"#,
+            "syscalls[1] (write): argument index 6 is out of range (0-5)",
+        ),
+        (
+            r#""architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":[]}],"syscalls":[RULE]"#,
+            "architectures: both `architectures` and `archMap` are given",
+        ),
+    ];
+    for (i, (body, expected)) in refused.into_iter().enumerate() {
+        let path = tmp.path().join(format!("refused{i}.json"));
+        let text = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ERRNO",{}}}"#,
+            body.replace("RULE", rule)
+        );
+        std::fs::write(&path, text).unwrap();
+        let out = diff(&["new.json", path.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(status(&out), 2, "{expected}: {err}");
+        assert!(
+            err.contains(&format!("refused{i}.json: invalid profile: {expected}")),
+            "{err}"
+        );
+        assert!(stdout(&out).is_empty(), "no report on a refused profile");
+    }
+
+    let path = tmp.path().join("warned.json");
+    let text = format!(
+        r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{rule},{rule},{{"names":["raed"],"action":"SCMP_ACT_ALLOW"}}]}}"#
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = diff(&["new.json", path.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warned.json: no architecture knows 1 syscall name(s)")
+            && err.contains("raed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("read is given without conditions in syscalls[0] and syscalls[1]"),
+        "{err}"
+    );
+    assert!(!stdout(&out).is_empty(), "the diff still runs: {err}");
+}
+
 /// A recording built from real syscall names, as the recorder would write it.
 fn recording() -> Recording {
     let mut rec = Recording::new(

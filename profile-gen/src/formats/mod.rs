@@ -114,6 +114,8 @@ pub enum FormatError {
     },
     #[error("not a systemd seccomp setting: line {line}: {message}")]
     Systemd { line: usize, message: String },
+    #[error("invalid profile: {0}")]
+    Invalid(crate::check::Invalid),
 }
 
 /// Read a Recording, or a profile in any format [`write`] produces (Docker, OCI, Podman,
@@ -126,7 +128,16 @@ pub fn read(text: &str) -> Result<Document, FormatError> {
 /// [`read`], and which format the profile was in (`None` for a Recording). JSON profiles
 /// are `Podman` when they carry string errnos, `Oci` when they use nothing beyond the OCI
 /// fields, else `Docker`.
+/// A profile that parses but cannot work as written (see [`crate::check`]) is an error.
 pub fn read_detected(text: &str) -> Result<(Document, Option<Format>), FormatError> {
+    let (doc, format) = parse_detected(text)?;
+    if let Document::Profile(profile) = &doc {
+        crate::check::errors(profile).map_err(FormatError::Invalid)?;
+    }
+    Ok((doc, format))
+}
+
+fn parse_detected(text: &str) -> Result<(Document, Option<Format>), FormatError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         return read_json(text);

@@ -18,14 +18,19 @@ pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
     } else {
         std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?
     };
-    formats::read(&text).map_err(|e| {
+    let doc = formats::read(&text).map_err(|e| {
         bad(format!(
             "{}: {}",
             path.display(),
             profile_gen::error_chain(&e)
         ))
-        .into()
-    })
+    })?;
+    if let Document::Profile(profile) = &doc {
+        for warning in profile_gen::check::warnings(profile) {
+            warn(&format!("{}: {warning}", path.display()));
+        }
+    }
+    Ok(doc)
 }
 
 /// Write `text` to `output` (`None` or `-` is stdout), through the one atomic writer: a file

@@ -8,6 +8,7 @@ use profile_gen::policy::{HostFacts, rule_applies as applies};
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
+use profile_gen::abi::known_on_any_architecture;
 use profile_gen::formats::{self, Document};
 use profile_gen::profile::{Action, Op};
 use profile_gen::{Abi, Profile};
@@ -191,7 +192,8 @@ pub(super) fn is_allowing(action: ScmpAction) -> bool {
 impl ProfileFilter {
     /// Resolve `profile` against `host`.
     pub fn new(profile: &Profile, host: &HostFacts) -> Result<ProfileFilter, EnforceError> {
-        let mut warnings = Vec::new();
+        profile_gen::check::errors(profile).map_err(|e| EnforceError::Invalid(e.to_string()))?;
+        let mut warnings = profile_gen::check::warnings(profile);
         let default = resolve_action(
             profile.default_action,
             profile.default_errno_ret,
@@ -199,11 +201,6 @@ impl ProfileFilter {
             "defaultAction",
         )?;
 
-        if !profile.architectures.is_empty() && !profile.arch_map.is_empty() {
-            return Err(EnforceError::Invalid(
-                "both `architectures` and `archMap` are given; use one".into(),
-            ));
-        }
         let native = Abi::native().scmp_arch();
         let mut arch_names: Vec<&String> = profile.architectures.iter().collect();
         if let Some(entry) = profile.arch_map.iter().find(|e| e.architecture == native) {
@@ -252,20 +249,18 @@ impl ProfileFilter {
             for name in &rule.names {
                 if ScmpSyscall::from_name(name).is_ok() {
                     names.push(name.clone());
-                } else if action != default && !unknown.contains(name) {
+                } else if action != default
+                    && !unknown.contains(name)
+                    && known_on_any_architecture(name)
+                {
                     // A name in a rule that only repeats the default action changes nothing
-                    // when left out (the generator pins the highest syscalls that way).
+                    // when left out (the generator pins the highest syscalls that way); a name
+                    // no architecture knows is already among the check's warnings.
                     unknown.push(name.clone());
                 }
             }
             let mut conds = Vec::new();
             for arg in &rule.args {
-                if arg.index > 5 {
-                    return Err(EnforceError::Invalid(format!(
-                        "{place}: argument index {} is out of range (0-5)",
-                        arg.index
-                    )));
-                }
                 conds.push(Cond {
                     index: arg.index,
                     op: arg.op,
