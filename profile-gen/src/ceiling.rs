@@ -98,15 +98,8 @@ mod tests {
         let Ceiling::Args(clone) = ceiling(Abi::X86_64, "clone") else {
             panic!("clone is restricted by Docker's default")
         };
-        // CLONE_NEWNS|CLONE_NEWCGROUP|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWUSER|CLONE_NEWPID|
-        // CLONE_NEWNET (linux/sched.h), the mask Docker's default uses.
-        let ns = (libc::CLONE_NEWNS
-            | libc::CLONE_NEWCGROUP
-            | libc::CLONE_NEWUTS
-            | libc::CLONE_NEWIPC
-            | libc::CLONE_NEWUSER
-            | libc::CLONE_NEWPID
-            | libc::CLONE_NEWNET) as u64;
+        // The namespace mask Docker's default uses.
+        let ns = crate::args::NAMESPACE_FLAGS;
         assert_eq!(
             clone,
             vec![vec![ArgCondition {

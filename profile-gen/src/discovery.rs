@@ -221,21 +221,10 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{Host, Target};
+    use crate::recording;
 
     fn recording() -> Recording {
-        let mut rec = Recording::new(
-            Target::Command {
-                argv: vec!["app".into()],
-                user: None,
-            },
-            Host {
-                kernel: "6.18.0".into(),
-                arch: Abi::X86_64,
-                libc: None,
-            },
-            "2026-12-01T00:00:00Z".into(),
-        );
+        let mut rec = recording::for_tests(recording::command_for_tests(&["app"]));
         for (name, at) in [("read", 0), ("write", 10), ("openat", 10), ("futex", 400)] {
             let nr = Abi::X86_64.syscall_nr(name).unwrap();
             rec.add(Abi::X86_64, nr, "/bin/app", 3);

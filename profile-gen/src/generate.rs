@@ -1308,18 +1308,10 @@ pub fn pin_rule(abis: &BTreeSet<Abi>, named: &BTreeSet<&str>, errno: u32) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{Host, UNATTRIBUTED};
+    use crate::recording::UNATTRIBUTED;
 
     fn recording(target: Target, calls: &[(Abi, &str, &str)]) -> Recording {
-        let mut rec = Recording::new(
-            target,
-            Host {
-                kernel: "6.18.0".into(),
-                arch: Abi::X86_64,
-                libc: Some("glibc 2.36".into()),
-            },
-            "2026-11-23T00:00:00Z".into(),
-        );
+        let mut rec = crate::recording::for_tests(target);
         for (abi, name, program) in calls {
             let nr = abi.syscall_nr(name).expect("test names are real");
             rec.add(*abi, nr, program, 1);
@@ -1328,13 +1320,7 @@ mod tests {
     }
 
     fn command(calls: &[(Abi, &str, &str)]) -> Recording {
-        recording(
-            Target::Command {
-                argv: vec!["app".into()],
-                user: None,
-            },
-            calls,
-        )
+        recording(crate::recording::command_for_tests(&["app"]), calls)
     }
 
     fn basic() -> Recording {

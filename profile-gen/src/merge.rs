@@ -425,21 +425,10 @@ fn merge_architectures(profiles: &[Profile]) -> (Vec<String>, Vec<ArchMapEntry>)
 mod tests {
     use super::*;
     use crate::Abi;
-    use crate::recording::{Host, Target};
+    use crate::recording;
 
     fn rec(names: &[&str]) -> Recording {
-        let mut r = Recording::new(
-            Target::Command {
-                argv: vec!["app".into()],
-                user: None,
-            },
-            Host {
-                kernel: "6.18.0".into(),
-                arch: Abi::X86_64,
-                libc: None,
-            },
-            "2026-11-23T00:00:00Z".into(),
-        );
+        let mut r = recording::for_tests(recording::command_for_tests(&["app"]));
         for name in names {
             r.add(
                 Abi::X86_64,

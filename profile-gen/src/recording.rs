@@ -500,23 +500,35 @@ fn json_error(source: serde_json::Error) -> RecordingError {
     }
 }
 
+/// An empty recording of `target` on an x86_64 glibc host, for the crate's tests.
+#[cfg(test)]
+pub(crate) fn for_tests(target: Target) -> Recording {
+    Recording::new(
+        target,
+        Host {
+            kernel: "6.18.0".into(),
+            arch: Abi::X86_64,
+            libc: Some("glibc 2.36".into()),
+        },
+        "2026-11-23T00:00:00Z".into(),
+    )
+}
+
+/// A command target running `argv`, for the crate's tests.
+#[cfg(test)]
+pub(crate) fn command_for_tests(argv: &[&str]) -> Target {
+    Target::Command {
+        argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+        user: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample() -> Recording {
-        let mut rec = Recording::new(
-            Target::Command {
-                argv: vec!["true".into()],
-                user: None,
-            },
-            Host {
-                kernel: "6.18.0".into(),
-                arch: Abi::X86_64,
-                libc: Some("glibc 2.36".into()),
-            },
-            "2026-11-23T00:00:00Z".into(),
-        );
+        let mut rec = for_tests(command_for_tests(&["true"]));
         rec.add(Abi::X86_64, 59, UNATTRIBUTED, 1);
         rec.add(Abi::X86_64, 0, "/usr/bin/true", 3);
         rec.add(Abi::X86, 5, "/tmp/a32", 2);

@@ -4,19 +4,13 @@
 
 mod common;
 
+use common::sysallow_in as sysallow;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn probe(dir: &Path) -> Option<PathBuf> {
     common::compile_workload("args", dir, "args_probe", &["-lpthread"])
-}
-
-fn sysallow(dir: &Path, args: &[&str]) -> Output {
-    common::sysallow()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
 }
 
 fn ok(out: &Output) -> &str {

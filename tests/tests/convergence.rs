@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn the_example_suite_has_a_discovery_curve_in_text_and_svg() {
-    if !common::can_run_root("discovery_curve")
-        || !common::can_run("discovery_curve", "python3", common::have("python3"))
-    {
+    if !common::can_run_root_with("discovery_curve", "python3", common::have("python3")) {
         return;
     }
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wordfreq/run-tests.sh");
@@ -152,9 +150,7 @@ impl Drop for Server {
 
 #[test]
 fn until_stable_ends_the_recording_of_a_server_whose_profile_still_serves() {
-    if !common::can_run_root("until_stable")
-        || !common::can_run("until_stable", "python3", common::have("python3"))
-    {
+    if !common::can_run_root_with("until_stable", "python3", common::have("python3")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -243,9 +239,7 @@ fn until_stable_ends_the_recording_of_a_server_whose_profile_still_serves() {
 
 #[test]
 fn the_status_line_shows_on_a_terminal_only() {
-    if !common::can_run_root("status_line")
-        || !common::can_run("status_line", "script (util-linux)", common::have("script"))
-    {
+    if !common::can_run_root_with("status_line", "script (util-linux)", common::have("script")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use std::process::Output;
 
 use profile_gen::{Abi, Recording, recording};
 
-use common::{diff_data as data, golden};
+use common::{diff_data as data, golden, stderr, stdout};
 
 /// Run `sysallow diff ARGS` in the test data directory, without NO_COLOR interfering.
 fn diff(args: &[&str]) -> Output {
@@ -19,14 +19,6 @@ fn diff(args: &[&str]) -> Output {
         .env_remove("NO_COLOR")
         .output()
         .expect("run sysallow")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn status(out: &Output) -> i32 {
@@ -154,7 +146,7 @@ fn bad_input_exits_2_naming_the_file_and_position() {
     assert_eq!(status(&out), 2, "one input without --against");
 }
 
-/// Profiles that parse but runc would refuse are rejected with the place of the mistake;
+/// Profiles that parse but cannot work as written are rejected with the place of the mistake;
 /// mistakes runtimes accept are warned about, and the diff still runs.
 #[test]
 fn wrong_but_parseable_profiles_are_refused_or_warned_about() {

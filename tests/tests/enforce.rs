@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::{stderr, stdout};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -56,29 +58,18 @@ fn workloads() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads")
 }
 
-/// Compile `tests/workloads/NAME.c` statically into `dir`; None (after saying why) when gcc
-/// is missing and skipping is allowed.
+/// Compile `tests/workloads/NAME.c` statically into `dir` (the expected syscall lists above
+/// are for static x86_64 binaries); None (after saying why) when that cannot be done and
+/// skipping is allowed.
 fn compile(test: &str, dir: &Path, name: &str, extra: &[&str]) -> Option<PathBuf> {
-    if !common::can_run(test, "gcc", common::have("gcc")) {
-        return None;
-    }
     if !common::can_run(test, "an x86_64 host", cfg!(target_arch = "x86_64")) {
         return None;
     }
-    let out = dir.join(format!("{name}{}", extra.join("")));
-    let result = Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&out)
-        .arg(workloads().join(format!("{name}.c")))
-        .args(extra)
-        .output()
-        .expect("run gcc");
-    assert!(
-        result.status.success(),
-        "gcc {name}.c {extra:?} failed:\n{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-    Some(out)
+    let flags: Vec<&str> = ["-static"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    common::compile_workload(test, dir, name, &flags)
 }
 
 fn write_profile(dir: &Path, name: &str, profile: serde_json::Value) -> PathBuf {
@@ -122,14 +113,6 @@ fn sysallow(args: &[&std::ffi::OsStr]) -> Output {
 
 macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -59,9 +59,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_recorder_killed_with_sigkill_takes_its_command_and_leaves_nothing() {
-    if !common::can_run_root("recorder_sigkill")
-        || !common::can_run("recorder_sigkill", "bpftool", common::have("bpftool"))
-    {
+    if !common::can_run_root_with("recorder_sigkill", "bpftool", common::have("bpftool")) {
         return;
     }
     let _serial = serial();

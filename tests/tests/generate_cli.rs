@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::{stderr, stdout};
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -48,14 +50,6 @@ fn sysallow(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run sysallow")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn profile(text: &str) -> Profile {

@@ -4,19 +4,12 @@
 
 mod common;
 
+use common::sysallow_in as sysallow;
+
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 fn compile(dir: &Path, flags: &[&str]) -> Option<PathBuf> {
     common::compile_workload("imports", dir, "imports_probe", flags)
-}
-
-fn sysallow(dir: &Path, args: &[&str]) -> Output {
-    common::sysallow()
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
 }
 
 #[test]

@@ -143,15 +143,13 @@ fn assert_matches_strace(name: &str, workload: &[&str]) {
 
 #[test]
 fn matches_strace_for_real_programs() {
-    if !common::can_run_root("matches_strace_for_real_programs")
-        || !common::can_run(
-            "matches_strace_for_real_programs",
-            "strace, python3, git, tar, sqlite3",
-            ["strace", "python3", "git", "tar", "sqlite3", "gzip"]
-                .iter()
-                .all(|p| common::have(p)),
-        )
-    {
+    if !common::can_run_root_with(
+        "matches_strace_for_real_programs",
+        "strace, python3, git, tar, sqlite3",
+        ["strace", "python3", "git", "tar", "sqlite3", "gzip"]
+            .iter()
+            .all(|p| common::have(p)),
+    ) {
         return;
     }
     assert_matches_strace(
@@ -220,9 +218,11 @@ fn compile(dir: &Path, name: &str, source: &str, flags: &[&str]) -> PathBuf {
 
 #[test]
 fn counts_every_syscall_of_8_threads_and_2000_forked_children() {
-    if !common::can_run_root("counts_every_syscall_of_8_threads_and_2000_forked_children")
-        || !common::can_run("threads_and_forks", "gcc", common::have("gcc"))
-    {
+    if !common::can_run_root_with(
+        "counts_every_syscall_of_8_threads_and_2000_forked_children",
+        "gcc",
+        common::have("gcc"),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -279,9 +279,11 @@ fn assert_storm_counts(rec: &Recording, out: &Output, exe_path: &str) {
 
 #[test]
 fn names_32_bit_syscalls_by_their_own_table() {
-    if !common::can_run_root("names_32_bit_syscalls_by_their_own_table")
-        || !common::can_run("32-bit", "gcc -m32 (gcc-multilib)", common::have("gcc"))
-    {
+    if !common::can_run_root_with(
+        "names_32_bit_syscalls_by_their_own_table",
+        "gcc -m32 (gcc-multilib)",
+        common::have("gcc"),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -436,9 +438,11 @@ fn refuses_without_privilege_and_says_what_is_missing() {
 
 #[test]
 fn no_cgroup_v2_is_a_clear_error() {
-    if !common::can_run_root("no_cgroup_v2_is_a_clear_error")
-        || !common::can_run("no_cgroup_v2", "unshare", common::have("unshare"))
-    {
+    if !common::can_run_root_with(
+        "no_cgroup_v2_is_a_clear_error",
+        "unshare",
+        common::have("unshare"),
+    ) {
         return;
     }
     // In a private mount namespace, unmount every cgroup2 mount and try to record.
@@ -617,9 +621,11 @@ fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
 
 #[test]
 fn the_classic_tracepoint_fallback_records_the_same() {
-    if !common::can_run_root("the_classic_tracepoint_fallback_records_the_same")
-        || !common::can_run("fallback", "gcc", common::have("gcc"))
-    {
+    if !common::can_run_root_with(
+        "the_classic_tracepoint_fallback_records_the_same",
+        "gcc",
+        common::have("gcc"),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -688,9 +694,11 @@ fn the_command_runs_where_sysallow_was_started_and_sees_the_host_as_it_is() {
 
 #[test]
 fn a_kernel_without_btf_is_a_clear_error() {
-    if !common::can_run_root("a_kernel_without_btf_is_a_clear_error")
-        || !common::can_run("no_btf", "unshare", common::have("unshare"))
-    {
+    if !common::can_run_root_with(
+        "a_kernel_without_btf_is_a_clear_error",
+        "unshare",
+        common::have("unshare"),
+    ) {
         return;
     }
     // In a private mount namespace, hide /sys/kernel/btf as a kernel without BTF would lack it.
@@ -710,9 +718,11 @@ fn a_kernel_without_btf_is_a_clear_error() {
 
 #[test]
 fn mounts_tracefs_itself_when_it_is_not_mounted() {
-    if !common::can_run_root("mounts_tracefs_itself_when_it_is_not_mounted")
-        || !common::can_run("tracefs", "unshare", common::have("unshare"))
-    {
+    if !common::can_run_root_with(
+        "mounts_tracefs_itself_when_it_is_not_mounted",
+        "unshare",
+        common::have("unshare"),
+    ) {
         return;
     }
     // In a private mount namespace, cover tracefs (and the debugfs copy) with empty

@@ -91,9 +91,11 @@ fn a_recorded_pipeline_runs_under_its_profile_20_of_20_and_nothing_else_runs() {
 
 #[test]
 fn the_example_app_is_profiled_under_its_own_test_suite_and_passes_20_of_20() {
-    if !common::can_run_root("the_example_app_is_profiled_under_its_own_test_suite")
-        || !common::can_run("example app", "python3 and gzip", common::have("python3"))
-    {
+    if !common::can_run_root_with(
+        "the_example_app_is_profiled_under_its_own_test_suite",
+        "python3 and gzip",
+        common::have("python3"),
+    ) {
         return;
     }
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wordfreq/run-tests.sh");

@@ -21,9 +21,7 @@ const README_FLAGS: &[&str] = &["--repeat", "3", "--stress"];
 
 #[test]
 fn xz_pipeline_recorded_idle_runs_20_of_20_on_a_busy_machine() {
-    if !common::can_run_root("xz_pipeline")
-        || !common::can_run("xz_pipeline", "xz (xz-utils)", common::have("xz"))
-    {
+    if !common::can_run_root_with("xz_pipeline", "xz (xz-utils)", common::have("xz")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -59,9 +57,7 @@ fn xz_pipeline_recorded_idle_runs_20_of_20_on_a_busy_machine() {
 
 #[test]
 fn a_signal_that_arrives_on_some_runs_only_is_survived() {
-    if !common::can_run_root("late_signal")
-        || !common::can_run("late_signal", "gcc", common::have("gcc"))
-    {
+    if !common::can_run_root_with("late_signal", "gcc", common::have("gcc")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

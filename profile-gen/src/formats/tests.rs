@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::*;
 use crate::generate::{GenerationPolicy, generate};
-use crate::recording::{Host, Target, UNATTRIBUTED};
+use crate::recording::{self, UNATTRIBUTED};
 
 fn manifest_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
@@ -23,18 +23,7 @@ fn fixture(name: &str) -> String {
 
 /// A small recording with a compat ABI, as a runc container would produce.
 pub(crate) fn sample_recording() -> Recording {
-    let mut rec = Recording::new(
-        Target::Command {
-            argv: vec!["app".into(), "--serve".into()],
-            user: None,
-        },
-        Host {
-            kernel: "6.18.0".into(),
-            arch: Abi::X86_64,
-            libc: Some("glibc 2.36".into()),
-        },
-        "2026-11-23T00:00:00Z".into(),
-    );
+    let mut rec = recording::for_tests(recording::command_for_tests(&["app", "--serve"]));
     for (abi, name, program) in [
         (Abi::X86_64, "execve", UNATTRIBUTED),
         (Abi::X86_64, "brk", "/usr/bin/app"),

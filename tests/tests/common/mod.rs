@@ -58,6 +58,11 @@ pub fn can_run_root(test: &str) -> bool {
     can_run(test, "root (CAP_BPF, CAP_PERFMON, cgroup v2)", is_root())
 }
 
+/// [`can_run_root`], and [`can_run`] for something else the test needs.
+pub fn can_run_root_with(test: &str, need: &str, available: bool) -> bool {
+    can_run_root(test) && can_run(test, need, available)
+}
+
 /// Whether `program` is on PATH.
 pub fn have(program: &str) -> bool {
     Command::new("sh")
@@ -132,6 +137,25 @@ pub fn compile_workload(
         String::from_utf8_lossy(&out.stderr)
     );
     Some(exe)
+}
+
+/// `sysallow ARGS` in `dir`.
+pub fn sysallow_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    sysallow()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running sysallow")
+}
+
+/// A command's stdout, as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command's stderr, as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// `sysallow record FLAGS -o profile.json --recording rec.json -- ARGV` in `dir`; panics with
