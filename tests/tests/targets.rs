@@ -213,6 +213,7 @@ fn cgroup_parent_catches_containers_under_the_armed_directory() {
     let image = d.import_test_image();
     let mount = Cgroup2Mount::find().unwrap();
     let name = format!("sysallow-parent-test-{}", std::process::id());
+    d.remove_cgroup_on_stop(&name);
     let parent = CgroupParent::create_or_reuse(&mount, &name).unwrap();
     assert!(parent.created());
     assert_eq!(parent.dir().level, 1);

@@ -390,6 +390,13 @@ impl Dockerd {
         &self.cgroup_parent
     }
 
+    /// Remove the cgroup `rel` (from every hierarchy) when the daemon stops, after its
+    /// containers: for a test's own `--cgroup-parent`, so that it goes also when the test
+    /// panics before removing it.
+    pub fn remove_cgroup_on_stop(&mut self, rel: &str) {
+        self.cgroup_dirs_to_remove.push(rel.to_owned());
+    }
+
     /// A `docker` command talking to this daemon (no timeout: prefer `docker_with_timeout`).
     pub fn docker(&self) -> Command {
         let mut cmd = Command::new(&self.docker_cli);
