@@ -14,16 +14,15 @@
 
 pub mod conventions;
 pub mod engine;
-pub mod hierarchy;
 pub mod parent;
 
+use crate::cgroup::{self, Visit};
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 pub use conventions::Engine;
 pub use engine::{EngineError, EngineSocket};
-pub use hierarchy::{Cgroup2Mount, CgroupDir, cgroup2_mount};
+pub use crate::cgroup::{Cgroup2Mount, CgroupDir, cgroup2_mount};
 pub use parent::CgroupParent;
 
 /// How deep the convention search descends below the mount (kubepods systemd paths are 4-5).
@@ -235,7 +234,7 @@ impl Resolver {
     }
 
     fn pid_cgroup(&self, pid: u32) -> Result<CgroupDir, TargetError> {
-        let cgroup = hierarchy::pid_cgroup(pid)?.ok_or(TargetError::PidWithoutCgroup2 { pid })?;
+        let cgroup = cgroup::pid_cgroup(pid)?.ok_or(TargetError::PidWithoutCgroup2 { pid })?;
         self.mount.open(&self.mount.dir_of(&cgroup))
     }
 
@@ -367,45 +366,25 @@ impl Resolver {
     /// first, sorted by id.
     pub fn search(&self, prefix: &str) -> Vec<(Engine, String, PathBuf)> {
         let mut found = Vec::new();
-        let mut names = Vec::new();
-        walk(&self.mount.path, &mut names, prefix, &mut found, 0);
+        cgroup::walk(&self.mount.path, MAX_SEARCH_DEPTH + 1, |path, names| {
+            let Some((name, ancestors)) = names.split_last() else {
+                return Visit::Descend;
+            };
+            match conventions::parse_container_dir(ancestors, name) {
+                Some((engine, id)) => {
+                    if id.starts_with(prefix) {
+                        found.push((engine, id, path.to_owned()));
+                    }
+                    // A container's own sub-cgroups are not containers.
+                    Visit::Prune
+                }
+                None => Visit::Descend,
+            }
+        });
         found.sort_by(|a, b| {
             (a.1.as_str(), a.2.components().count()).cmp(&(b.1.as_str(), b.2.components().count()))
         });
         found
-    }
-}
-
-fn walk(
-    dir: &Path,
-    names: &mut Vec<String>,
-    prefix: &str,
-    found: &mut Vec<(Engine, String, PathBuf)>,
-    depth: usize,
-) {
-    if depth > MAX_SEARCH_DEPTH {
-        return;
-    }
-    // Cgroups vanish while we walk: an unreadable directory is skipped, not an error.
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let ancestors: Vec<&str> = names.iter().map(String::as_str).collect();
-        if let Some((runtime, id)) = conventions::parse_container_dir(&ancestors, &name) {
-            if id.starts_with(prefix) {
-                found.push((runtime, id, entry.path()));
-            }
-            // A container's own sub-cgroups are not containers.
-            continue;
-        }
-        names.push(name);
-        walk(&entry.path(), names, prefix, found, depth + 1);
-        names.pop();
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::conventions::{self, Engine};
 use super::engine::EngineSocket;
-use super::hierarchy::{self, Cgroup2Mount, CgroupDir};
+use crate::cgroup::{self, Cgroup2Mount, CgroupDir};
 use super::{ContainerInfo, Description, ResolvedTarget, TargetError};
 
 /// A parent cgroup that containers are started under.
@@ -283,7 +283,7 @@ impl CgroupParent {
             }
         }
         // The same relative paths under each v1 mount, innermost first; busy ones stay.
-        for v1 in hierarchy::cgroup1_mounts() {
+        for v1 in cgroup::cgroup1_mounts() {
             for dir in self.created.iter().rev() {
                 if let Ok(relative) = dir.strip_prefix(&self.mount.path) {
                     let _ = fs::remove_dir(v1.join(relative));

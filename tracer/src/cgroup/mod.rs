@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::target::{Cgroup2Mount, CgroupDir, TargetError};
+use crate::target::TargetError;
+
+mod hierarchy;
+pub use hierarchy::{Cgroup2Mount, CgroupDir, cgroup1_mounts, cgroup2_mount, pid_cgroup};
 
 /// The directory under the v2 root where sysallow creates the cgroups of recorded commands.
 pub const PARENT: &str = "sysallow";
@@ -40,7 +43,7 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
-/// The cgroup v2 hierarchy (see `target::Cgroup2Mount`: one reader of mountinfo).
+/// The cgroup v2 hierarchy (see [`Cgroup2Mount`]: one reader of mountinfo).
 pub fn v2_mount() -> Result<Cgroup2Mount, CgroupError> {
     Ok(Cgroup2Mount::find()?)
 }
@@ -223,13 +226,47 @@ pub fn subdirs(dir: &Path) -> Vec<(u64, PathBuf)> {
 /// `dir` and every cgroup below it, each parent before its children.
 pub fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = vec![dir.to_owned()];
-    let mut i = 0;
-    while i < out.len() {
-        let below = subdirs(&out[i]);
-        out.extend(below.into_iter().map(|(_, path)| path));
-        i += 1;
-    }
+    walk(dir, usize::MAX, |path, _| {
+        out.push(path.to_owned());
+        Visit::Descend
+    });
     out
+}
+
+/// What [`walk`] does after visiting a cgroup.
+pub enum Visit {
+    /// Go on into the cgroups below it.
+    Descend,
+    /// Not below it (e.g. a container's own sub-cgroups are not more containers).
+    Prune,
+}
+
+/// Visit every cgroup below `dir` (not `dir` itself) down to `max_levels` levels, each parent
+/// before its children. `visit` gets the cgroup's path and the directory names from `dir` down
+/// to it, its own name last.
+pub fn walk(dir: &Path, max_levels: usize, mut visit: impl FnMut(&Path, &[&str]) -> Visit) {
+    fn below(
+        dir: &Path,
+        names: &mut Vec<String>,
+        max_levels: usize,
+        visit: &mut dyn FnMut(&Path, &[&str]) -> Visit,
+    ) {
+        if names.len() >= max_levels {
+            return;
+        }
+        for (_, path) in subdirs(dir) {
+            let Some(name) = path.file_name() else {
+                continue;
+            };
+            names.push(name.to_string_lossy().into_owned());
+            let view: Vec<&str> = names.iter().map(String::as_str).collect();
+            if let Visit::Descend = visit(&path, &view) {
+                below(&path, names, max_levels, visit);
+            }
+            names.pop();
+        }
+    }
+    below(dir, &mut Vec::new(), max_levels, &mut visit);
 }
 
 /// The processes directly in the cgroup `dir` (its `cgroup.procs`).
