@@ -223,18 +223,26 @@ fn lose(kind: Loss) {
     }
 }
 
+/// Whether the current task is in the armed cgroup or below it: the test every syscall on the
+/// machine pays.
+#[inline(always)]
+fn in_armed_cgroup() -> bool {
+    let level = global(&TARGET_LEVEL) as i32;
+    // SAFETY: helper call with no pointer arguments.
+    let cgroup = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
+    // SAFETY: a plain read of a `.rodata` global (see `global`).
+    cgroup == unsafe { core::ptr::read_volatile(&TARGET_CGROUP) }
+}
+
 /// The target the current task belongs to, if any: its cgroup's ancestor at the armed level.
 /// A task in a sub-cgroup of a target (systemd scopes, containers under a parent) is found by
 /// the same lookup.
 #[inline(always)]
 fn current_target() -> Option<TargetInfo> {
-    let level = global(&TARGET_LEVEL) as i32;
-    // SAFETY: helper call with no pointer arguments.
-    let cgroup = unsafe { bpf_get_current_ancestor_cgroup_id(level) };
-    // SAFETY: a plain read of a `.rodata` global (see `global`).
-    if cgroup != unsafe { core::ptr::read_volatile(&TARGET_CGROUP) } {
+    if !in_armed_cgroup() {
         return None;
     }
+    let level = global(&TARGET_LEVEL) as i32;
     let target = TargetInfo {
         index: ROOT_BASE_SLOT,
         base_slot: ROOT_BASE_SLOT,
@@ -408,6 +416,20 @@ impl Syscall<'_> {
 pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
     on_sys_enter(&Syscall::Raw(&ctx));
     0
+}
+
+/// The bench's reference (`cargo xtask bench`): what a raw tracepoint program costs with
+/// nothing in it. `record` never loads it.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn reference_empty(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+/// The bench's reference: the cgroup test alone, the same code `sys_enter` runs first. `record`
+/// never loads it.
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn reference_cgroup_test(_ctx: RawTracePointContext) -> i32 {
+    if in_armed_cgroup() { 1 } else { 0 }
 }
 
 /// `raw_syscalls:sys_enter` as a classic tracepoint: the fallback.

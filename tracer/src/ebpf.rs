@@ -21,6 +21,9 @@ use tracer_common::{
     globals, maps,
 };
 
+mod reference;
+pub use reference::{Reference, ReferenceProgram};
+
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracer"));
 

@@ -38,7 +38,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
-use system::{Background, BenchCgroup, FtraceFloor, MapInfo, Reference, ReferenceProgram, Tracefs};
+use system::{Background, BenchCgroup, FtraceFloor, MapInfo, Tracefs};
 
 pub struct Options {
     /// CI smoke: one repetition of small workloads; asserts nothing about time.
@@ -71,8 +71,17 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     system::catch_interrupts();
     let (tools, unavailable) = tools(options.quick);
     let target_dir = target_dir();
-    crate::run(crate::cargo().args(["build", "--release", "-p", "tracer"]))?;
+    crate::run(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "tracer",
+        "--bins",
+        "--example",
+        "bench_reference",
+    ]))?;
     let sysallow = target_dir.join("release/sysallow");
+    let reference = target_dir.join("release/examples/bench_reference");
     let out = target_dir.join("bench");
     let bin = out.join("bin");
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
@@ -85,6 +94,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         bin,
         out: out.clone(),
         sysallow,
+        reference,
         bpftrace_script: crate::root().join("bench/count.bt"),
         v2_mount: system::cgroup_v2_mount()?,
         cgroup,

@@ -11,7 +11,7 @@ pub(super) enum Config {
     Floor,
     /// An empty BPF program on the sys_enter raw tracepoint.
     BpfEmpty,
-    /// A BPF program that only computes the cgroup filter (one helper call, one compare).
+    /// A BPF program that only computes sysallow's cgroup test (one helper call, one compare).
     BpfCgroupId,
     Sysallow,
     /// sysallow with its syscall programs on the classic tracepoints (its fallback where raw
@@ -155,6 +155,8 @@ pub(super) struct Env {
     pub(super) bin: PathBuf,
     pub(super) out: PathBuf,
     pub(super) sysallow: PathBuf,
+    /// The reference tracer (`cargo build --example bench_reference`).
+    pub(super) reference: PathBuf,
     pub(super) bpftrace_script: PathBuf,
     pub(super) cgroup: BenchCgroup,
     pub(super) v2_mount: PathBuf,

@@ -52,13 +52,13 @@ pub(super) fn measure(
         _ => None,
     };
     let reference = match config {
-        Config::BpfEmpty => Some(ReferenceProgram::attach(&Reference::Empty)?),
+        Config::BpfEmpty => Some(start_reference(env, &["empty".to_owned()])?),
         Config::BpfCgroupId => {
             let (id, level) = env.cgroup.id_and_level()?;
-            Some(ReferenceProgram::attach(&Reference::CgroupId {
-                level,
-                id,
-            })?)
+            Some(start_reference(
+                env,
+                &["cgroup-test".to_owned(), level.to_string(), id.to_string()],
+            )?)
         }
         _ => None,
     };
@@ -117,7 +117,9 @@ pub(super) fn measure(
             remove_left_cgroup(env, pid);
         }
     }
-    drop(reference);
+    if let Some(reference) = reference {
+        reference.stop(libc::SIGTERM, Duration::from_secs(10))?;
+    }
     if let Some(floor) = floor {
         let recorded = FtraceFloor::recorded(tracefs);
         drop(floor);
@@ -173,6 +175,16 @@ pub(super) fn perf_trace() -> Command {
 
 /// Start a tracer that wraps `sleep` (a recording of something else) and wait until the sleep
 /// runs under it, i.e. everything is attached.
+/// The reference tracer (`tracer/examples/bench_reference.rs`): one of the reference programs
+/// from sysallow's own eBPF object, loaded with aya, attached until it is stopped.
+pub(super) fn start_reference(env: &Env, args: &[String]) -> anyhow::Result<Background> {
+    let mut cmd = Command::new(&env.reference);
+    cmd.args(args);
+    let (bg, stdout) = Background::spawn("bench_reference", &mut cmd)?;
+    system::wait_for_line(stdout, "attached", Duration::from_secs(20))?;
+    Ok(bg)
+}
+
 pub(super) fn start_wrapper(name: &str, mut cmd: Command) -> anyhow::Result<Background> {
     cmd.args(["sleep", "3600"]).stderr(Stdio::null());
     let (bg, stdout) = Background::spawn(name, &mut cmd)?;
