@@ -7,10 +7,32 @@ mod common;
 use std::time::Duration;
 
 use common::docker::{self, Dockerd};
-use common::recorder::{Recorder, SETUP_ONLY, profile_names, read_recording};
+use common::parent_e2e::{self, RUN_TIMEOUT, RuntimeCase, WORK};
+use common::recorder::{Recorder, profile_names, read_recording};
 use profile_gen::Abi;
 
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+/// runc: Docker's default runtime. Without no-new-privileges runc drops privileges after its
+/// filter, so its tail has capset, setgroups and setuid (FIELD-NOTES, "runc's post-filter
+/// syscalls").
+const RUNC: RuntimeCase = RuntimeCase {
+    name: "runc",
+    start: Dockerd::start,
+    settings: &[
+        (&["--runtime", "runc"], false),
+        (&["--runtime", "runc@1.1.5"], false),
+        (&["--runtime", "runc", "--no-new-privileges"], true),
+        (&["--runtime", "none"], false),
+    ],
+    check_tail: |tail, nnp_tail, _profile| {
+        for call in ["capset", "setgroups", "setuid"] {
+            assert!(tail.contains(call), "{call} not in runc's tail {tail:?}");
+        }
+        assert!(
+            nnp_tail.is_subset(tail),
+            "runc's tail with no-new-privileges {nnp_tail:?}, without {tail:?}"
+        );
+    },
+};
 
 #[test]
 fn containers_recorded_under_a_parent_run_under_their_profiles() {
@@ -19,237 +41,24 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
     {
         return;
     }
-    let mut d = Dockerd::start();
-    let image = d.import_test_image();
-    let out = tempfile::tempdir().unwrap();
-    let parent = format!("sysallow-e2e-{}", std::process::id());
-    let cgroup_parent = format!("--cgroup-parent=/{parent}");
-    // The workload: busybox tools and our static probe; and a small test suite, as a user
-    // would profile one inside a container.
-    let work = "echo hello; cat /etc/passwd | wc -l; ls /bin | head -3; sysallow-probe syscalls";
-    let suite = "set -e; test \"$(echo 2+3 | sed s/+/-/)\" = 2-3; \
-                 test -x /bin/busybox; grep -q root /etc/passwd; echo suite ok";
+    let recorded = parent_e2e::recorded_under_a_parent_run_under_their_profiles(&RUNC);
+    let (d, image, out) = (&recorded.d, recorded.image.as_str(), recorded.out.path());
 
-    let recorder = Recorder::start(
-        &d,
-        &[
-            "--cgroup-parent",
-            &parent,
-            "-o",
-            out.path().to_str().unwrap(),
-        ],
-    );
-    let unconfined = d.docker_with_timeout(
-        &[
-            "run",
-            "--name",
-            "web",
-            &cgroup_parent,
-            &image,
-            "sh",
-            "-c",
-            work,
-        ],
-        RUN_TIMEOUT,
-    );
-    assert!(unconfined.status.success(), "{unconfined}");
-    let unconfined_nnp = d.docker_with_timeout(
-        &[
-            "run",
-            "--name",
-            "web-nnp",
-            &cgroup_parent,
-            "--security-opt",
-            "no-new-privileges",
-            &image,
-            "sh",
-            "-c",
-            work,
-        ],
-        RUN_TIMEOUT,
-    );
-    assert!(unconfined_nnp.status.success(), "{unconfined_nnp}");
-    let suite_run = d.docker_with_timeout(
-        &[
-            "run",
-            "--name",
-            "suite",
-            &cgroup_parent,
-            &image,
-            "sh",
-            "-c",
-            suite,
-        ],
-        RUN_TIMEOUT,
-    );
-    assert!(suite_run.status.success(), "{suite_run}");
-    let status = recorder.interrupt();
+    // runc answers what the profile does not allow with Docker's EPERM.
+    let denied = recorded.run_under(&out.join("web.json"), false, &["mkdir", "/new-dir"]);
     assert!(
-        status.success(),
-        "sysallow record --cgroup-parent: {status}"
+        denied.stderr.contains("Operation not permitted"),
+        "{denied}"
     );
-    for name in ["web", "web-nnp", "suite"] {
-        let _ = d.docker_with_timeout(&["rm", "-f", name], RUN_TIMEOUT);
-    }
 
-    // One recording and one profile per container, named after it.
-    for name in ["web", "web-nnp", "suite"] {
-        let rec = read_recording(&out.path().join(format!("{name}.rec.json")));
-        assert_eq!(rec.losses.nonzero(), vec![], "{name}: losses");
-        // The boundary was found: the set-up happened, and stayed out of the workload.
-        let setup = rec
-            .runtime_setup
-            .get(&Abi::X86_64)
-            .cloned()
-            .unwrap_or_default();
-        for call in ["mount", "pivot_root", "sethostname"] {
-            assert!(
-                setup.contains_key(call),
-                "{name}: {call} not seen in the set-up: {setup:?}"
-            );
-        }
-        common::assert_not_wider_than_docker_default(&out.path().join(format!("{name}.json")));
-        let profile = profile_names(&out.path().join(format!("{name}.json")));
-        for call in SETUP_ONLY {
-            assert!(
-                !profile.iter().any(|n| n == call),
-                "{name}: the profile allows the runtime's set-up call {call}"
-            );
-        }
-        // The workload's own calls are there, under its programs.
-        let native = &rec.abis[&Abi::X86_64].syscalls;
-        assert!(
-            native["execve"].programs.len() >= 2,
-            "{name}: {:?}",
-            native["execve"]
-        );
-    }
-    // The engine told which OCI runtime, and whether no-new-privileges: the profile's tail.
-    for (name, nnp) in [("web", false), ("web-nnp", true)] {
-        match read_recording(&out.path().join(format!("{name}.rec.json"))).target {
-            profile_gen::recording::Target::Container {
-                runtime,
-                no_new_privileges,
-                name: Some(container),
-                ..
-            } => {
-                assert_eq!(runtime.as_deref(), Some("runc"));
-                assert_eq!(no_new_privileges, nnp);
-                assert_eq!(container, name);
-            }
-            other => panic!("{name}: {other:?}"),
-        }
-    }
-    // Without no-new-privileges runc drops privileges after the filter: its tail is recorded.
-    let web = read_recording(&out.path().join("web.rec.json"));
-    for call in ["capset", "setgroups", "setuid"] {
-        let seen = &web.abis[&Abi::X86_64].syscalls[call];
-        assert!(
-            seen.programs
-                .contains_key(profile_gen::recording::CONTAINER_RUNTIME),
-            "{call} is not attributed to the runtime: {seen:?}"
-        );
-    }
-
-    // 20 of 20 under the profile, each way, with the unconfined output.
-    let profile = |name: &str| {
-        format!(
-            "seccomp={}",
-            out.path().join(format!("{name}.json")).display()
-        )
-    };
-    for i in 1..=20 {
-        let run = d.run(
-            &[
-                "--rm",
-                "--security-opt",
-                &profile("web"),
-                &image,
-                "sh",
-                "-c",
-                work,
-            ],
-            RUN_TIMEOUT,
-        );
-        assert!(run.status.success(), "run {i}/20 under web.json: {run}");
-        assert_eq!(run.stdout, unconfined.stdout, "run {i}/20: output differs");
-        let run = d.run(
-            &[
-                "--rm",
-                "--security-opt",
-                &profile("web-nnp"),
-                "--security-opt",
-                "no-new-privileges",
-                &image,
-                "sh",
-                "-c",
-                work,
-            ],
-            RUN_TIMEOUT,
-        );
-        assert!(
-            run.status.success(),
-            "run {i}/20 under web-nnp.json with NNP: {run}"
-        );
-        assert_eq!(
-            run.stdout, unconfined_nnp.stdout,
-            "NNP run {i}/20: output differs"
-        );
-    }
-    for i in 1..=5 {
-        let run = d.run(
-            &[
-                "--rm",
-                "--security-opt",
-                &profile("suite"),
-                &image,
-                "sh",
-                "-c",
-                suite,
-            ],
-            RUN_TIMEOUT,
-        );
-        assert!(
-            run.status.success(),
-            "suite run {i}/5 under suite.json: {run}"
-        );
-        assert_eq!(run.stdout, "suite ok\n");
-    }
-    // --args strict: the same containers, 10/10, still within Docker's default.
-    for (name, nnp, expected) in [
-        ("web", false, &unconfined.stdout),
-        ("web-nnp", true, &unconfined_nnp.stdout),
-    ] {
-        let strict = out.path().join(format!("{name}-strict.json"));
-        let g = common::sysallow()
-            .arg("generate")
-            .arg(out.path().join(format!("{name}.rec.json")))
-            .args(["--args", "strict", "-o"])
-            .arg(&strict)
-            .output()
-            .unwrap();
-        assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
-        common::assert_not_wider_than_docker_default(&strict);
-        let seccomp = format!("seccomp={}", strict.display());
-        for i in 1..=10 {
-            let mut args = vec!["--rm", "--security-opt", &seccomp];
-            if nnp {
-                args.extend(["--security-opt", "no-new-privileges"]);
-            }
-            args.extend([image.as_str(), "sh", "-c", work]);
-            let run = d.run(&args, RUN_TIMEOUT);
-            assert!(run.status.success(), "strict run {i}/10 of {name}: {run}");
-            assert_eq!(&run.stdout, expected, "strict run {i}/10 of {name}");
-        }
-    }
     // The boundary is found the same way when the programs run on the classic tracepoints
     // (the fallback where raw tracepoints are unavailable).
     let fallback = tempfile::tempdir().unwrap();
     let recorder = Recorder::start_with(
-        &d,
+        d,
         &[
             "--cgroup-parent",
-            &parent,
+            &recorded.parent,
             "-o",
             fallback.path().to_str().unwrap(),
         ],
@@ -260,11 +69,11 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
             "run",
             "--name",
             "web-tp",
-            &cgroup_parent,
-            &image,
+            &recorded.cgroup_parent(),
+            image,
             "sh",
             "-c",
-            work,
+            WORK,
         ],
         RUN_TIMEOUT,
     );
@@ -273,92 +82,15 @@ fn containers_recorded_under_a_parent_run_under_their_profiles() {
     let _ = d.docker_with_timeout(&["rm", "-f", "web-tp"], RUN_TIMEOUT);
     let rec = read_recording(&fallback.path().join("web-tp.rec.json"));
     assert!(rec.runtime_setup[&Abi::X86_64].contains_key("pivot_root"));
-    let capset = &rec.abis[&Abi::X86_64].syscalls["capset"];
-    assert!(
-        capset
-            .programs
-            .contains_key(profile_gen::recording::CONTAINER_RUNTIME)
-    );
-    let run = d.run(
-        &[
-            "--rm",
-            "--security-opt",
-            &format!("seccomp={}", fallback.path().join("web-tp.json").display()),
-            &image,
-            "sh",
-            "-c",
-            work,
-        ],
-        RUN_TIMEOUT,
+    assert!(parent_e2e::runtime_tail(&rec).contains("capset"));
+    let run = recorded.run_under(
+        &fallback.path().join("web-tp.json"),
+        false,
+        &["sh", "-c", WORK],
     );
     assert!(run.status.success(), "under the fallback's profile: {run}");
 
-    // Regenerated from the recording with each runtime setting, the profile still starts the
-    // container (the measured tail is in the recording; the data tails add to it).
-    let settings: [(&[&str], bool); 4] = [
-        (&["--runtime", "runc"], false),
-        (&["--runtime", "runc@1.1.5"], false),
-        (&["--runtime", "runc", "--no-new-privileges"], true),
-        (&["--runtime", "none"], false),
-    ];
-    for (flags, nnp) in settings {
-        let regenerated = out.path().join("regenerated.json");
-        let gen_out = common::sysallow()
-            .arg("generate")
-            .arg(out.path().join(if nnp {
-                "web-nnp.rec.json"
-            } else {
-                "web.rec.json"
-            }))
-            .args(flags)
-            .arg("-o")
-            .arg(&regenerated)
-            .output()
-            .unwrap();
-        assert!(
-            gen_out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&gen_out.stderr)
-        );
-        let opt = format!("seccomp={}", regenerated.display());
-        let mut args = vec!["--rm", "--security-opt", opt.as_str()];
-        if nnp {
-            args.extend(["--security-opt", "no-new-privileges"]);
-        }
-        args.extend([image.as_str(), "sh", "-c", work]);
-        let run = d.run(&args, RUN_TIMEOUT);
-        assert!(run.status.success(), "generate {flags:?}: {run}");
-    }
-
-    // What the workload never did is denied.
-    let denied = d.run(
-        &[
-            "--rm",
-            "--security-opt",
-            &profile("web"),
-            &image,
-            "mkdir",
-            "/new-dir",
-        ],
-        RUN_TIMEOUT,
-    );
-    assert!(
-        !denied.status.success(),
-        "mkdir ran under web.json: {denied}"
-    );
-    assert!(
-        denied.stderr.contains("Operation not permitted"),
-        "{denied}"
-    );
-    assert!(!denied.timed_out);
-
-    let problems = d.stop();
-    assert!(problems.is_empty(), "{problems:?}");
-    let v2 = docker::cgroup2_mount().unwrap();
-    assert!(
-        !v2.join(&parent).exists(),
-        "the armed parent was left behind"
-    );
+    recorded.finish();
 }
 
 #[test]

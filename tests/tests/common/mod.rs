@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub mod docker;
+pub mod parent_e2e;
 pub mod recorder;
 
 /// The `sysallow` binary under test (built by cargo for this test run).
