@@ -14,11 +14,7 @@ fn probe(dir: &Path) -> Option<PathBuf> {
 }
 
 fn ok(out: &Output) -> &str {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(out);
     std::str::from_utf8(&out.stdout).unwrap().trim()
 }
 
@@ -32,11 +28,7 @@ fn generate(dir: &Path, rec: &str, profile: &str, extra: &[&str]) -> String {
     let mut args = vec!["generate", rec, "-o", profile];
     args.extend_from_slice(extra);
     let out = sysallow(dir, &args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 

@@ -218,7 +218,7 @@ fn a_static_client_whose_wait_depends_on_timing_runs_20_of_20_on_a_busy_machine(
         .arg(&merged)
         .output()
         .unwrap();
-    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    common::assert_success(&m);
     let g = common::sysallow()
         .arg("generate")
         .arg(&merged)
@@ -226,7 +226,7 @@ fn a_static_client_whose_wait_depends_on_timing_runs_20_of_20_on_a_busy_machine(
         .arg(&profile)
         .output()
         .unwrap();
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    common::assert_success(&g);
     common::assert_not_wider_than_docker_default(&profile);
     let names = profile_names(&profile);
     assert!(names.iter().any(|n| n == "poll"), "{names:?}");
@@ -323,7 +323,7 @@ fn syscalls_denied_by_a_filter_already_in_place_are_recorded_and_answered_the_sa
         .arg(&profile)
         .output()
         .unwrap();
-    assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+    common::assert_success(&g);
     let seccomp = format!("seccomp={}", profile.display());
     for i in 1..=10 {
         let run = d.run(

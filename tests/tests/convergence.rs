@@ -22,11 +22,7 @@ fn the_example_suite_has_a_discovery_curve_in_text_and_svg() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
     assert_eq!(rec["version"], 2);
@@ -51,11 +47,7 @@ fn the_example_suite_has_a_discovery_curve_in_text_and_svg() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     let total = rec["abis"]
         .as_object()

@@ -26,11 +26,7 @@ fn an_imported_path_the_recording_did_not_take_is_advised_and_allowed_on_request
         dir.path(),
         &["record", "--recording", "rec.json", "--", probe],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(
         summary.contains(&format!("{probe} (glibc): ")) && summary.contains("poll"),
@@ -120,11 +116,7 @@ fn a_static_program_is_said_to_be_static() {
         dir.path(),
         &["record", "--recording", "rec.json", "--", probe],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let summary = String::from_utf8_lossy(&out.stderr);
     assert!(
         summary.contains("statically linked") && summary.contains(probe),

@@ -259,11 +259,7 @@ int main(void) {
 "#;
 
 fn assert_storm_counts(rec: &Recording, out: &Output, exe_path: &str) {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(out);
     assert_eq!(rec.losses.nonzero(), vec![]);
     let native = &rec.abis[&Abi::X86_64].syscalls;
     assert_eq!(native["getppid"].count, 8 * 10_000 + 2_000);
@@ -295,11 +291,7 @@ fn names_32_bit_syscalls_by_their_own_table() {
         &["-m32", "-static"],
     );
     let (rec, out) = record(dir.path(), &[exe32.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let x86 = &rec.abis[&Abi::X86].syscalls;
     assert!(x86.contains_key("set_thread_area"), "{:?}", x86.keys());
     assert!(x86.contains_key("read"));
@@ -316,11 +308,7 @@ fn names_32_bit_syscalls_by_their_own_table() {
         &[],
     );
     let (rec, out) = record(dir.path(), &[exe.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(rec.abis[&Abi::X86].syscalls["getppid"].count, 1);
     assert!(!rec.abis[&Abi::X86_64].syscalls.contains_key("semget"));
 }
@@ -477,11 +465,7 @@ fn under_sudo_runs_as_the_invoking_user_who_owns_the_outputs() {
         .env("SUDO_GID", "65534")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
     assert_eq!(std::fs::metadata(&rec).unwrap().uid(), 65534);
     let out = common::sysallow()
@@ -579,11 +563,7 @@ fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
         .arg(&by_pid)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let rec = read_recording(&by_pid);
     match &rec.target {
         profile_gen::recording::Target::Cgroup { pid, .. } => {
@@ -611,11 +591,7 @@ fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
         .arg(&by_path)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(read_recording(&by_path).abis[&Abi::X86_64].syscalls["execve"].count >= 2);
 }
 
@@ -640,11 +616,7 @@ fn the_classic_tracepoint_fallback_records_the_same() {
         &[],
     );
     let (rec, out) = record_with(dir.path(), &[exe.to_str().unwrap()], Some("tracepoint"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert_eq!(rec.abis[&Abi::X86].syscalls["getppid"].count, 1);
 }
 
@@ -665,11 +637,7 @@ fn the_command_runs_where_sysallow_was_started_and_sees_the_host_as_it_is() {
             "pwd; readlink /proc/self/ns/mnt; wc -c < /sys/kernel/btf/vmlinux 2>/dev/null || echo 0",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
@@ -741,11 +709,7 @@ fn mounts_tracefs_itself_when_it_is_not_mounted() {
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     assert!(
         read_recording(&rec).abis[&Abi::X86_64]
             .syscalls

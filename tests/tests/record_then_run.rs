@@ -29,11 +29,7 @@ fn generate_strict(dir: &Path) {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_success(&out);
     common::assert_not_wider_than_docker_default(&dir.join("strict.json"));
 }
 
@@ -139,11 +135,7 @@ fn the_example_app_is_profiled_under_its_own_test_suite_and_passes_20_of_20() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(
-        explain.status.success(),
-        "{}",
-        String::from_utf8_lossy(&explain.stderr)
-    );
+    common::assert_success(&explain);
     let json: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
     assert!(json.to_string().contains("execve"));
     let against = common::sysallow()

@@ -94,11 +94,7 @@ fn a_signal_that_arrives_on_some_runs_only_is_survived() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(
-        bare.status.success(),
-        "{}",
-        String::from_utf8_lossy(&bare.stderr)
-    );
+    common::assert_success(&bare);
     let out = run_under(dir.path(), "bare.json", &[exe, "300"]);
     assert!(
         !out.status.success(),
@@ -165,11 +161,7 @@ fn a_shell_waiting_for_a_running_child_does_not_spin() {
         .current_dir(dir.path())
         .output()
         .unwrap();
-    assert!(
-        bare.status.success(),
-        "{}",
-        String::from_utf8_lossy(&bare.stderr)
-    );
+    common::assert_success(&bare);
     let out = run_with_deadline(
         dir.path(),
         "bare.json",

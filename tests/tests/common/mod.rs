@@ -154,6 +154,12 @@ pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Fail the test with the command's stderr unless it succeeded.
+#[track_caller]
+pub fn assert_success(out: &std::process::Output) {
+    assert!(out.status.success(), "{}: {}", out.status, stderr(out));
+}
+
 /// A command's stderr, as text.
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -170,11 +176,7 @@ pub fn record_in(dir: &std::path::Path, flags: &[&str], argv: &[&str]) -> std::p
         .current_dir(dir)
         .output()
         .expect("running sysallow record");
-    assert!(
-        out.status.success(),
-        "record failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     out
 }
 

@@ -20,9 +20,9 @@ use crate::cgroup::{self, Visit};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use crate::cgroup::{Cgroup2Mount, CgroupDir, cgroup2_mount};
 pub use conventions::Engine;
 pub use engine::{EngineError, EngineSocket};
-pub use crate::cgroup::{Cgroup2Mount, CgroupDir, cgroup2_mount};
 pub use parent::CgroupParent;
 
 /// How deep the convention search descends below the mount (kubepods systemd paths are 4-5).

@@ -13,8 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use super::conventions::{self, Engine};
 use super::engine::EngineSocket;
-use crate::cgroup::{self, Cgroup2Mount, CgroupDir};
 use super::{ContainerInfo, Description, ResolvedTarget, TargetError};
+use crate::cgroup::{self, Cgroup2Mount, CgroupDir};
 
 /// A parent cgroup that containers are started under.
 #[derive(Debug)]
