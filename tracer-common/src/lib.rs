@@ -21,12 +21,33 @@ pub const ABI_COMPAT: u32 = 1;
 /// set-up.
 pub const MAX_SLOTS: u32 = 64;
 
+/// Counter shards at most. Each shard is a full set of counters (`MAX_SLOTS` x
+/// `SLOT_COUNTERS` x 8 bytes = 512 KiB) that the CPUs whose number is the shard's modulo share,
+/// bumped with an atomic add: exact counts, with kernel memory bounded however many CPUs the
+/// host has (one set per CPU was 128 MiB on a 256-CPU host), and CPUs that contend for a
+/// counter cache line only within their shard.
+pub const MAX_COUNTER_SHARDS: u32 = 16;
+
+/// The shards a host with `possible_cpus` CPUs gets: a power of two (the kernel side picks a
+/// CPU's shard with a mask), at most one per CPU and at most [`MAX_COUNTER_SHARDS`].
+pub const fn counter_shards(possible_cpus: u32) -> u32 {
+    let mut shards = 1;
+    while shards * 2 <= possible_cpus && shards * 2 <= MAX_COUNTER_SHARDS {
+        shards *= 2;
+    }
+    shards
+}
+
+/// The `COUNTS` element of `slot` in `shard`.
+pub const fn counts_index(shard: u32, slot: u32) -> u32 {
+    shard * MAX_SLOTS + slot
+}
+
 /// Bytes of an executable path kept as a slot's key (longer paths are truncated and counted).
 pub const PATH_LEN: usize = 256;
 
 /// Counters of one slot: ABI x syscall number. The `COUNTS` map has one such element per
-/// slot: a per-CPU array allocates every element separately on every CPU, so 64 elements of
-/// 8 KiB are created (and read back) far faster than 65,536 of 8 bytes.
+/// (shard, slot): 8 KiB elements are created and read back far faster than 8-byte ones.
 pub const SLOT_COUNTERS: usize = (ABI_COUNT * MAX_NR) as usize;
 pub type SlotCounters = [u64; SLOT_COUNTERS];
 
@@ -228,6 +249,8 @@ pub mod globals {
     /// The armed cgroup's id, and its `TARGET_*` flags.
     pub const TARGET_CGROUP: &str = "TARGET_CGROUP";
     pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
+    /// `counter_shards(possible CPUs)`; `COUNTS` has that many times `MAX_SLOTS` elements.
+    pub const COUNTER_SHARDS: &str = "COUNTER_SHARDS";
     /// Offsets of `pid` and `clone_flags` in `task:task_newtask` (read from its tracefs
     /// `format`).
     pub const NEWTASK_PID_OFFSET: &str = "NEWTASK_PID_OFFSET";

@@ -6,6 +6,9 @@
 //! leaves after one helper call and one hash lookup.
 #![no_std]
 #![no_main]
+// `atomic_xadd`: see `atomic_add`.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 
 // TS_COMPAT in `thread_info.status`, the `pt_regs` offsets of the syscall arguments and the
 // i386 compat ABI are x86_64 facts: on another architecture this program would count
@@ -17,9 +20,9 @@ use aya_ebpf::{
     EbpfContext,
     bindings::BPF_NOEXIST,
     helpers::{
-        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_ktime_get_ns,
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, bpf_probe_read_user,
-        generated::bpf_get_current_ancestor_cgroup_id,
+        bpf_get_current_pid_tgid, bpf_get_current_task_btf, bpf_get_smp_processor_id,
+        bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+        bpf_probe_read_user, generated::bpf_get_current_ancestor_cgroup_id,
     },
     macros::{map, raw_tracepoint, tracepoint},
     maps::{Array, HashMap, PerCpuArray},
@@ -30,7 +33,7 @@ use tracer_common::{
     FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_ARG_VALUES, MAX_NR, MAX_SLOTS, MAX_TARGETS, MAX_TASKS,
     ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
     TARGET_CHILD, TARGET_SPLIT, TASK_ARMED, TS_COMPAT, TargetInfo, arg_set_key, counter_index,
-    first_seen_key,
+    counts_index, first_seen_key,
 };
 
 // Load-time configuration; the collector overrides every one of these (see
@@ -44,6 +47,9 @@ static TARGET_LEVEL: u32 = 0;
 static TARGET_CGROUP: u64 = 0;
 #[unsafe(no_mangle)]
 static TARGET_FLAGS: u32 = 0;
+/// `counter_shards(possible CPUs)`: a power of two.
+#[unsafe(no_mangle)]
+static COUNTER_SHARDS: u32 = 1;
 #[unsafe(no_mangle)]
 static NEWTASK_PID_OFFSET: u32 = 8;
 #[unsafe(no_mangle)]
@@ -79,6 +85,19 @@ fn global(value: &'static u32) -> u32 {
     // SAFETY: a plain read of a `.rodata` global; volatile so the compiler does not fold in the
     // default value that the loader replaces.
     unsafe { core::ptr::read_volatile(value) }
+}
+
+/// `*counter += n` with the BPF atomic add (`lock xadd` before BPF v3): CPUs share counters.
+/// The BPF target has no atomic read-modify-write in `core::sync::atomic` (no compare and
+/// swap), so the intrinsic; its result is unused, which every BPF CPU version supports.
+#[inline(always)]
+fn atomic_add(counter: *mut u64, n: u64) {
+    // SAFETY: callers pass a pointer into a live map value.
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            counter, n,
+        );
+    }
 }
 
 /// Targets created for the child cgroups of a split target (containers under a parent), keyed
@@ -166,13 +185,15 @@ static SLOTS_TAKEN: HashMap<u32, u8> = HashMap::with_max_entries(MAX_SLOTS, 0);
 /// Execs racing for a new slot at the same moment that `claim_slot` tolerates.
 const CLAIM_TRIES: u32 = 16;
 
-/// Counters: slot x ABI x syscall number. Per CPU, so an increment needs no atomic.
+/// Counters: (shard, slot) x ABI x syscall number, at `counts_index`. A CPU counts in shard
+/// `cpu & (COUNTER_SHARDS - 1)` with an atomic add (see `MAX_COUNTER_SHARDS`); the loader
+/// sizes the map to `COUNTER_SHARDS` x `MAX_SLOTS`.
 #[map(name = "COUNTS")]
-static COUNTS: PerCpuArray<SlotCounters> = PerCpuArray::with_max_entries(MAX_SLOTS, 0);
+static COUNTS: Array<SlotCounters> = Array::with_max_entries(MAX_SLOTS, 0);
 
 /// When each (slot, ABI, syscall) was first made, in `bpf_ktime_get_ns` (CLOCK_MONOTONIC)
-/// nanoseconds, keyed by `first_seen_key`. Written only on a per-CPU counter's 0 -> 1 step, so
-/// a syscall already counted on this CPU pays nothing for it; the first insert wins.
+/// nanoseconds, keyed by `first_seen_key`. Written only on a shard's counter's 0 -> 1 step, so
+/// a syscall already counted in this CPU's shard pays nothing for it; the first insert wins.
 #[map(name = "FIRST_SEEN")]
 static FIRST_SEEN: HashMap<u32, u64> = HashMap::with_max_entries(FIRST_SEEN_MAX, 0);
 
@@ -471,17 +492,21 @@ fn on_sys_enter(syscall: &Syscall<'_>) {
             }
         }
     };
-    match COUNTS.get_ptr_mut(slot) {
+    // SAFETY: helper call with no arguments.
+    let shard = unsafe { bpf_get_smp_processor_id() } & (global(&COUNTER_SHARDS) - 1);
+    match COUNTS.get_ptr_mut(counts_index(shard, slot)) {
         Some(counters) => {
             // The mask keeps the index provably in bounds for the verifier (abi < 2 and
             // nr < MAX_NR already hold, and SLOT_COUNTERS is a power of two).
             let i = counter_index(abi, nr) & (SLOT_COUNTERS - 1);
-            // SAFETY: a per-CPU slot; this program does not nest with itself on one CPU.
-            let counter = unsafe { &mut (*counters)[i] };
-            if *counter == 0 {
+            // SAFETY: in bounds (above) of a live map value.
+            let counter = unsafe { (*counters).as_mut_ptr().add(i) };
+            // SAFETY: as above; a racing CPU of the shard may also see 0 (first_seen keeps the
+            // first insert).
+            if unsafe { core::ptr::read_volatile(counter) } == 0 {
                 first_seen(first_seen_key(slot, i));
             }
-            *counter += 1;
+            atomic_add(counter, 1);
             if let Some(kind) = CAPTURE.get(i as u32).copied()
                 && kind != 0
             {
@@ -758,16 +783,15 @@ fn exit_facts(exit: &SyscallExit<'_>, eperm: bool) {
     let entered = unsafe { FIRST_SEEN.get(&first_seen_key(slot, counter)) }.is_some();
     let key = arg_set_key(target.index, counter as u32);
     if let Some(facts) = EXIT_FACTS.get_ptr_mut(&key) {
-        // SAFETY: a live map value. The BPF target has no atomic add in `core`: two CPUs
-        // failing the same syscall at the same instant may count once (a count of failures
-        // only; whether the syscall failed, and how, is never lost).
+        // SAFETY: a live map value; CPUs count in it with atomic adds.
         let facts = unsafe { &mut *facts };
-        match (entered, eperm) {
-            (true, true) => facts.entered_eperm += 1,
-            (true, false) => facts.entered_enosys += 1,
-            (false, true) => facts.denied_eperm += 1,
-            (false, false) => facts.denied_enosys += 1,
-        }
+        let count = match (entered, eperm) {
+            (true, true) => &mut facts.entered_eperm,
+            (true, false) => &mut facts.entered_enosys,
+            (false, true) => &mut facts.denied_eperm,
+            (false, false) => &mut facts.denied_enosys,
+        };
+        atomic_add(count, 1);
         return;
     }
     let mut first = ExitFacts::default();

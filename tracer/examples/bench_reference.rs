@@ -3,7 +3,12 @@
 //! attached until it is signalled (the kernel detaches the program when this process ends,
 //! however it ends).
 //!
-//! Usage: `bench_reference empty` | `bench_reference cgroup-test LEVEL CGROUP_ID`
+//! With `memory CPUS...` it prints instead, for each map and CPU count, what a recording's map
+//! locks in the kernel on a host of that many CPUs (`tracer::ebpf::memory`), as
+//! `NAME<TAB>CPUS<TAB>BYTES` lines, and exits.
+//!
+//! Usage: `bench_reference empty` | `bench_reference cgroup-test LEVEL CGROUP_ID` |
+//! `bench_reference memory CPUS...`
 
 use std::io::Write as _;
 
@@ -12,13 +17,25 @@ use tracer::ebpf::{Reference, ReferenceProgram};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("memory") {
+        for cpus in &args[1..] {
+            let cpus: u32 = cpus.parse().context("CPUS")?;
+            for (map, bytes) in tracer::ebpf::memory::kernel_memory(cpus)? {
+                println!("{}\t{cpus}\t{bytes}", map.name);
+            }
+        }
+        return Ok(());
+    }
     let reference = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["empty"] => Reference::Empty,
         ["cgroup-test", level, id] => Reference::CgroupTest {
             level: level.parse().context("LEVEL")?,
             cgroup_id: id.parse().context("CGROUP_ID")?,
         },
-        _ => bail!("usage: bench_reference empty | bench_reference cgroup-test LEVEL CGROUP_ID"),
+        _ => bail!(
+            "usage: bench_reference empty | bench_reference cgroup-test LEVEL CGROUP_ID | \
+             bench_reference memory CPUS..."
+        ),
     };
     let _attached = ReferenceProgram::attach(reference).context("attaching the reference")?;
     println!("attached");

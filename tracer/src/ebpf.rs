@@ -16,11 +16,12 @@ use profile_gen::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
 use profile_gen::{Abi, Recording};
 use tracer_common::{
     ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, ExitFacts, LOSS_KINDS, Loss,
-    MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SlotCounters,
-    TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, counter_index, first_seen_slot_counter,
-    globals, maps,
+    MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS,
+    SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, counter_index,
+    counter_shards, counts_index, first_seen_slot_counter, globals, maps,
 };
 
+pub mod memory;
 mod reference;
 pub use reference::{Reference, ReferenceProgram};
 
@@ -47,6 +48,16 @@ pub enum TracerError {
     #[error("reading tracepoint layout {path}")]
     Format {
         path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("parsing the embedded eBPF object")]
+    Object(#[source] aya_obj::ParseError),
+    #[error("map {name} has type {map_type}, which the kernel memory model does not know")]
+    UnknownMapType { name: String, map_type: u32 },
+    #[error("reading the possible CPUs ({path})")]
+    PossibleCpus {
+        path: &'static str,
         #[source]
         source: std::io::Error,
     },
@@ -256,11 +267,14 @@ impl Tracer {
         }
         let layout = Layout::read(tracefs)?;
         let task_status = task_status_offset();
+        let shards = counter_shards(possible_cpus()?);
         let mut loader = without_kernel_btf(EbpfLoader::new);
         loader
             .override_global(globals::TARGET_LEVEL, &root.level, true)
             .override_global(globals::TARGET_CGROUP, &root.cgroup_id, true)
             .override_global(globals::TARGET_FLAGS, &root.flags, true)
+            .override_global(globals::COUNTER_SHARDS, &shards, true)
+            .map_max_entries(maps::COUNTS, MAX_SLOTS * shards)
             .override_global(globals::NEWTASK_PID_OFFSET, &layout.newtask_pid, true)
             .override_global(globals::NEWTASK_FLAGS_OFFSET, &layout.newtask_flags, true)
             .override_global(globals::EXEC_FILENAME_OFFSET, &layout.exec_filename, true)
@@ -529,24 +543,33 @@ impl Tracer {
         Ok(result)
     }
 
-    /// The nonzero counters of one slot, summed over CPUs.
+    /// The nonzero counters of one slot, summed over the counter shards.
     fn slot_counts(&self, slot: u32, host: Abi) -> Result<Vec<(Abi, u32, u64)>, TracerError> {
         let abis = host.host_abis();
-        let counters: PerCpuArray<&MapData, SlotCounters> = map_ref(&self.ebpf, maps::COUNTS)?;
-        let per_cpu = counters.get(&slot, 0).map_err(|source| TracerError::Map {
-            map: maps::COUNTS,
-            source,
-        })?;
+        let counters: Array<&MapData, SlotCounters> = map_ref(&self.ebpf, maps::COUNTS)?;
+        let shards = counters.len() / MAX_SLOTS;
+        let mut total = [0u64; SLOT_COUNTERS];
+        for shard in 0..shards {
+            let counts = counters
+                .get(&counts_index(shard, slot), 0)
+                .map_err(|source| TracerError::Map {
+                    map: maps::COUNTS,
+                    source,
+                })?;
+            for (sum, n) in total.iter_mut().zip(counts) {
+                // 64-bit counters: 2^64 syscalls do not happen in a recording; saturate anyway.
+                *sum = sum.saturating_add(n);
+            }
+        }
         let mut out = Vec::new();
         for abi_index in [ABI_NATIVE, ABI_COMPAT] {
             let Some(abi) = abis.get(abi_index as usize).copied() else {
                 continue;
             };
             for nr in 0..MAX_NR {
-                let i = counter_index(abi_index, nr);
-                let total: u64 = per_cpu.iter().map(|cpu| cpu[i]).sum();
-                if total > 0 {
-                    out.push((abi, nr, total));
+                let n = total[counter_index(abi_index, nr)];
+                if n > 0 {
+                    out.push((abi, nr, n));
                 }
             }
         }
@@ -816,6 +839,13 @@ fn filter_syscalls() -> [u32; 4] {
 /// The 32-bit recording test checks it on the running kernel.
 fn task_status_offset() -> u32 {
     16
+}
+
+/// The CPUs the kernel sizes per-CPU data for (`/sys/devices/system/cpu/possible`).
+pub fn possible_cpus() -> Result<u32, TracerError> {
+    let n = aya::util::nr_cpus()
+        .map_err(|(path, source)| TracerError::PossibleCpus { path, source })?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 fn program_mut<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, TracerError>

@@ -82,6 +82,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
     ]))?;
     let sysallow = target_dir.join("release/sysallow");
     let reference = target_dir.join("release/examples/bench_reference");
+    let map_model = measure::map_model(&reference)?;
     let out = target_dir.join("bench");
     let bin = out.join("bin");
     fs::create_dir_all(&bin).with_context(|| format!("creating {}", bin.display()))?;
@@ -101,6 +102,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         sizes,
         idle_rss_kib: Vec::new(),
         maps: None,
+        map_model,
     };
 
     let mut configs = vec![
@@ -199,7 +201,7 @@ fn is_root() -> bool {
 }
 
 /// Where cargo puts the binaries (CARGO_TARGET_DIR is honoured, as cargo does).
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {

@@ -164,4 +164,6 @@ pub(super) struct Env {
     /// What the sysallow recorder held while it ran: peak RSS (KiB) and its maps.
     pub(super) idle_rss_kib: Vec<u64>,
     pub(super) maps: Option<Vec<MapInfo>>,
+    /// The kernel memory model's bytes per (map, CPUs), from the reference tracer.
+    pub(super) map_model: BTreeMap<(String, u64), u64>,
 }

@@ -185,6 +185,31 @@ pub(super) fn start_reference(env: &Env, args: &[String]) -> anyhow::Result<Back
     Ok(bg)
 }
 
+/// The kernel memory model for larger hosts (`bench_reference memory`), per (map, CPUs).
+pub(super) fn map_model(reference: &Path) -> anyhow::Result<BTreeMap<(String, u64), u64>> {
+    let mut cmd = Command::new(reference);
+    cmd.arg("memory").args(MODEL_CPUS.map(|c| c.to_string()));
+    let out = cmd
+        .output()
+        .with_context(|| format!("running {}", crate::shown(&cmd)))?;
+    if !out.status.success() {
+        bail!(
+            "{}: {}",
+            crate::shown(&cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut model = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [name, cpus, bytes] = fields[..] else {
+            bail!("bench_reference memory: unexpected line {line:?}");
+        };
+        model.insert((name.to_owned(), cpus.parse()?), bytes.parse()?);
+    }
+    Ok(model)
+}
+
 pub(super) fn start_wrapper(name: &str, mut cmd: Command) -> anyhow::Result<Background> {
     cmd.args(["sleep", "3600"]).stderr(Stdio::null());
     let (bg, stdout) = Background::spawn(name, &mut cmd)?;

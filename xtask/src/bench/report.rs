@@ -6,33 +6,6 @@ use serde_json::json;
 
 use super::*;
 
-/// Memory the kernel charges for a map on a host with `cpus` possible CPUs, from the map's
-/// real size on this host (`memlock`, the kernel's own `map_mem_usage`) plus what each more
-/// CPU adds. Per CPU, following kernel/bpf/arraymap.c and hashtab.c (`*_map_mem_usage`):
-/// - per-CPU array: max_entries x round_up(value_size, 8);
-/// - preallocated hash: one spare element (`htab_has_extra_elems`: the 48-byte `htab_elem`
-///   header, round_up(key, 8) and round_up(value, 8)), its `extra_elems` pointer (8) and
-///   the `map_locked` counters (8 x int);
-/// - plain array: nothing.
-pub(super) fn per_cpu_bytes(map: &MapInfo) -> u64 {
-    const BPF_MAP_TYPE_HASH: u32 = 1;
-    const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-    const BPF_F_NO_PREALLOC: u64 = 1;
-    let r8 = |n: u64| n.div_ceil(8) * 8;
-    match map.map_type {
-        BPF_MAP_TYPE_PERCPU_ARRAY => map.max_entries * r8(map.value_size),
-        BPF_MAP_TYPE_HASH if map.map_flags & BPF_F_NO_PREALLOC == 0 => {
-            48 + r8(map.key_size) + r8(map.value_size) + 8 + 4 * 8
-        }
-        BPF_MAP_TYPE_HASH => 4 * 8,
-        _ => 0,
-    }
-}
-
-pub(super) fn map_bytes_at(map: &MapInfo, here: u64, cpus: u64) -> u64 {
-    (map.memlock + per_cpu_bytes(map) * cpus).saturating_sub(per_cpu_bytes(map) * here)
-}
-
 pub(super) fn map_type_name(map_type: u32) -> String {
     match map_type {
         1 => "hash".to_owned(),
@@ -63,7 +36,8 @@ pub(super) const FLOOR_TARGET: f64 = 1.05;
 pub(super) const REAL_TARGET: f64 = 1.03;
 pub(super) const STARTUP_TARGET_MS: f64 = 100.0;
 pub(super) const RSS_TARGET_MIB: f64 = 20.0;
-pub(super) const MAP_HOST_CPUS: u64 = 64;
+/// The host sizes the report gives kernel map memory for (from the model).
+pub(super) const MODEL_CPUS: [u64; 2] = [64, 256];
 /// Argument capture on a socket-heavy loop: at most this, against capture off.
 pub(super) const CAPTURE_TARGET: f64 = 1.05;
 
@@ -136,43 +110,51 @@ impl Report<'_> {
         }
         md.push_str(&format!(
             "\n### Kernel map memory (sysallow's maps, as loaded)\n\nPer map: the kernel's own \
-             accounting on this host ({} possible CPUs, `memlock` in fdinfo) plus, for each \
-             more CPU, what a per-CPU array or a preallocated hash adds per CPU (see \
-             `per_cpu_bytes`).\n\n| map | type | key | value | entries | here | per CPU | \
-             {MAP_HOST_CPUS} CPUs |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
-            self.possible_cpus
+             accounting on this host ({} possible CPUs, `memlock` in fdinfo), and what the \
+             model computes from the object's map definitions for larger hosts \
+             (`tracer::ebpf::memory`, checked against the kernel by \
+             `tracer/tests/kernel_memory.rs`).\n\n| map | type | key | value | entries | here | \
+             {} CPUs | {} CPUs |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+            self.possible_cpus, MODEL_CPUS[0], MODEL_CPUS[1]
         ));
         let maps = self.env.maps.as_deref().unwrap_or(&[]);
+        let modelled = |name: &str, cpus: u64| {
+            self.env
+                .map_model
+                .get(&(name.to_owned(), cpus))
+                .map_or("-".to_owned(), |b| format!("{:.2} MiB", mib(*b)))
+        };
         for map in maps {
             md.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {:.2} MiB | {} B | {:.2} MiB |\n",
+                "| {} | {} | {} | {} | {} | {:.2} MiB | {} | {} |\n",
                 map.name,
                 map_type_name(map.map_type),
                 map.key_size,
                 map.value_size,
                 map.max_entries,
                 mib(map.memlock),
-                per_cpu_bytes(map),
-                mib(map_bytes_at(map, self.possible_cpus, MAP_HOST_CPUS)),
+                modelled(&map.name, MODEL_CPUS[0]),
+                modelled(&map.name, MODEL_CPUS[1]),
             ));
         }
-        let (here, big) = self.map_totals();
+        let here: u64 = maps.iter().map(|m| m.memlock).sum();
         md.push_str(&format!(
-            "| total | | | | | {:.2} MiB | | {:.2} MiB |\n",
+            "| total (every map, .rodata included) | | | | | {:.2} MiB | {:.2} MiB | {:.2} MiB |\n",
             mib(here),
-            mib(big)
+            mib(self.model_total(MODEL_CPUS[0])),
+            mib(self.model_total(MODEL_CPUS[1]))
         ));
         md
     }
 
-    pub(super) fn map_totals(&self) -> (u64, u64) {
-        let maps = self.env.maps.as_deref().unwrap_or(&[]);
-        (
-            maps.iter().map(|m| m.memlock).sum(),
-            maps.iter()
-                .map(|m| map_bytes_at(m, self.possible_cpus, MAP_HOST_CPUS))
-                .sum(),
-        )
+    /// The model's total for a host of `cpus` CPUs.
+    pub(super) fn model_total(&self, cpus: u64) -> u64 {
+        self.env
+            .map_model
+            .iter()
+            .filter(|((_, c), _)| *c == cpus)
+            .map(|(_, b)| b)
+            .sum()
     }
 
     /// (target, measured value in the limit's unit, limit, shown).
@@ -267,11 +249,20 @@ impl Report<'_> {
             RSS_TARGET_MIB,
             rss.map_or("-".to_owned(), |r| format!("{r:.1} MiB")),
         ));
-        let (_, big) = self.map_totals();
         t.push((
-            format!("kernel map memory on a {MAP_HOST_CPUS}-CPU host (stated)"),
+            format!("kernel map memory on a {}-CPU host (stated)", MODEL_CPUS[0]),
             Some(0.0),
             f64::INFINITY,
+            format!("{:.1} MiB", mib(self.model_total(MODEL_CPUS[0]))),
+        ));
+        let big = self.model_total(MODEL_CPUS[1]);
+        t.push((
+            format!(
+                "kernel map memory on a {}-CPU host <= 16 MiB",
+                MODEL_CPUS[1]
+            ),
+            (big > 0).then(|| mib(big)),
+            16.0,
             format!("{:.1} MiB", mib(big)),
         ));
         t
@@ -306,12 +297,17 @@ impl Report<'_> {
                     "name": m.name, "type": m.map_type, "key_size": m.key_size,
                     "value_size": m.value_size, "max_entries": m.max_entries,
                     "flags": m.map_flags, "bytes_here": m.memlock,
-                    "bytes_per_cpu": per_cpu_bytes(m),
-                    "bytes_64_cpus": map_bytes_at(m, self.possible_cpus, MAP_HOST_CPUS),
                 })
             })
             .collect();
-        let (here, big) = self.map_totals();
+        let here: u64 = self
+            .env
+            .maps
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .map(|m| m.memlock)
+            .sum();
         json!({
             "quick": quick,
             "kernel": kernel_release(),
@@ -341,7 +337,7 @@ impl Report<'_> {
             "map_memory": {
                 "maps": maps,
                 "bytes_here": here,
-                "bytes_64_cpus": big,
+                "model_bytes": MODEL_CPUS.iter().map(|c| (c.to_string(), self.model_total(*c))).collect::<BTreeMap<_, _>>(),
             },
             "targets": self.targets().into_iter().map(|(name, value, limit, shown)| json!({
                 "target": name,
