@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod setup;
+mod soak;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "sysallow's developer tasks")]
@@ -49,6 +50,17 @@ enum Task {
         #[arg(long)]
         reps: Option<usize>,
     },
+    /// Record a load for a long time and check it: THREADS threads at full syscall rate and
+    /// FORKS forks during SECONDS; exact counts, zero loss, the recorder's memory flat. Writes
+    /// target/soak/soak.json.report. Needs root. CI runs `--seconds 30 --forks 1000`.
+    Soak {
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        threads: u32,
+        #[arg(long, default_value_t = 20_000)]
+        forks: u64,
+    },
     /// Setup, then record the example application's test suite, generate its profile, run the
     /// suite under it, and show a syscall it never made being denied.
     Demo,
@@ -63,6 +75,15 @@ fn main() -> anyhow::Result<()> {
         } => test(no_lint, &cargo_args),
         Task::Demo => demo(),
         Task::Bench { quick, reps } => bench::run(&bench::Options { quick, reps }),
+        Task::Soak {
+            seconds,
+            threads,
+            forks,
+        } => soak::run(&soak::Options {
+            seconds,
+            threads,
+            forks,
+        }),
     }
 }
 
