@@ -5,7 +5,7 @@
 //! bad file fails in review rather than when a container starts: an errno beyond the kernel's
 //! 4095 (the kernel would clamp it), an unknown errno name, an argument index above 5
 //! (libseccomp refuses it), `architectures` and `archMap` together (moby refuses that), a rule
-//! naming no syscall. What runtimes accept but is most likely a mistake is a warning: a
+//! naming no syscall, more argument conditions than a seccomp filter can hold. What runtimes accept but is most likely a mistake is a warning: a
 //! syscall name no architecture knows (runc skips it silently, so the rule does nothing) and
 //! a syscall given twice without conditions.
 
@@ -14,6 +14,12 @@ use std::collections::BTreeMap;
 use crate::abi::known_on_any_architecture;
 use crate::formats::errno_number;
 use crate::profile::{Action, Profile, SyscallRule};
+
+/// A seccomp filter program holds at most `BPF_MAXINSNS` (4096) instructions
+/// (include/uapi/linux/bpf_common.h); every argument condition compiles to at least one, so a
+/// profile with more conditions than that cannot be loaded by any runtime. Checked before
+/// libseccomp sees it: compiling 100,000 conditions took libseccomp minutes here.
+pub const MAX_CONDITIONS: usize = 4096;
 
 /// The largest errno the kernel returns from a seccomp filter (`MAX_ERRNO`).
 pub const MAX_ERRNO: u32 = 4095;
@@ -63,6 +69,16 @@ pub fn errors(profile: &Profile) -> Result<(), Invalid> {
             "both `architectures` and `archMap` are given; use one".to_owned(),
         ));
     }
+    let conditions: usize = profile.syscalls.iter().map(|r| r.args.len()).sum();
+    if conditions > MAX_CONDITIONS {
+        return Err(invalid(
+            "syscalls",
+            format!(
+                "{conditions} argument conditions; a seccomp filter holds at most \
+                 {MAX_CONDITIONS} BPF instructions, so no runtime can load this profile"
+            ),
+        ));
+    }
     for (i, rule) in profile.syscalls.iter().enumerate() {
         let place = rule_place(i, rule);
         if rule.names.is_empty() {
@@ -81,6 +97,23 @@ pub fn errors(profile: &Profile) -> Result<(), Invalid> {
 
 /// A rule without conditions for one syscall: (rule index, action, errno).
 type Plain = (usize, Action, Option<u32>);
+
+/// How many places or names a warning lists before it says "and N more": a generated or
+/// hostile profile can repeat a name 100,000 times.
+const LISTED: usize = 8;
+
+fn listed(names: &[&str]) -> String {
+    let mut shown = names
+        .iter()
+        .take(LISTED)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED {
+        shown.push_str(&format!(" and {} more", names.len() - LISTED));
+    }
+    shown
+}
 
 /// What runtimes accept but is most likely a mistake, one sentence each.
 pub fn warnings(profile: &Profile) -> Vec<String> {
@@ -106,14 +139,18 @@ pub fn warnings(profile: &Profile) -> Vec<String> {
         warnings.push(format!(
             "no architecture knows {} syscall name(s); runtimes skip them, so their rules do nothing: {}",
             unknown.len(),
-            unknown.join(", ")
+            listed(&unknown)
         ));
     }
     for (name, rules) in plain.iter().filter(|(_, rules)| rules.len() > 1) {
-        let at: Vec<String> = rules
+        let mut at: Vec<String> = rules
             .iter()
+            .take(LISTED)
             .map(|(i, ..)| format!("syscalls[{i}]"))
             .collect();
+        if rules.len() > LISTED {
+            at.push(format!("{} more", rules.len() - LISTED));
+        }
         let same = rules
             .iter()
             .all(|(_, action, errno)| (*action, *errno) == (rules[0].1, rules[0].2));

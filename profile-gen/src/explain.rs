@@ -250,6 +250,9 @@ fn programs_cell(programs: &BTreeMap<String, u64>, wide: bool) -> String {
     text
 }
 
+/// The widest a column of `explain`'s table is padded to.
+const MAX_COLUMN: usize = 120;
+
 /// A table, for a terminal (`style.color` marks risky rows) or a log. Each row names the
 /// programs that made the most calls, and how many more there were, unless `wide`. A
 /// recording's discovery curve follows the table.
@@ -299,7 +302,9 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
     let mut widths = header.map(str::len);
     for (cells, _) in &rows {
         for (w, cell) in widths.iter_mut().zip(cells) {
-            *w = (*w).max(cell.chars().count());
+            // A column is as wide as its widest cell, up to a screen: a longer cell (100,000
+            // argument values) runs past its column instead of widening every row.
+            *w = (*w).max(cell.chars().count().min(MAX_COLUMN));
         }
     }
     let line = |cells: &[String]| {

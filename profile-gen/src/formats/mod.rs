@@ -35,6 +35,12 @@ pub enum Document {
     Profile(Profile),
 }
 
+/// The largest document (profile or recording) sysallow reads: every reader stops there, so
+/// memory and time stay bounded whatever it is given. A profile allowing every syscall with
+/// argument rules is ~30 KiB; a recording of a large test suite, a few hundred KiB; merging a
+/// thousand of them stays well below.
+pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
 /// An output format for profiles.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
@@ -92,6 +98,12 @@ impl FromStr for Format {
 /// A file that could not be read as any format sysallow knows.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
+    #[error("line {line}, column {column}: brackets nested deeper than {max} levels")]
+    TooDeep {
+        line: usize,
+        column: usize,
+        max: usize,
+    },
     #[error("not valid JSON: line {line}, column {column}: {message}")]
     Syntax {
         line: usize,
@@ -138,6 +150,7 @@ pub fn read_detected(text: &str) -> Result<(Document, Option<Format>), FormatErr
 }
 
 fn parse_detected(text: &str) -> Result<(Document, Option<Format>), FormatError> {
+    check_nesting(text)?;
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') {
         return read_json(text);
@@ -153,6 +166,46 @@ fn parse_detected(text: &str) -> Result<(Document, Option<Format>), FormatError>
         });
     }
     kubernetes::read(text).map(|p| (Document::Profile(p), Some(Format::Kubernetes)))
+}
+
+/// How deep brackets may nest in a document: serde_json's own limit. Real profiles and
+/// recordings nest 5 levels at most.
+const MAX_NESTING: usize = 128;
+
+/// Refuse brackets nested deeper than [`MAX_NESTING`] before any parser sees them: the YAML
+/// parser takes seconds per 100,000 levels where serde_json stops at once, and the error should
+/// be the same, and say where, in every format. Brackets inside quoted strings do not count.
+fn check_nesting(text: &str) -> Result<(), FormatError> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    let (mut line, mut column) = (1, 0);
+    for c in text.chars() {
+        column += 1;
+        match (quote, c) {
+            (_, '\n') => {
+                line += 1;
+                column = 0;
+            }
+            (Some('"'), '\\') => escaped = !escaped,
+            (Some(q), c) if c == q && !escaped => quote = None,
+            (Some(_), _) => escaped = false,
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(FormatError::TooDeep {
+                        line,
+                        column,
+                        max: MAX_NESTING,
+                    });
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            (None, _) => {}
+        }
+    }
+    Ok(())
 }
 
 fn read_json(text: &str) -> Result<(Document, Option<Format>), FormatError> {

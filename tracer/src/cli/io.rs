@@ -1,7 +1,7 @@
 //! What every subcommand reads and writes the same way: documents (recordings and profiles
 //! in any format), output files (atomically), colour, warnings.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Read};
 use std::path::Path;
 
 use clap::ValueEnum;
@@ -13,11 +13,26 @@ use super::StatusError;
 /// malformed; the error carries `status` (2 where a subcommand documents it for bad input).
 pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
     let bad = |message: String| StatusError { status, message };
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| bad(format!("reading stdin: {e}")))?
+    // Never more than the limit is read, from a file, a pipe or a device alike.
+    let input: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
     } else {
-        std::fs::read_to_string(path).map_err(|e| bad(format!("{}: {e}", path.display())))?
+        Box::new(std::fs::File::open(path).map_err(|e| bad(format!("{}: {e}", path.display())))?)
     };
+    let mut text = String::new();
+    input
+        .take(formats::MAX_DOCUMENT_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    if text.len() as u64 > formats::MAX_DOCUMENT_BYTES {
+        return Err(bad(format!(
+            "{}: larger than {} MiB, the most sysallow reads (a profile is a few KiB, a \
+             recording a few hundred KiB): not a profile or recording made for this",
+            path.display(),
+            formats::MAX_DOCUMENT_BYTES >> 20
+        ))
+        .into());
+    }
     let doc = formats::read(&text).map_err(|e| {
         bad(format!(
             "{}: {}",
