@@ -454,7 +454,9 @@ fn under_sudo_runs_as_the_invoking_user_who_owns_the_outputs() {
         return;
     }
     use std::os::unix::fs::MetadataExt as _;
+    // The user's own directory: sysallow writes only where the invoking user could.
     let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
     let rec = dir.path().join("rec.json");
     let out = common::sysallow()
         .arg("record")

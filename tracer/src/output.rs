@@ -22,6 +22,97 @@ pub enum OutputError {
     },
 }
 
+/// The user outputs belong to: the one who ran `sudo sysallow ...`. sysallow writes as root,
+/// so it checks first that this user could have written each output themselves: it never
+/// writes through a symlink the user planted toward a file or directory they could not write.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+}
+
+impl Owner {
+    /// Whether the mode bits of `meta` grant this user all of `want` (`0o2` write, `0o1`
+    /// search/execute), as the kernel decides for a non-root user (ACLs aside).
+    fn may(&self, meta: &std::fs::Metadata, want: u32) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        let mode = meta.mode();
+        let bits = if meta.uid() == self.uid {
+            mode >> 6
+        } else if meta.gid() == self.gid || self.groups.contains(&meta.gid()) {
+            mode >> 3
+        } else {
+            mode
+        };
+        bits & want == want
+    }
+
+    /// Where to write `path` for this user: the path itself, or where its symlink points when
+    /// the user may write there; an error when they could not have written it themselves.
+    fn resolve(&self, path: &Path) -> io::Result<PathBuf> {
+        use std::os::unix::fs::MetadataExt as _;
+        let denied = |what: String| {
+            io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!(
+                    "{what}, which uid {} (who ran sudo) may not write; sysallow writes only \
+                     what that user could",
+                    self.uid
+                ),
+            )
+        };
+        let target = match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path)
+                .map_err(|_| denied(format!("{} is a symlink to nothing", path.display())))?,
+            _ => path.to_owned(),
+        };
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let dir = std::fs::canonicalize(&dir)?;
+        // The user must be able to reach the directory, as the kernel checks a path.
+        for above in dir.ancestors().skip(1) {
+            if !self.may(&std::fs::metadata(above)?, 0o1) {
+                return Err(denied(format!(
+                    "{} is below {}",
+                    path.display(),
+                    above.display()
+                )));
+            }
+        }
+        let dir_meta = std::fs::metadata(&dir)?;
+        if !self.may(&dir_meta, 0o3) {
+            return Err(denied(if target == path {
+                format!("{} is in {}", path.display(), dir.display())
+            } else {
+                format!(
+                    "{} is a symlink to {}, in {}",
+                    path.display(),
+                    target.display(),
+                    dir.display()
+                )
+            }));
+        }
+        if let Ok(meta) = std::fs::metadata(&target) {
+            // Replacing a file: in a sticky directory (/tmp) only its owner (or the
+            // directory's) may; a symlink's destination must be writable by the user.
+            let sticky = dir_meta.mode() & 0o1000 != 0;
+            let owns = meta.uid() == self.uid || dir_meta.uid() == self.uid;
+            if (sticky && !owns) || (target != path && !self.may(&meta, 0o2)) {
+                return Err(denied(format!(
+                    "{} leads to {}",
+                    path.display(),
+                    target.display()
+                )));
+            }
+        }
+        Ok(target)
+    }
+}
+
 /// Where data goes: a file (`-o FILE`) or stdout (`-o -`).
 pub enum Output {
     Stdout,
@@ -34,14 +125,23 @@ pub enum Output {
 
 impl Output {
     /// Prepare `path` for writing: the temporary file beside it is created now, so a path that
-    /// cannot be written fails before any work is done. `owner` (uid, gid) gets the file.
-    pub fn prepare(path: &Path, owner: Option<(u32, u32)>) -> Result<Output, OutputError> {
+    /// cannot be written fails before any work is done. `owner` gets the file, and `path` must
+    /// be one that user could have written (see [`Owner`]).
+    pub fn prepare(path: &Path, owner: Option<&Owner>) -> Result<Output, OutputError> {
         if path.as_os_str() == "-" {
             return Ok(Output::Stdout);
         }
         let create = |source| OutputError::Create {
             path: path.to_owned(),
             source,
+        };
+        let resolved;
+        let path = match owner {
+            Some(owner) => {
+                resolved = owner.resolve(path).map_err(create)?;
+                resolved.as_path()
+            }
+            None => path,
         };
         if path.is_dir() {
             return Err(create(io::Error::new(
@@ -65,7 +165,7 @@ impl Output {
         Ok(Output::File {
             path: path.to_owned(),
             temp,
-            owner,
+            owner: owner.map(|o| (o.uid, o.gid)),
         })
     }
 

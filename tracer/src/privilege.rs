@@ -7,9 +7,25 @@ use std::path::{Path, PathBuf};
 use crate::ebpf::TRACEFS;
 
 /// Capability numbers (include/uapi/linux/capability.h).
+const CAP_CHOWN: u32 = 0;
+const CAP_DAC_OVERRIDE: u32 = 1;
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
+
+/// What a recording will do besides loading its programs, for [`check_record`].
+#[derive(Clone, Debug, Default)]
+pub struct RecordNeeds {
+    /// Create a cgroup in this directory (the cgroup v2 root on a command or
+    /// `--cgroup-parent` recording).
+    pub creates_cgroup_in: Option<PathBuf>,
+    /// Run the command as the user who ran sudo.
+    pub runs_as_invoking_user: bool,
+    /// Give the outputs to the user who ran sudo.
+    pub gives_outputs_to_invoking_user: bool,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrivilegeError {
@@ -18,6 +34,11 @@ pub enum PrivilegeError {
          run it as root: sudo sysallow record ..."
     )]
     MissingCaps,
+    #[error(
+        "recording needs {}; run it as root: sudo sysallow record ...",
+        .0.join("; ")
+    )]
+    MissingForRecord(Vec<String>),
     #[error(
         "tracefs is not mounted at {TRACEFS} and mounting it failed ({0}); mount it with: \
          mount -t tracefs nodev {TRACEFS}"
@@ -66,6 +87,61 @@ pub fn check_caps() -> Result<(), PrivilegeError> {
     } else {
         Err(PrivilegeError::MissingCaps)
     }
+}
+
+/// Fail, naming every missing capability and what it is for, unless this process may do all
+/// that `needs` says besides loading the programs. The minimal set (README, "Least
+/// privilege"): CAP_BPF and CAP_PERFMON; CAP_DAC_OVERRIDE where the cgroup v2 root is not
+/// writable without it (mode 555 here); CAP_SETUID, CAP_SETGID and CAP_CHOWN under sudo; and
+/// CAP_SYS_ADMIN only where tracefs is not mounted yet (to mount it).
+pub fn check_record(needs: &RecordNeeds) -> Result<(), PrivilegeError> {
+    check_caps()?;
+    let caps = effective_caps();
+    let has = |cap: u32| caps & (1u64 << cap) != 0;
+    let mut missing = Vec::new();
+    if let Some(dir) = &needs.creates_cgroup_in
+        && !has(CAP_DAC_OVERRIDE)
+        && !writable(dir)
+    {
+        missing.push(format!(
+            "CAP_DAC_OVERRIDE to create its cgroup in {}, which it may not write otherwise",
+            dir.display()
+        ));
+    }
+    let lacking = |wanted: &[(u32, &'static str)]| -> Vec<&'static str> {
+        wanted
+            .iter()
+            .filter(|(cap, _)| !has(*cap))
+            .map(|(_, name)| *name)
+            .collect()
+    };
+    if needs.runs_as_invoking_user {
+        let names = lacking(&[(CAP_SETUID, "CAP_SETUID"), (CAP_SETGID, "CAP_SETGID")]);
+        if !names.is_empty() {
+            missing.push(format!(
+                "{} to run the command as the user who ran sudo",
+                names.join(" and ")
+            ));
+        }
+    }
+    if needs.gives_outputs_to_invoking_user && !lacking(&[(CAP_CHOWN, "CAP_CHOWN")]).is_empty() {
+        missing.push("CAP_CHOWN to give the outputs to the user who ran sudo".to_owned());
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PrivilegeError::MissingForRecord(missing))
+    }
+}
+
+/// Whether this process may create entries in `dir` (effective ids and capabilities).
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path; faccessat only reads it.
+    unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::W_OK, libc::AT_EACCESS) == 0 }
 }
 
 /// The tracefs mount, mounting it if needed (it is not mounted at boot on some hosts; the

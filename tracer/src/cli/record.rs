@@ -14,7 +14,7 @@ use profile_gen::imports::{self, ImportsMode};
 use profile_gen::recording::Target;
 use tracer::cgroup::{self, Cgroup};
 use tracer::live::LiveOptions;
-use tracer::output::Output;
+use tracer::output::{Output, Owner};
 use tracer::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
 use tracer::spawn::{Ended, RunAs};
 use tracer::target::{CgroupParent, Description, EngineSocket, Resolver, TargetSpec};
@@ -136,9 +136,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         None => None,
     };
     // Files belong to the user who asked for them: the one who ran sudo.
-    let owner = RunAs::sudo_user()
-        .transpose()?
-        .map(|user| (user.uid.as_raw(), user.gid.as_raw()));
+    let owner = RunAs::sudo_user().transpose()?.map(|user| Owner {
+        uid: user.uid.as_raw(),
+        gid: user.gid.as_raw(),
+        groups: user.groups.iter().map(|g| g.as_raw()).collect(),
+    });
+    let owner = owner.as_ref();
     let targets = usize::from(!args.command.is_empty())
         + usize::from(args.container.is_some())
         + usize::from(args.cgroup.is_some())
@@ -161,6 +164,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
              record several runs with --cgroup-parent and `sysallow merge` their recordings)"
         );
     }
+    // Every capability the recording will need, named at once before anything is created.
+    let creates_cgroup = !args.command.is_empty() || args.cgroup_parent.is_some();
+    tracer::privilege::check_record(&tracer::privilege::RecordNeeds {
+        creates_cgroup_in: creates_cgroup
+            .then(|| tracer::cgroup::v2_mount().map(|m| m.path))
+            .transpose()?,
+        runs_as_invoking_user: owner.is_some() && !args.command.is_empty(),
+        gives_outputs_to_invoking_user: owner.is_some(),
+    })?;
     // Dropped (the busy threads stopped) when the recording ends.
     let _stress = args.stress.then(|| {
         let stress = tracer::stress::Stress::start();
@@ -183,7 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 fn record_one_command(
     args: &Args,
     duration: Option<Duration>,
-    owner: Option<(u32, u32)>,
+    owner: Option<&Owner>,
 ) -> anyhow::Result<u8> {
     let run_as = match &args.user {
         Some(user) => Some(RunAs::lookup(user)?),
@@ -281,7 +293,7 @@ fn new_syscalls(earlier: &[Recording], recording: &Recording) -> Vec<String> {
 fn record_one_cgroup(
     args: &Args,
     duration: Option<Duration>,
-    owner: Option<(u32, u32)>,
+    owner: Option<&Owner>,
 ) -> anyhow::Result<u8> {
     if args.user.is_some() {
         anyhow::bail!("--user is for a command sysallow starts (after `--`)");
@@ -316,7 +328,7 @@ fn record_parent(
     args: &Args,
     parent: &str,
     duration: Option<Duration>,
-    owner: Option<(u32, u32)>,
+    owner: Option<&Owner>,
 ) -> anyhow::Result<u8> {
     if args.user.is_some() {
         anyhow::bail!("--user is for a command sysallow starts (after `--`)");
@@ -445,7 +457,7 @@ struct Outputs {
 }
 
 impl Outputs {
-    fn prepare(args: &Args, owner: Option<(u32, u32)>) -> anyhow::Result<Outputs> {
+    fn prepare(args: &Args, owner: Option<&Owner>) -> anyhow::Result<Outputs> {
         Ok(Outputs {
             profile: args
                 .output
