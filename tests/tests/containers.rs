@@ -362,3 +362,74 @@ fn syscalls_denied_by_a_filter_already_in_place_are_recorded_and_answered_the_sa
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+#[test]
+fn docker_run_rm_containers_of_a_few_milliseconds_are_recorded_under_their_names() {
+    if !docker::can_run_docker("docker_run_rm_containers_of_a_few_milliseconds")
+        || !common::can_run_root("docker_run_rm_containers_of_a_few_milliseconds")
+    {
+        return;
+    }
+    let mut d = Dockerd::start();
+    let image = d.import_test_image();
+    let out = tempfile::tempdir().unwrap();
+    let parent = format!("sysallow-quick-{}", std::process::id());
+    d.remove_cgroup_on_stop(&parent);
+    let recorder = Recorder::start(
+        &d,
+        &[
+            "--cgroup-parent",
+            &parent,
+            "-o",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    // `true` exits at once: the container lives a few milliseconds, and --rm removes it (and
+    // its cgroup) right after, on a machine as busy as production's.
+    let _busy = common::Busy::start();
+    let names: Vec<String> = (1..=16).map(|i| format!("quick-{i}")).collect();
+    for name in &names {
+        let run = d.run(
+            &[
+                "--rm",
+                "--name",
+                name,
+                &format!("--cgroup-parent=/{parent}"),
+                &image,
+                "true",
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(run.status.success(), "{name}: {run}");
+    }
+    assert!(recorder.interrupt().success());
+    for name in &names {
+        let path = out.path().join(format!("{name}.rec.json"));
+        assert!(
+            path.exists(),
+            "{name} was not recorded under its name; the directory holds {:?}",
+            std::fs::read_dir(out.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect::<Vec<_>>()
+        );
+        let rec = read_recording(&path);
+        match &rec.target {
+            profile_gen::recording::Target::Container {
+                name: Some(recorded),
+                runtime,
+                ..
+            } => {
+                assert_eq!(recorded, name);
+                assert_eq!(runtime.as_deref(), Some("runc"), "{name}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        assert!(
+            rec.abis[&Abi::X86_64].syscalls.contains_key("execve"),
+            "{name}"
+        );
+    }
+    let problems = d.stop();
+    assert!(problems.is_empty(), "{problems:?}");
+}

@@ -293,6 +293,11 @@ pub fn record_watch(
     // and end between two looks at the kernel's targets; its directory is seen sooner).
     let mut children: std::collections::BTreeMap<u64, (std::path::PathBuf, Target)> =
         std::collections::BTreeMap::new();
+    // Children as the kernel creates them, named at once (see `cgroup::births`).
+    let births = target
+        .split
+        .then(|| cgroup::births::Births::watch(target.cgroup.path()))
+        .flatten();
     loop {
         if target.split {
             for (id, path) in cgroup::subdirs(target.cgroup.path()) {
@@ -317,8 +322,19 @@ pub fn record_watch(
         {
             break;
         }
-        thread::sleep(Duration::from_millis(20));
+        match &births {
+            // Wakes at once when a child appears.
+            Some(births) => {
+                if let Some((id, path)) = births.next(Duration::from_millis(20)) {
+                    children
+                        .entry(id)
+                        .or_insert_with(|| (path.clone(), describe_child(&path)));
+                }
+            }
+            None => thread::sleep(Duration::from_millis(20)),
+        }
     }
+    drop(births);
     live.finish();
     let duration_ms = start.elapsed().as_millis() as u64;
     let losses = tracer.losses()?;

@@ -14,8 +14,11 @@ use std::time::{Duration, Instant};
 
 use crate::target::TargetError;
 
+pub mod births;
 mod hierarchy;
-pub use hierarchy::{Cgroup2Mount, CgroupDir, cgroup1_mounts, cgroup2_mount, pid_cgroup};
+pub use hierarchy::{
+    Cgroup2Mount, CgroupDir, cgroup1_mounts, cgroup2_mount, parse_v2_line, pid_cgroup,
+};
 
 /// The directory under the v2 root where sysallow creates the cgroups of recorded commands.
 pub const PARENT: &str = "sysallow";

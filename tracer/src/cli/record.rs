@@ -382,7 +382,29 @@ fn record_parent(
             .ok()
             .and_then(|children| children.into_iter().find(|c| c.cgroup.path == path));
         match child {
-            Some(child) => parent.identify(&child, &sockets).recording_target(),
+            Some(child) => {
+                let resolved = parent.identify(&child, &sockets);
+                // Nothing is lost without a name: the cgroup is what is recorded.
+                if let Description::Container(info) = &resolved.description
+                    && info.name.is_none()
+                {
+                    eprintln!(
+                        "sysallow: warning: no engine API answered for container {} (tried: {}); \
+                         its files are named by its id",
+                        info.id,
+                        if sockets.is_empty() {
+                            "none found".to_owned()
+                        } else {
+                            sockets
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    );
+                }
+                resolved.recording_target()
+            }
             None => Target::Cgroup {
                 path: path.display().to_string(),
                 pid: None,
