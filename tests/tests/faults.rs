@@ -213,3 +213,40 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_half_written_file() {
         .collect();
     assert_eq!(left, ["filler"], "a partial output was left");
 }
+
+#[test]
+fn a_workload_that_execs_a_missing_binary_or_exits_at_once_still_gets_its_recording() {
+    if !common::can_run_root("missing_binary") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for (argv, status, said) in [
+        (
+            &["sh", "-c", "exec /nonexistent-sysallow-binary"][..],
+            127,
+            Some("exited with status 127 (a program it ran was not found)"),
+        ),
+        (&["sh", "-c", "exit 3"], 3, Some("exited with status 3;")),
+        (&["true"], 0, None),
+    ] {
+        let out = common::sysallow()
+            .args(["record", "--recording", "rec.json", "--"])
+            .args(argv)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(status), "{argv:?}: {err}");
+        match said {
+            Some(said) => assert!(err.contains(said), "{argv:?}: {err}"),
+            None => assert!(!err.contains("exited with status"), "{argv:?}: {err}"),
+        }
+        let rec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
+        assert_eq!(rec["exit"]["code"], status, "{argv:?}: {}", rec["exit"]);
+        assert!(
+            rec["abis"]["x86_64"]["syscalls"]["execve"].is_object(),
+            "{argv:?}"
+        );
+    }
+}

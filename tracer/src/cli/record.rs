@@ -509,14 +509,27 @@ impl Outputs {
             out.commit(&profile_json(recording, policy)?)
                 .context("writing the profile")?;
         }
-        if let Some(profile_gen::recording::Exit::Signal(signal)) = recording.exit {
-            let name = nix::sys::signal::Signal::try_from(signal)
-                .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
-            eprintln!(
-                "sysallow: the command was ended by {name} (exit status {}); the recording \
-                 holds what it did until then",
-                128 + signal
-            );
+        match recording.exit {
+            Some(profile_gen::recording::Exit::Signal(signal)) => {
+                let name = nix::sys::signal::Signal::try_from(signal)
+                    .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
+                eprintln!(
+                    "sysallow: the command was ended by {name} (exit status {}); the recording \
+                     holds what it did until then",
+                    128 + signal
+                );
+            }
+            // A failed run took its error path, not its usual one: say so, for the profile.
+            Some(profile_gen::recording::Exit::Code(code)) if code != 0 => eprintln!(
+                "sysallow: the command exited with status {code}{}; the recording holds what \
+                 it did until then, which may not be all a successful run does",
+                match code {
+                    126 => " (a program it ran could not be executed)",
+                    127 => " (a program it ran was not found)",
+                    _ => "",
+                }
+            ),
+            _ => {}
         }
         let syscalls: usize = recording.abis.values().map(|a| a.syscalls.len()).sum();
         eprintln!(
