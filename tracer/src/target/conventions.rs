@@ -156,4 +156,92 @@ mod tests {
             );
         }
     }
+
+    /// Split a cgroup path into its ancestors and its last directory.
+    fn parse_path(path: &str) -> Option<(Engine, String)> {
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        let (name, ancestors) = parts.split_last()?;
+        parse_container_dir(ancestors, name)
+    }
+
+    /// Real paths as the engines write them, from their own sources and documentation (the
+    /// systemd cgroup driver is not run end to end here: no systemd on these machines).
+    #[test]
+    fn real_paths_from_the_engines_sources() {
+        let cases: [(&str, &str, Option<Engine>); 11] = [
+            // google/cadvisor container/docker/utils/docker_test.go (systemd driver).
+            (
+                "cadvisor docker_test.go",
+                "/system.slice/docker-72e5a5ff5eef3c4222a6551b992b9360a99122f77d2229783f0ee0946dfd800e.scope",
+                Some(Engine::Docker),
+            ),
+            // opencontainers/cgroups utils_test.go (runc libcontainer/cgroups/utils_test.go).
+            (
+                "opencontainers/cgroups utils_test.go",
+                "/system.slice/docker-dc4eaa1a34ec4d593bc0125d31eea823a1d76ae483aeb1409cca80304e34da2e.scope",
+                Some(Engine::Docker),
+            ),
+            // cadvisor cmd/internal/processlist/processlist_test.go (cgroupfs driver).
+            (
+                "cadvisor processlist_test.go",
+                "/docker/09c89cd48b3597db904ab8e6920fef2cbf93588d037d9613ce362e25188f8ec6",
+                Some(Engine::Docker),
+            ),
+            // containers/libpod#507 (a systemd-cgls tree of Podman with systemd): the
+            // container's scope, and conmon's, which is not the container.
+            (
+                "containers/libpod#507",
+                "/machine.slice/libpod-0411a2a82311fbc65b137ca550d5f7e6b6863bc734759be2f515b0b67062d49a.scope",
+                Some(Engine::Podman),
+            ),
+            (
+                "containers/libpod#507",
+                "/machine.slice/libpod-conmon-0411a2a82311fbc65b137ca550d5f7e6b6863bc734759be2f515b0b67062d49a.scope",
+                None,
+            ),
+            // opencontainers/cgroups systemd/v2.go comment (rootless Podman).
+            (
+                "opencontainers/cgroups systemd/v2.go",
+                "/user.slice/user-1001.slice/user@1001.service/user.slice/libpod-132ff0d72245e6f13a3bbc6cdc5376886897b60ac59eaa8dea1df7ab959cbf1c.scope",
+                Some(Engine::Podman),
+            ),
+            // kubernetes pkg/kubelet/stats/cri_stats_provider.go, extractIDFromCgroupPath
+            // (containerd, systemd driver; and the cgroupfs driver).
+            (
+                "kubelet cri_stats_provider.go",
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod2fc932ce_fdcc_454b_97bd_aadfdeb4c340.slice/cri-containerd-aaefb9d8feed2d453b543f6d928cede7a4dbefa6a0ae7c9b990dd234c56e93b9.scope",
+                Some(Engine::Containerd),
+            ),
+            (
+                "kubelet cri_stats_provider.go",
+                "/kubepods/burstable/pod2fc932ce-fdcc-454b-97bd-aadfdeb4c340/9be25294016e2dc0340dd605ce1f57b492039b267a6a618a7ad2a7a58a740f32",
+                Some(Engine::Kubernetes),
+            ),
+            // cri-o/cri-o#4465 (a kubelet log on a CRI-O node, systemd driver).
+            (
+                "cri-o#4465",
+                "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6212df55_f00e_4c6a_ae35_c7f202889f55.slice/crio-500d6719132d2a1397acacaf2e1192dd543a0d6c6316315020e7f569143202fe.scope",
+                Some(Engine::CriO),
+            ),
+            // cadvisor lib/container/crio/factory_test.go: conmon's cgroup is not a container.
+            (
+                "cadvisor crio factory_test.go",
+                "/kubepods/pod068e8fa0-9213-11e7-a01f-507b9d4141fa/crio-conmon-81e5c2990803c383229c9680ce964738d5e566d97f5bd436ac34808d2ec75d5f",
+                None,
+            ),
+            // cadvisor lib/container/containerd/factory_test.go (cgroupfs, besteffort).
+            (
+                "cadvisor containerd factory_test.go",
+                "/kubepods/besteffort/podd76e26fba3bf2bfd215eb29011d55250/40af7cdcbe507acad47a5a62025743ad3ddc6ab93b77b21363aa1c1d641047c9",
+                Some(Engine::Kubernetes),
+            ),
+        ];
+        for (source, path, engine) in cases {
+            let found = parse_path(path);
+            assert_eq!(found.as_ref().map(|(e, _)| *e), engine, "{source}: {path}");
+            if let Some((_, id)) = found {
+                assert!(path.contains(&id) && id.len() == 64, "{source}: id {id}");
+            }
+        }
+    }
 }
