@@ -43,6 +43,10 @@ const PACKAGES: &[(&str, &str)] = &[
     ("gzip", "the example application"),
     ("docker.io", "container tests run a private dockerd"),
     ("crun", "container tests also run crun (containers_crun)"),
+    (
+        "containerd",
+        "containerd tests run a private containerd with ctr (docker.io also pulls it in)",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

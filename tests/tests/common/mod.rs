@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+pub mod containerd;
 pub mod docker;
 pub mod parent_e2e;
 pub mod recorder;

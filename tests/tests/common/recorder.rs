@@ -36,11 +36,18 @@ impl Recorder {
 
     /// `start`, with more environment (e.g. `SYSALLOW_ATTACH`).
     pub fn start_with(dockerd: &Dockerd, args: &[&str], env: &[(&str, &str)]) -> Recorder {
+        let host = dockerd.host();
+        let mut env = env.to_vec();
+        env.push(("DOCKER_HOST", &host));
+        Recorder::start_env(args, &env)
+    }
+
+    /// `sysallow record ARGS` with `env` and no engine of ours (e.g. containerd's containers).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Recorder {
         let mut child = super::sysallow()
             .arg("record")
             .args(args)
             .envs(env.iter().copied())
-            .env("DOCKER_HOST", dockerd.host())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -428,29 +428,7 @@ impl Dockerd {
             return TEST_IMAGE.to_owned();
         }
         let stage = self.root.join("image");
-        for dir in ["bin", "usr/bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
-            fs::create_dir_all(stage.join(dir)).expect("creating image dirs");
-        }
-        fs::copy("/bin/busybox", stage.join("bin/busybox")).expect("copying /bin/busybox");
-        let list = Command::new("/bin/busybox")
-            .arg("--list")
-            .output()
-            .expect("busybox --list");
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            if applet != "busybox" && !applet.is_empty() {
-                let _ = std::os::unix::fs::symlink("busybox", stage.join("bin").join(applet));
-            }
-        }
-        build_probe(&stage.join(PROBE.trim_start_matches('/')));
-        fs::write(
-            stage.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-        )
-        .expect("writing /etc/passwd");
-        fs::write(stage.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
-            .expect("writing /etc/group");
-        fs::set_permissions(stage.join("tmp"), fs::Permissions::from_mode(0o1777))
-            .expect("chmod /tmp");
+        build_rootfs(&stage);
         let tarball = self.root.join("image.tar");
         let tar = Command::new("tar")
             .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
@@ -572,7 +550,35 @@ pub fn build_probe(out: &Path) {
     assert!(status.success(), "gcc -static {} failed", source.display());
 }
 
-fn run_with_timeout(
+/// The test image's root file system in `stage`: busybox with its applets, the static probe,
+/// /etc/passwd and /etc/group, a sticky /tmp. Docker imports it as a tarball; containerd runs
+/// it as a plain directory (`ctr run --rootfs`).
+pub fn build_rootfs(stage: &Path) {
+    for dir in ["bin", "usr/bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
+        fs::create_dir_all(stage.join(dir)).expect("creating image dirs");
+    }
+    fs::copy("/bin/busybox", stage.join("bin/busybox")).expect("copying /bin/busybox");
+    let list = Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" && !applet.is_empty() {
+            let _ = std::os::unix::fs::symlink("busybox", stage.join("bin").join(applet));
+        }
+    }
+    build_probe(&stage.join(PROBE.trim_start_matches('/')));
+    fs::write(
+        stage.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .expect("writing /etc/passwd");
+    fs::write(stage.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
+        .expect("writing /etc/group");
+    fs::set_permissions(stage.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod /tmp");
+}
+
+pub fn run_with_timeout(
     mut cmd: Command,
     display: &str,
     timeout: Duration,
@@ -612,7 +618,7 @@ fn run_with_timeout(
 }
 
 /// Wait up to `timeout` for `child`; true if it exited.
-fn wait_child(child: &mut Child, timeout: Duration) -> bool {
+pub fn wait_child(child: &mut Child, timeout: Duration) -> bool {
     let start = Instant::now();
     loop {
         match child.try_wait() {
@@ -624,7 +630,7 @@ fn wait_child(child: &mut Child, timeout: Duration) -> bool {
     }
 }
 
-fn signal(pid: i32, sig: i32) {
+pub fn signal(pid: i32, sig: i32) {
     if pid > 0 {
         // SAFETY: kill(2) on a pid we started (or that runs in our private cgroup).
         unsafe { libc::kill(pid, sig) };
@@ -645,7 +651,7 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
-fn which(program: &str) -> Option<PathBuf> {
+pub fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(program))
@@ -653,7 +659,7 @@ fn which(program: &str) -> Option<PathBuf> {
     })
 }
 
-fn cmdline(pid: i32) -> String {
+pub fn cmdline(pid: i32) -> String {
     fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| {
             String::from_utf8_lossy(&b)
@@ -720,7 +726,7 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
 
 /// Kill every process in the v2 cgroups below `dir` (cgroup.kill, Linux 5.14). Only for a
 /// directory that is ours alone.
-fn kill_cgroup_tree(dir: &Path, ours: bool) {
+pub fn kill_cgroup_tree(dir: &Path, ours: bool) {
     if !ours || !dir.is_dir() {
         return;
     }
@@ -728,7 +734,7 @@ fn kill_cgroup_tree(dir: &Path, ours: bool) {
 }
 
 /// rmdir a cgroup directory and its sub-cgroups, deepest first, retrying while processes die.
-fn remove_cgroup_tree(dir: &Path) -> bool {
+pub fn remove_cgroup_tree(dir: &Path) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         remove_subdirs(dir);
