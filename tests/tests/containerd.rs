@@ -3,7 +3,7 @@
 //! `record --cgroup-parent`, and their profiles run them with
 //! `ctr run --seccomp --seccomp-profile P`: 10/10 with the unconfined output, an unrecorded
 //! behaviour denied, no runtime set-up call allowed, and runc's tail (containerd runs runc
-//! through its shim) measured.
+//! through its shim) measured; each named `namespace/id` from containerd's own metadata.
 
 mod common;
 
@@ -25,7 +25,8 @@ fn containerd_containers_recorded_under_a_parent_run_under_their_profiles() {
     let mut c = Containerd::start();
     let out = tempfile::tempdir().unwrap();
     let parent = format!("sysallow-ctr-{}", std::process::id());
-    // No engine API of ours answers (no Docker, no Podman here): the files get the ids.
+    // No engine API answers (no Docker, no Podman here): containerd's own metadata names them.
+    let state = c.state().to_string_lossy().into_owned();
     let recorder = Recorder::start_env(
         &[
             "--cgroup-parent",
@@ -33,7 +34,10 @@ fn containerd_containers_recorded_under_a_parent_run_under_their_profiles() {
             "-o",
             out.path().to_str().unwrap(),
         ],
-        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+        &[
+            ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+            ("SYSALLOW_CONTAINERD_STATE", &state),
+        ],
     );
     // Unconfined, and under containerd's own default profile (`--seccomp`): there runc
     // installs the filter and its tail after it is measured.
@@ -54,22 +58,26 @@ fn containerd_containers_recorded_under_a_parent_run_under_their_profiles() {
     assert!(under_default.status.success(), "{under_default}");
     assert!(recorder.interrupt().success());
 
-    let files: Vec<String> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    let stem_of = |id: &str| {
-        files
-            .iter()
-            .find(|f| f.ends_with(".rec.json") && id.starts_with(f.trim_end_matches(".rec.json")))
-            .unwrap_or_else(|| panic!("no recording of {id} in {files:?}"))
-            .trim_end_matches(".rec.json")
-            .to_owned()
-    };
     let mut profiles = Vec::new();
     for container in [&plain, &confined] {
-        let stem = stem_of(container);
+        // Named `namespace/id` from containerd's metadata; the files `namespace_id`.
+        let stem = format!("{}_{container}", containerd::NAMESPACE);
         let rec = read_recording(&out.path().join(format!("{stem}.rec.json")));
+        match &rec.target {
+            profile_gen::recording::Target::Container {
+                name: Some(name),
+                engine: Some(engine),
+                runtime: Some(runtime),
+                no_new_privileges,
+                ..
+            } => {
+                assert_eq!(name, &format!("{}/{container}", containerd::NAMESPACE));
+                assert_eq!((engine.as_str(), runtime.as_str()), ("containerd", "runc"));
+                // ctr's default spec sets no-new-privileges (checked below in the container).
+                assert!(no_new_privileges, "{stem}");
+            }
+            other => panic!("{stem}: {other:?}"),
+        }
         assert_eq!(rec.losses.nonzero(), vec![], "{stem}: losses");
         let setup = rec
             .runtime_setup

@@ -148,6 +148,11 @@ impl Containerd {
         &self.root
     }
 
+    /// Its state directory (`SYSALLOW_CONTAINERD_STATE` for the recorder).
+    pub fn state(&self) -> PathBuf {
+        self.root.join("state")
+    }
+
     /// Stop everything now, and report what could not be cleaned.
     pub fn stop(mut self) -> Vec<String> {
         self.cleanup()

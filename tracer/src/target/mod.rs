@@ -12,6 +12,7 @@
 //!
 //! For `record --cgroup-parent NAME` see [`parent::CgroupParent`].
 
+pub mod containerd;
 pub mod conventions;
 pub mod engine;
 pub mod parent;

@@ -228,15 +228,35 @@ impl CgroupParent {
     /// Describe a child: a container (named through the first engine API that knows its id),
     /// or a plain cgroup. Never fails: the name is a nicety, the cgroup is what is recorded.
     pub fn identify(&self, child: &Child, sockets: &[EngineSocket]) -> ResolvedTarget {
+        let known = child.container.as_ref().and_then(|(_, id)| {
+            sockets
+                .iter()
+                .find_map(|s| s.inspect(id).ok().map(|found| (s.engine, found)))
+        });
+        // No engine API knows it: containerd's own metadata may (ctr, nerdctl, Kubernetes).
+        if known.is_none()
+            && let Some(task) =
+                super::containerd::find(&super::containerd::state_dirs(), &child.cgroup.relative)
+        {
+            return ResolvedTarget {
+                cgroup: child.cgroup.clone(),
+                description: Description::Container(ContainerInfo {
+                    id: task.id.clone(),
+                    name: Some(task.name()),
+                    engine: Engine::Containerd,
+                    image: None,
+                    init_pid: None,
+                    oci_runtime: Some(task.oci_runtime),
+                    no_new_privileges: task.no_new_privileges,
+                }),
+            };
+        }
         let Some((engine, id)) = &child.container else {
             return ResolvedTarget {
                 cgroup: child.cgroup.clone(),
                 description: Description::Cgroup,
             };
         };
-        let known = sockets
-            .iter()
-            .find_map(|s| s.inspect(id).ok().map(|found| (s.engine, found)));
         let info = match known {
             Some((engine, found)) => ContainerInfo {
                 id: found.id,
