@@ -238,7 +238,7 @@ fn field_offset(tracefs: &Path, event: &str, field: &str) -> Result<u32, TracerE
 
 /// Find `offset:N;` on the line declaring `field` in a tracefs `format` text, e.g.
 /// `field:pid_t child_pid; offset:20; size:4; signed:1;`.
-fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
+pub fn parse_field_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?;
         let (decl, rest) = decl.split_once(';')?;

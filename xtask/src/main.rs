@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod fuzz;
 mod setup;
 mod soak;
 
@@ -61,6 +62,18 @@ enum Task {
         #[arg(long, default_value_t = 20_000)]
         forks: u64,
     },
+    /// Run every libFuzzer target (fuzz/) for SECONDS each: documents (profiles in every
+    /// format, recordings), recordings, engine API answers, tracefs format files, mountinfo.
+    /// Fails on a panic, a hang (> 10 s) or > 2 GiB. Installs cargo-fuzz. CI runs 30 s each.
+    Fuzz {
+        #[arg(long, default_value_t = 600)]
+        seconds: u64,
+        /// Then keep only the corpus inputs that add coverage (cargo fuzz cmin).
+        #[arg(long)]
+        minimize: bool,
+        /// Targets to run (default: all).
+        targets: Vec<String>,
+    },
     /// Setup, then record the example application's test suite, generate its profile, run the
     /// suite under it, and show a syscall it never made being denied.
     Demo,
@@ -75,6 +88,15 @@ fn main() -> anyhow::Result<()> {
         } => test(no_lint, &cargo_args),
         Task::Demo => demo(),
         Task::Bench { quick, reps } => bench::run(&bench::Options { quick, reps }),
+        Task::Fuzz {
+            seconds,
+            minimize,
+            targets,
+        } => fuzz::run(&fuzz::Options {
+            seconds,
+            minimize,
+            targets,
+        }),
         Task::Soak {
             seconds,
             threads,

@@ -196,7 +196,7 @@ pub fn pid_cgroup(pid: u32) -> Result<Option<String>, TargetError> {
     Ok(parse_v2_line(&text))
 }
 
-fn parse_v2_line(proc_cgroup: &str) -> Option<String> {
+pub fn parse_v2_line(proc_cgroup: &str) -> Option<String> {
     proc_cgroup.lines().find_map(|line| {
         let path = line.strip_prefix("0::")?;
         // A cgroup removed while the process still names it reads "/x (deleted)".

@@ -118,73 +118,13 @@ impl EngineSocket {
     /// a name.
     pub fn inspect(&self, query: &str) -> Result<ContainerJson, EngineError> {
         let body = self.get(&format!("/containers/{}/json", percent_encode(query)))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| self.protocol(e.to_string()))?;
-        let str_at = |ptr: &str| value.pointer(ptr).and_then(|v| v.as_str());
-        let id = str_at("/Id")
-            .ok_or_else(|| self.protocol("inspect has no Id".to_owned()))?
-            .to_owned();
-        Ok(ContainerJson {
-            id,
-            name: str_at("/Name")
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_owned(),
-            pid: value
-                .pointer("/State/Pid")
-                .and_then(|v| v.as_u64())
-                .and_then(|p| u32::try_from(p).ok())
-                .unwrap_or(0),
-            running: value
-                .pointer("/State/Running")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(false),
-            image: str_at("/Config/Image").map(str::to_owned),
-            cgroup_parent: str_at("/HostConfig/CgroupParent")
-                .unwrap_or_default()
-                .to_owned(),
-            oci_runtime: str_at("/HostConfig/Runtime")
-                .filter(|r| !r.is_empty())
-                .map(str::to_owned),
-            // Docker writes `no-new-privileges` or `no-new-privileges:true` (and accepts `=`).
-            no_new_privileges: value
-                .pointer("/HostConfig/SecurityOpt")
-                .and_then(|v| v.as_array())
-                .is_some_and(|opts| {
-                    opts.iter().filter_map(|o| o.as_str()).any(|o| {
-                        matches!(
-                            o,
-                            "no-new-privileges"
-                                | "no-new-privileges:true"
-                                | "no-new-privileges=true"
-                        )
-                    })
-                }),
-        })
+        decode_inspect(&body).map_err(|reason| self.protocol(reason))
     }
 
     /// `GET /containers/json?all=1`: (id, name without `/`) of every container.
     pub fn list(&self) -> Result<Vec<(String, String)>, EngineError> {
         let body = self.get("/containers/json?all=1")?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| self.protocol(e.to_string()))?;
-        let items = value
-            .as_array()
-            .ok_or_else(|| self.protocol("container list is not an array".to_owned()))?;
-        Ok(items
-            .iter()
-            .filter_map(|c| {
-                let id = c.get("Id")?.as_str()?.to_owned();
-                let name = c
-                    .get("Names")
-                    .and_then(|n| n.get(0))
-                    .and_then(|n| n.as_str())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_owned();
-                Some((id, name))
-            })
-            .collect())
+        decode_list(&body).map_err(|reason| self.protocol(reason))
     }
 
     fn protocol(&self, reason: String) -> EngineError {
@@ -242,13 +182,78 @@ impl std::fmt::Display for EngineSocket {
     }
 }
 
-struct Response {
-    status: u16,
-    body: Vec<u8>,
+/// The container an engine's inspect answer (`GET /containers/ID/json`, Docker's and Podman's
+/// compatible API) describes.
+pub fn decode_inspect(body: &[u8]) -> Result<ContainerJson, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let str_at = |ptr: &str| value.pointer(ptr).and_then(|v| v.as_str());
+    let id = str_at("/Id").ok_or("inspect has no Id")?.to_owned();
+    Ok(ContainerJson {
+        id,
+        name: str_at("/Name")
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        pid: value
+            .pointer("/State/Pid")
+            .and_then(|v| v.as_u64())
+            .and_then(|p| u32::try_from(p).ok())
+            .unwrap_or(0),
+        running: value
+            .pointer("/State/Running")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+        image: str_at("/Config/Image").map(str::to_owned),
+        cgroup_parent: str_at("/HostConfig/CgroupParent")
+            .unwrap_or_default()
+            .to_owned(),
+        oci_runtime: str_at("/HostConfig/Runtime")
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned),
+        // Docker writes `no-new-privileges` or `no-new-privileges:true` (and accepts `=`).
+        no_new_privileges: value
+            .pointer("/HostConfig/SecurityOpt")
+            .and_then(|v| v.as_array())
+            .is_some_and(|opts| {
+                opts.iter().filter_map(|o| o.as_str()).any(|o| {
+                    matches!(
+                        o,
+                        "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
+                    )
+                })
+            }),
+    })
+}
+
+/// (id, name without `/`) of every container in an engine's list answer
+/// (`GET /containers/json`).
+pub fn decode_list(body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let items = value.as_array().ok_or("container list is not an array")?;
+    Ok(items
+        .iter()
+        .filter_map(|c| {
+            let id = c.get("Id")?.as_str()?.to_owned();
+            let name = c
+                .get("Names")
+                .and_then(|n| n.get(0))
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned();
+            Some((id, name))
+        })
+        .collect())
+}
+
+/// A whole HTTP/1.1 response.
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
 }
 
 /// Parse a whole HTTP/1.1 response (the server closed the connection after it).
-fn parse_response(raw: &[u8]) -> Result<Response, String> {
+pub fn parse_response(raw: &[u8]) -> Result<Response, String> {
     let head_end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

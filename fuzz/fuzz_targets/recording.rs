@@ -1,0 +1,20 @@
+//! Recordings (`generate`, `merge`, `explain`, `diff` read them): parsed, then a profile is
+//! generated from each that parses, under the default policy and written as Docker JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use profile_gen::Recording;
+use profile_gen::formats::{self, Format};
+use profile_gen::generate::{GenerationPolicy, generate};
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(recording) = Recording::from_json(text) else {
+        return;
+    };
+    if let Ok(generated) = generate(&[recording], &GenerationPolicy::default()) {
+        let _ = formats::write(&generated.profile, Format::Docker);
+    }
+});
