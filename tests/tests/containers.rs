@@ -27,10 +27,11 @@ const RUNC: RuntimeCase = RuntimeCase {
         for call in ["capset", "setgroups", "setuid"] {
             assert!(tail.contains(call), "{call} not in runc's tail {tail:?}");
         }
-        assert!(
-            nnp_tail.is_subset(tail),
-            "runc's tail with no-new-privileges {nnp_tail:?}, without {tail:?}"
-        );
+        // With no-new-privileges runc drops privileges before its filter. (Its Go runtime's
+        // signals, tgkill and rt_sigreturn, come and go with timing: no subset check.)
+        for call in ["capset", "setgroups", "setuid"] {
+            assert!(!nnp_tail.contains(call), "{call} in runc's NNP tail {nnp_tail:?}");
+        }
     },
 };
 
