@@ -30,7 +30,10 @@ const RUNC: RuntimeCase = RuntimeCase {
         // With no-new-privileges runc drops privileges before its filter. (Its Go runtime's
         // signals, tgkill and rt_sigreturn, come and go with timing: no subset check.)
         for call in ["capset", "setgroups", "setuid"] {
-            assert!(!nnp_tail.contains(call), "{call} in runc's NNP tail {nnp_tail:?}");
+            assert!(
+                !nnp_tail.contains(call),
+                "{call} in runc's NNP tail {nnp_tail:?}"
+            );
         }
     },
 };

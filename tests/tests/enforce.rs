@@ -404,6 +404,24 @@ fn verify_lists_what_is_missing_and_lets_the_workload_succeed() {
     let out = sysallow(args!["verify", "--profile", &full, "--", &hello]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(stderr(&out).contains("0 syscalls would be denied"));
+
+    // A profile's warning is said once, also when verify writes a fix (it reads it twice).
+    let mut names: Vec<&str> = STATIC_X86_64.to_vec();
+    names.push("getpid");
+    names.push("getpid");
+    let repeated = write_profile(dir.path(), "repeated.json", allowlist(&names));
+    let fixed = dir.path().join("fixed.json");
+    let out = sysallow(args![
+        "verify",
+        "--profile",
+        &repeated,
+        "-o",
+        &fixed,
+        "--",
+        &hello
+    ]);
+    let err = stderr(&out);
+    assert_eq!(err.matches("getpid is given").count(), 1, "stderr: {err}");
 }
 
 #[test]

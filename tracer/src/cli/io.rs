@@ -12,6 +12,18 @@ use super::StatusError;
 /// Read a Recording or a profile (`-` is stdin), saying which file and where it is
 /// malformed; the error carries `status` (2 where a subcommand documents it for bad input).
 pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
+    let doc = read_document_quietly(path, status)?;
+    if let Document::Profile(profile) = &doc {
+        for warning in profile_gen::check::warnings(profile) {
+            warn(&format!("{}: {warning}", path.display()));
+        }
+    }
+    Ok(doc)
+}
+
+/// [`read_document`] without printing the profile's warnings, for a caller that prints them
+/// another way (`verify` loads the same profile to enforce it, which says them once).
+pub fn read_document_quietly(path: &Path, status: u8) -> anyhow::Result<Document> {
     let bad = |message: String| StatusError { status, message };
     // Never more than the limit is read, from a file, a pipe or a device alike.
     let input: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -40,11 +52,6 @@ pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
             profile_gen::error_chain(&e)
         ))
     })?;
-    if let Document::Profile(profile) = &doc {
-        for warning in profile_gen::check::warnings(profile) {
-            warn(&format!("{}: {warning}", path.display()));
-        }
-    }
     Ok(doc)
 }
 

@@ -18,7 +18,7 @@ use profile_gen::{Abi, Recording};
 use tracer::enforce::{self, Mode};
 use tracer::output::Output;
 
-use super::io::read_document;
+use super::io::read_document_quietly;
 use super::run::{fail, prepare};
 
 /// The status of `verify` when the command succeeded but something would have been denied.
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let [fixed_out, rec_out] = outputs;
     let (fixed_out, rec_out) = (fixed_out?, rec_out?);
     let original = match &fixed_out {
-        Some(_) => match read_document(&args.profile, 2)? {
+        Some(_) => match read_document_quietly(&args.profile, 2)? {
             Document::Profile(p) => Some(p),
             Document::Recording(_) => {
                 anyhow::bail!("{} is a recording, not a profile", args.profile.display())
