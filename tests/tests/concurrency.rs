@@ -217,6 +217,8 @@ fn a_second_recorder_on_the_same_cgroup_parent_refuses() {
             && err.contains(&format!("pid {}", first.id())),
         "{err}"
     );
-    // The parent is free again once the first has ended.
+    // The parent is free again once the first has ended, and its lock file is gone.
     assert!(first.wait().unwrap().success());
+    let lock = format!("/run/sysallow/parent-{}.lock", parent.replace('.', "_"));
+    assert!(!std::path::Path::new(&lock).exists(), "{lock} left behind");
 }

@@ -35,15 +35,25 @@ pub struct CgroupParent {
 #[derive(Debug)]
 struct ParentLock {
     /// None where this process already holds the lock through another `CgroupParent`.
-    _file: Option<fs::File>,
+    file: Option<(fs::File, PathBuf)>,
+}
+
+impl Drop for ParentLock {
+    /// Remove the lock file while still holding the lock, so none is left behind; a recorder
+    /// that opened it meanwhile sees it unlinked after locking and takes a fresh one (`take`).
+    fn drop(&mut self) {
+        if let Some((_file, path)) = self.file.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 impl ParentLock {
     const DIR: &'static str = "/run/sysallow";
 
     fn take(name: &str) -> Result<ParentLock, TargetError> {
-        use std::io::{Read as _, Seek as _, Write as _};
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        use std::io::{Seek as _, Write as _};
+        use std::os::unix::fs::DirBuilderExt as _;
         let io = |action: &'static str, path: &Path| {
             let path = path.to_owned();
             move |source| TargetError::Io {
@@ -69,6 +79,41 @@ impl ParentLock {
             })
             .collect();
         let path = dir.join(format!("parent-{safe}.lock"));
+        // The lock file is removed by its holder when done: a file locked after that removal
+        // is no longer the one at `path`, so lock again (a few rounds at most in any race).
+        loop {
+            let (file, locked) = Self::open_and_lock(name, &path)?;
+            let Some(mut file) = locked.then_some(file) else {
+                return Ok(ParentLock { file: None });
+            };
+            use std::os::unix::fs::MetadataExt as _;
+            let current = fs::symlink_metadata(&path).ok().map(|m| (m.dev(), m.ino()));
+            let mine = file.metadata().ok().map(|m| (m.dev(), m.ino()));
+            if current.is_none() || current != mine {
+                continue;
+            }
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = write!(file, "{}", std::process::id());
+            return Ok(ParentLock {
+                file: Some((file, path)),
+            });
+        }
+    }
+
+    /// Open `path` and try to lock it: (file, true) when locked now, (file, false) when this
+    /// process held it already; an error when another recorder holds it.
+    fn open_and_lock(name: &str, path: &Path) -> Result<(fs::File, bool), TargetError> {
+        use std::io::Read as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| TargetError::Io {
+                action,
+                path,
+                source,
+            }
+        };
         // O_NOFOLLOW: never through a link someone planted.
         let mut file = fs::OpenOptions::new()
             .read(true)
@@ -77,8 +122,8 @@ impl ParentLock {
             .truncate(false)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(io("opening", &path))?;
+            .open(path)
+            .map_err(io("opening", path))?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe {
             libc::flock(
@@ -92,7 +137,7 @@ impl ParentLock {
             let holder = holder.trim();
             // This process holds it already (a parent reused within one recorder).
             if holder == std::process::id().to_string() {
-                return Ok(ParentLock { _file: None });
+                return Ok((file, false));
             }
             return Err(TargetError::ParentBusy {
                 name: name.to_owned(),
@@ -103,10 +148,7 @@ impl ParentLock {
                 },
             });
         }
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = write!(file, "{}", std::process::id());
-        Ok(ParentLock { _file: Some(file) })
+        Ok((file, true))
     }
 }
 
