@@ -374,6 +374,24 @@ pub enum Allowance {
     Always,
 }
 
+/// How a Recording allows `name`: for its observed argument values where they are complete and
+/// the default argument level writes rules for them, else unconditionally.
+fn recorded_grants(name: &str, values: Option<&crate::args::ArgValues>) -> BTreeSet<Grant> {
+    let sets = values
+        .filter(|v| !v.overflow && !v.values.is_empty())
+        .and_then(|v| crate::args::rules(name, &v.values, crate::args::ArgsLevel::default()));
+    match sets {
+        Some(sets) => sets
+            .into_iter()
+            .map(|args| Grant {
+                args,
+                ..Grant::allow()
+            })
+            .collect(),
+        None => BTreeSet::from([Grant::allow()]),
+    }
+}
+
 /// Name under which a Recording's syscall number without a name in the table is compared.
 pub fn unnamed(nr: u32) -> String {
     format!("(nr {nr})")
@@ -387,9 +405,11 @@ impl NormalizedPolicy {
         }
     }
 
-    /// The policy a Recording stands for: exactly its syscalls, per ABI, unconditionally;
-    /// everything else denied (EPERM, as a generated profile does by default); the
-    /// architectures are the ABIs it saw.
+    /// The policy a Recording stands for: exactly its syscalls, per ABI; those with a complete
+    /// set of captured argument values only for those values, as `--args safe` (the default)
+    /// generates them (clone's namespace flags, socket domains, personality), the others
+    /// unconditionally; everything else denied (EPERM, as a generated profile does by default);
+    /// the architectures are the ABIs it saw.
     pub fn from_recording(rec: &Recording) -> NormalizedPolicy {
         let mut abis = BTreeMap::new();
         let mut usage = BTreeMap::new();
@@ -401,7 +421,7 @@ impl NormalizedPolicy {
                 usage.entry(*abi).or_default(),
             );
             for (name, seen) in named.chain(unnamed_) {
-                grants.insert(name.clone(), BTreeSet::from([Grant::allow()]));
+                grants.insert(name.clone(), recorded_grants(&name, seen.args.as_ref()));
                 used.insert(
                     name,
                     Usage {

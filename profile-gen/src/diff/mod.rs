@@ -397,6 +397,50 @@ mod tests {
         assert!(d.is_empty(), "{}", render_text(&d, Style { color: false }));
     }
 
+    /// A recording's clone with its captured flags is compared as `--args safe` generates it:
+    /// within Docker's default when no namespace flag was seen, beyond it when one was.
+    #[test]
+    fn a_recordings_captured_clone_flags_are_compared_as_generated() {
+        use crate::recording::{Target, for_tests};
+        let docker = crate::risk::docker_default().unwrap();
+        let against = |flags: &[u64]| {
+            let mut rec = for_tests(Target::Command {
+                argv: vec!["app".into()],
+                user: None,
+            });
+            rec.add(Abi::X86_64, 56, "/usr/bin/app", flags.len() as u64);
+            let clone = rec
+                .abis
+                .get_mut(&Abi::X86_64)
+                .unwrap()
+                .syscalls
+                .get_mut("clone")
+                .unwrap();
+            clone.args = Some(crate::args::ArgValues {
+                values: flags.iter().copied().collect(),
+                overflow: false,
+            });
+            let d = Diff::compute(
+                "docker-default",
+                docker,
+                "rec",
+                &NormalizedPolicy::from_recording(&rec),
+            )
+            .widening_only();
+            d.syscalls.iter().any(|c| c.name == "clone")
+        };
+        // SIGCHLD | CLONE_VM | CLONE_VFORK (posix_spawn), and a thread's flags.
+        assert!(
+            !against(&[0x4111, 0x3d0f00]),
+            "clone without namespace flags is beyond Docker's"
+        );
+        // CLONE_NEWUSER (0x10000000): Docker's default never allows it.
+        assert!(
+            against(&[0x11, 0x1000_0011]),
+            "clone with CLONE_NEWUSER is within Docker's"
+        );
+    }
+
     #[test]
     fn podman_errno_names_equal_numbers() {
         let a = r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrno":"EPERM","syscalls":[
