@@ -163,6 +163,27 @@ fn under_sudo_nothing_is_written_through_a_symlink_to_what_the_user_could_not_wr
         "written in the guarded dir"
     );
 
+    // A --cgroup-parent's output directory is created as the user would: theirs, and not in a
+    // directory they may not write.
+    for (dir, ok) in [("parent-out", true), ("dir/parent-out", false)] {
+        let out = std::process::Command::new(common::sysallow_path())
+            .args(["record", "--cgroup-parent"])
+            .arg(format!("sysallow-lp-{}", std::process::id()))
+            .args(["-o", dir, "--duration", "0.3"])
+            .env("SUDO_UID", NOBODY)
+            .env("SUDO_GID", NOBODY)
+            .current_dir(&home)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.success(), ok, "{dir}: {}", common::stderr(&out));
+        let made = home.join(dir);
+        if ok {
+            assert_eq!(std::fs::metadata(&made).unwrap().uid().to_string(), NOBODY);
+        } else {
+            assert!(!made.exists(), "{} created", made.display());
+        }
+    }
+
     // A symlink to the user's own file is written through, and the file stays theirs.
     std::fs::write(home.join("mine.json"), "").unwrap();
     std::os::unix::fs::chown(home.join("mine.json"), Some(65534), Some(65534)).unwrap();

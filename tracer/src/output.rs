@@ -49,6 +49,30 @@ impl Owner {
         bits & want == want
     }
 
+    /// Create directory `path` and any missing parents, as this user could: the deepest
+    /// existing ancestor must be theirs to write, and what is created is given to them.
+    pub fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        let mut missing = Vec::new();
+        let mut existing = path;
+        while !existing.exists() {
+            missing.push(existing.to_owned());
+            existing = match existing.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        // The first missing directory is created in `existing`: as a file would be.
+        self.resolve(missing.last().map_or(path, PathBuf::as_path))?;
+        for dir in missing.iter().rev() {
+            std::fs::create_dir(dir)?;
+            std::os::unix::fs::chown(dir, Some(self.uid), Some(self.gid))?;
+        }
+        Ok(())
+    }
+
     /// Where to write `path` for this user: the path itself, or where its symlink points when
     /// the user may write there; an error when they could not have written it themselves.
     fn resolve(&self, path: &Path) -> io::Result<PathBuf> {

@@ -345,7 +345,12 @@ fn record_parent(
     if dir.as_os_str() == "-" {
         anyhow::bail!("--cgroup-parent writes one profile per container: -o must be a directory");
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    match owner {
+        // As the user who ran sudo would: theirs, and only where they may.
+        Some(owner) => owner.create_dir_all(dir),
+        None => std::fs::create_dir_all(dir),
+    }
+    .with_context(|| format!("creating {}", dir.display()))?;
     // Fail now if the directory cannot be written, not after the containers ran.
     drop(Output::prepare(&dir.join(".sysallow-check"), owner)?);
 
