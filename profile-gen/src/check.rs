@@ -102,15 +102,15 @@ type Plain = (usize, Action, Option<u32>);
 /// hostile profile can repeat a name 100,000 times.
 const LISTED: usize = 8;
 
-fn listed(names: &[&str]) -> String {
-    let mut shown = names
+fn listed<T: AsRef<str>>(items: &[T], separator: &str) -> String {
+    let mut shown = items
         .iter()
         .take(LISTED)
-        .copied()
+        .map(AsRef::as_ref)
         .collect::<Vec<_>>()
-        .join(", ");
-    if names.len() > LISTED {
-        shown.push_str(&format!(" and {} more", names.len() - LISTED));
+        .join(separator);
+    if items.len() > LISTED {
+        shown.push_str(&format!(" and {} more", items.len() - LISTED));
     }
     shown
 }
@@ -139,31 +139,28 @@ pub fn warnings(profile: &Profile) -> Vec<String> {
         warnings.push(format!(
             "no architecture knows {} syscall name(s); runtimes skip them, so their rules do nothing: {}",
             unknown.len(),
-            listed(&unknown)
+            listed(&unknown, ", ")
         ));
     }
     for (name, rules) in plain.iter().filter(|(_, rules)| rules.len() > 1) {
-        let mut at: Vec<String> = rules
+        let places: Vec<String> = rules
             .iter()
-            .take(LISTED)
             .map(|(i, ..)| format!("syscalls[{i}]"))
             .collect();
-        if rules.len() > LISTED {
-            at.push(format!("{} more", rules.len() - LISTED));
-        }
+        let at = listed(&places, " and ");
         let same = rules
             .iter()
             .all(|(_, action, errno)| (*action, *errno) == (rules[0].1, rules[0].2));
         warnings.push(if same {
             format!(
                 "{name} is given without conditions in {}; the repeats change nothing",
-                at.join(" and ")
+                at
             )
         } else {
             format!(
                 "{name} is given without conditions and with different actions in {}; which one \
                  applies depends on the runtime",
-                at.join(" and ")
+                at
             )
         });
     }

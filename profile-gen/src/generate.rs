@@ -728,13 +728,8 @@ impl<'a> Draft<'a> {
             }
         }
         if self.policy.portable {
-            let observed: BTreeSet<String> = self.seen_in.keys().cloned().collect();
             for group in EQUIVALENTS {
-                let of: Vec<&str> = group
-                    .iter()
-                    .copied()
-                    .filter(|n| observed.contains(*n))
-                    .collect();
+                let of = self.observed_of(group);
                 if of.is_empty() {
                     continue;
                 }
@@ -745,6 +740,15 @@ impl<'a> Draft<'a> {
         }
     }
 
+    /// Which of `names` were observed: what makes a group of equivalents or a companion apply.
+    fn observed_of(&self, names: &[&'static str]) -> Vec<&'static str> {
+        names
+            .iter()
+            .copied()
+            .filter(|n| self.seen_in.contains_key(*n))
+            .collect()
+    }
+
     /// Step 4: the essentials, and the companions of what was observed.
     fn add_essentials_and_companions(&mut self) {
         if self.policy.essentials {
@@ -753,14 +757,8 @@ impl<'a> Draft<'a> {
             }
         }
         if self.policy.companions {
-            let observed: BTreeSet<String> = self.seen_in.keys().cloned().collect();
             for companion in COMPANIONS {
-                let of: Vec<&str> = companion
-                    .when
-                    .iter()
-                    .copied()
-                    .filter(|n| observed.contains(*n))
-                    .collect();
+                let of = self.observed_of(companion.when);
                 if of.is_empty() {
                     continue;
                 }

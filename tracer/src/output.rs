@@ -56,10 +56,7 @@ impl Owner {
         let mut existing = path;
         while !existing.exists() {
             missing.push(existing.to_owned());
-            existing = match existing.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p,
-                _ => Path::new("."),
-            };
+            existing = dir_of(existing);
         }
         if missing.is_empty() {
             return Ok(());
@@ -92,11 +89,7 @@ impl Owner {
                 .map_err(|_| denied(format!("{} is a symlink to nothing", path.display())))?,
             _ => path.to_owned(),
         };
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let dir = std::fs::canonicalize(&dir)?;
+        let dir = std::fs::canonicalize(dir_of(&target))?;
         // The user must be able to reach the directory, as the kernel checks a path.
         for above in dir.ancestors().skip(1) {
             if !self.may(&std::fs::metadata(above)?, 0o1) {
@@ -137,6 +130,14 @@ impl Owner {
     }
 }
 
+/// The directory a file `path` is created in (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// Where data goes: a file (`-o FILE`) or stdout (`-o -`).
 pub enum Output {
     Stdout,
@@ -173,10 +174,7 @@ impl Output {
                 "is a directory",
             )));
         }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
+        let dir = dir_of(path);
         let name = path
             .file_name()
             .map(|n| format!(".{}.", n.to_string_lossy()))

@@ -24,7 +24,7 @@
 mod configs;
 mod measure;
 mod report;
-mod system;
+pub(crate) mod system;
 
 use configs::*;
 use measure::*;

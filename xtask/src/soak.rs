@@ -7,7 +7,6 @@
 //! counters are 64 bit: ten minutes at ten million syscalls a second is 6e9, far from 2^64.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -70,7 +69,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         if let Some(status) = recorder.try_wait()? {
             break status;
         }
-        rss_kib.extend(vm_rss_kib(recorder.id()));
+        rss_kib.extend(crate::bench::system::status_kib(recorder.id(), "VmRSS"));
         std::thread::sleep(Duration::from_secs(1));
     };
     let printed = reader
@@ -143,18 +142,4 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
          no loss, recorder {first} -> {last} KiB resident"
     );
     Ok(())
-}
-
-/// VmRSS of a running process, in KiB.
-fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status =
-        fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }

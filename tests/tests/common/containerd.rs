@@ -183,18 +183,9 @@ impl Containerd {
                 docker::kill_cgroup_tree(&v2.join(rel), true);
             }
         }
-        for mount in docker::mounts_under(&self.root).into_iter().rev() {
-            let c = std::ffi::CString::new(mount.to_string_lossy().as_bytes()).expect("no NUL");
-            // SAFETY: a NUL-terminated path; MNT_DETACH cannot block on a busy mount.
-            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-        }
+        problems.extend(docker::unmount_all_under(&self.root));
         for rel in &self.cgroups {
-            for mount in docker::cgroup_mounts() {
-                let dir = mount.join(rel);
-                if dir.exists() && !docker::remove_cgroup_tree(&dir) {
-                    problems.push(format!("cgroup {} left", dir.display()));
-                }
-            }
+            problems.extend(docker::remove_cgroup_everywhere(rel));
         }
         if let Err(e) = fs::remove_dir_all(&self.root)
             && e.kind() != std::io::ErrorKind::NotFound

@@ -13,7 +13,7 @@ use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::target::TargetError;
+use crate::target::{TargetError, io_err};
 
 /// `CGROUP2_SUPER_MAGIC` from `include/uapi/linux/magic.h`.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
@@ -37,11 +37,7 @@ impl Cgroup2Mount {
     /// The first cgroup2 mount in `/proc/self/mountinfo`.
     pub fn find() -> Result<Self, TargetError> {
         let path = Path::new("/proc/self/mountinfo");
-        let text = fs::read_to_string(path).map_err(|source| TargetError::Io {
-            action: "reading",
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = fs::read_to_string(path).map_err(io_err("reading", path))?;
         Self::parse(&text).ok_or(TargetError::NoCgroup2Mount)
     }
 
@@ -185,13 +181,7 @@ pub fn pid_cgroup(pid: u32) -> Result<Option<String>, TargetError> {
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => {
             return Err(TargetError::PidNotFound { pid });
         }
-        Err(source) => {
-            return Err(TargetError::Io {
-                action: "reading",
-                path: file,
-                source,
-            });
-        }
+        Err(source) => return Err(io_err("reading", &file)(source)),
     };
     Ok(parse_v2_line(&text))
 }

@@ -51,9 +51,10 @@ pub fn find(states: &[PathBuf], relative: &Path) -> Option<Task> {
         for namespace in namespaces.flatten() {
             let ns = namespace.path();
             // The id is the directory name unless the user chose another cgroup: try it first.
-            let mut candidates = vec![ns.join(&dir_name)];
+            let first = ns.join(&dir_name);
+            let mut candidates = vec![first.clone()];
             if let Ok(ids) = std::fs::read_dir(&ns) {
-                candidates.extend(ids.flatten().map(|e| e.path()));
+                candidates.extend(ids.flatten().map(|e| e.path()).filter(|p| *p != first));
             }
             for bundle in candidates {
                 if let Some(task) = read_bundle(&bundle, &wanted) {

@@ -29,6 +29,19 @@ pub use parent::CgroupParent;
 /// How deep the convention search descends below the mount (kubepods systemd paths are 4-5).
 const MAX_SEARCH_DEPTH: usize = 10;
 
+/// [`TargetError::Io`] for `action` on `path`, for `map_err`.
+pub(crate) fn io_err(
+    action: &'static str,
+    path: &Path,
+) -> impl FnOnce(std::io::Error) -> TargetError {
+    let path = path.to_owned();
+    move |source| TargetError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use super::conventions::{self, Engine};
 use super::engine::EngineSocket;
-use super::{ContainerInfo, Description, ResolvedTarget, TargetError};
+use super::{ContainerInfo, Description, ResolvedTarget, TargetError, io_err};
 use crate::cgroup::{self, Cgroup2Mount, CgroupDir};
 
 /// A parent cgroup that containers are started under.
@@ -54,20 +54,12 @@ impl ParentLock {
     fn take(name: &str) -> Result<ParentLock, TargetError> {
         use std::io::{Seek as _, Write as _};
         use std::os::unix::fs::DirBuilderExt as _;
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_owned();
-            move |source| TargetError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let dir = Path::new(Self::DIR);
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(io("creating", dir))?;
+            .map_err(io_err("creating", dir))?;
         let safe: String = name
             .chars()
             .map(|c| {
@@ -106,14 +98,6 @@ impl ParentLock {
     fn open_and_lock(name: &str, path: &Path) -> Result<(fs::File, bool), TargetError> {
         use std::io::Read as _;
         use std::os::unix::fs::OpenOptionsExt as _;
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_owned();
-            move |source| TargetError::Io {
-                action,
-                path,
-                source,
-            }
-        };
         // O_NOFOLLOW: never through a link someone planted.
         let mut file = fs::OpenOptions::new()
             .read(true)
@@ -123,7 +107,7 @@ impl ParentLock {
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(path)
-            .map_err(io("opening", path))?;
+            .map_err(io_err("opening", path))?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe {
             libc::flock(
@@ -189,11 +173,7 @@ impl CgroupParent {
                 Ok(()) => created.push(dir.clone()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(source) => {
-                    let err = TargetError::Io {
-                        action: "creating cgroup",
-                        path: dir.clone(),
-                        source,
-                    };
+                    let err = io_err("creating cgroup", &dir)(source);
                     remove_dirs(&created);
                     return Err(err);
                 }
@@ -233,11 +213,7 @@ impl CgroupParent {
 
     /// The cgroups directly under the parent now (containers appear and vanish: poll).
     pub fn children(&self) -> Result<Vec<Child>, TargetError> {
-        let entries = fs::read_dir(&self.dir.path).map_err(|source| TargetError::Io {
-            action: "listing",
-            path: self.dir.path.clone(),
-            source,
-        })?;
+        let entries = fs::read_dir(&self.dir.path).map_err(io_err("listing", &self.dir.path))?;
         let ancestors: Vec<String> = self
             .dir
             .relative
@@ -337,11 +313,7 @@ impl CgroupParent {
                 && source.kind() != std::io::ErrorKind::NotFound
                 && result.is_ok()
             {
-                result = Err(TargetError::Io {
-                    action: "removing cgroup",
-                    path: dir.clone(),
-                    source,
-                });
+                result = Err(io_err("removing cgroup", dir)(source));
             }
         }
         // The same relative paths under each v1 mount, innermost first; busy ones stay.

@@ -101,7 +101,8 @@ pub(super) fn measure(
         }
         if config == Config::Sysallow {
             // What the recorder holds while it records: memory and maps.
-            env.idle_rss_kib.extend(system::peak_rss_kib(bg.pid()));
+            env.idle_rss_kib
+                .extend(system::status_kib(bg.pid(), "VmHWM"));
             if env.maps.is_none() {
                 env.maps = Some(system::maps_of(bg.pid())?);
             }

@@ -499,12 +499,13 @@ fn map_name(id: u32) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&name[..len]).into_owned())
 }
 
-/// VmHWM (peak RSS) of a running process, in KiB.
-pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+/// A memory figure of a running process from /proc/PID/status, in KiB: `VmHWM` (peak RSS),
+/// `VmRSS` (resident now).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()

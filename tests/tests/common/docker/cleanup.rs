@@ -62,30 +62,16 @@ impl Dockerd {
             );
         }
         // 4. Mounts under the root (overlay2 layers, shm, netns), innermost first.
-        for mount in mounts_under(&self.root).into_iter().rev() {
-            let c = std::ffi::CString::new(mount.to_string_lossy().as_bytes()).expect("no NUL");
-            // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot block on a busy mount.
-            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-                problems.push(format!(
-                    "umount {}: {}",
-                    mount.display(),
-                    std::io::Error::last_os_error()
-                ));
-            }
-        }
+        problems.extend(unmount_all_under(&self.root));
         // 5. Cgroups it created, in v2 and each v1 hierarchy. Docker's shared `/docker` may
         //    be in use by another daemon by now: one rmdir, no descent into others' cgroups.
         let private = self.cgroup_parent != "docker";
         for rel in &self.cgroup_dirs_to_remove {
-            for mount in cgroup_mounts() {
-                let dir = mount.join(rel);
-                if !dir.exists() {
-                    continue;
-                }
-                if !private {
-                    let _ = fs::remove_dir(&dir);
-                } else if !remove_cgroup_tree(&dir) {
-                    problems.push(format!("cgroup {} is still busy", dir.display()));
+            if private {
+                problems.extend(remove_cgroup_everywhere(rel));
+            } else {
+                for mount in cgroup_mounts() {
+                    let _ = fs::remove_dir(mount.join(rel));
                 }
             }
         }

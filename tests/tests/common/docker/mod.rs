@@ -733,8 +733,36 @@ pub fn kill_cgroup_tree(dir: &Path, ours: bool) {
     let _ = fs::write(dir.join("cgroup.kill"), "1");
 }
 
+/// Unmount (detached) every mount at or under `root`, innermost first; what failed.
+pub fn unmount_all_under(root: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    for mount in mounts_under(root).into_iter().rev() {
+        let c = std::ffi::CString::new(mount.to_string_lossy().as_bytes()).expect("no NUL");
+        // SAFETY: a valid NUL-terminated path; MNT_DETACH cannot block on a busy mount.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            problems.push(format!(
+                "umount {}: {}",
+                mount.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    problems
+}
+
+/// Remove cgroup `rel` (ours alone) and its sub-cgroups from v2 and every v1 hierarchy; what
+/// is still busy.
+pub fn remove_cgroup_everywhere(rel: &str) -> Vec<String> {
+    cgroup_mounts()
+        .into_iter()
+        .map(|mount| mount.join(rel))
+        .filter(|dir| dir.exists() && !remove_cgroup_tree(dir))
+        .map(|dir| format!("cgroup {} is still busy", dir.display()))
+        .collect()
+}
+
 /// rmdir a cgroup directory and its sub-cgroups, deepest first, retrying while processes die.
-pub fn remove_cgroup_tree(dir: &Path) -> bool {
+fn remove_cgroup_tree(dir: &Path) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         remove_subdirs(dir);
