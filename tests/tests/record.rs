@@ -597,6 +597,60 @@ fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
     assert!(read_recording(&by_path).abis[&Abi::X86_64].syscalls["execve"].count >= 2);
 }
 
+/// A process whose last thread is not its leader (a Go program's exit often ends that way) is
+/// forgotten when it ends: a later process given the same pid, entering the cgroup from
+/// outside with no exec, is not taken for it. (Kept, the entry had Podman's runc containers'
+/// set-up counted as their workload, when `runc init` got a pid reused from such a process.)
+#[test]
+fn a_process_ended_by_a_thread_other_than_its_leader_leaves_nothing_for_its_pid() {
+    let test = "a_process_ended_by_a_thread_other_than_its_leader";
+    if !common::can_run_root(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(exe) = common::compile_workload(test, dir.path(), "pid_reuse", &["-lpthread"]) else {
+        return;
+    };
+    // A shell keeps the cgroup in use while the recorder attaches.
+    let own = OwnCgroup::start("sysallow-test-reuse", "while :; do sleep 1; done");
+    let rec_path = dir.path().join("reuse.rec.json");
+    let recorder = common::recorder::Recorder::start_env(
+        &[
+            "--cgroup",
+            own.dir.to_str().unwrap(),
+            "--recording",
+            rec_path.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let out = Command::new(&exe).arg(&own.dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        common::stdout(&out),
+        common::stderr(&out)
+    );
+    assert!(common::stdout(&out).starts_with("reused "));
+    assert!(recorder.interrupt().success());
+    let rec = read_recording(&rec_path);
+    let native = &rec.abis[&Abi::X86_64].syscalls;
+    let exe = exe.to_str().unwrap();
+    // The leader ran as itself; the process with its pid afterwards did not.
+    assert!(
+        native["exit_group"].programs.contains_key(exe),
+        "{native:?}"
+    );
+    let getpriority = &native["getpriority"];
+    assert!(
+        !getpriority.programs.contains_key(exe),
+        "the reused pid was taken for the ended process: {getpriority:?}"
+    );
+    assert!(
+        getpriority.programs.contains_key(UNATTRIBUTED),
+        "{getpriority:?}"
+    );
+}
+
 #[test]
 fn the_classic_tracepoint_fallback_records_the_same() {
     if !common::can_run_root_with(

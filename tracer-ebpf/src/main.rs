@@ -106,8 +106,7 @@ fn atomic_add(counter: *mut u64, n: u64) {
 static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
 /// Program slot of each followed process, with `TASK_ARMED` once it is past the runtime
-/// boundary (key: tgid; threads forked from it also get an entry, keyed by their tid, removed
-/// when they exit).
+/// boundary (key: tgid; its threads share it; removed when the last thread exits).
 #[map(name = "TASK_SLOT")]
 static TASK_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0);
 
@@ -945,15 +944,14 @@ const CLONE_THREAD: u64 = 0x0001_0000;
 /// `sched:sched_process_exit`: forget a task that ends, so the task map only holds live tasks.
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    let tgid = current_tgid();
-    if current_tid() != tgid {
-        // A thread other than the leader: it has no entry of its own (see `task_newtask`).
-        return 0;
-    }
-    // The leader: keep the process's entry while other threads still run.
+    // Threads have no entry of their own (see `task_newtask`): the process's goes with the
+    // last of its threads, whichever that is (`group_dead`). Not only with the leader: when a
+    // Go program exits, another thread is often the last, and an entry kept past that would
+    // wrongly describe the next process given the same pid (pid_max is 32768 here; Podman's
+    // runc containers then had their runtime set-up counted as workload, measured).
     // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
     let group_dead = unsafe { ctx.read_at::<u8>(global(&EXIT_GROUP_DEAD_OFFSET) as usize) };
-    if matches!(group_dead, Ok(1)) && TASK_SLOT.remove(&tgid).is_ok() {
+    if matches!(group_dead, Ok(1)) && TASK_SLOT.remove(&current_tgid()).is_ok() {
         task_slots_changed();
     }
     0
