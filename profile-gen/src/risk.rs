@@ -198,6 +198,18 @@ pub fn docker_default() -> Result<&'static NormalizedPolicy, &'static str> {
     DOCKER.as_ref().map_err(String::as_str)
 }
 
+static PODMAN: LazyLock<Result<NormalizedPolicy, String>> = LazyLock::new(|| {
+    formats::read(PODMAN_DEFAULT_JSON)
+        .map(|doc| NormalizedPolicy::from_document(&doc))
+        .map_err(|e: FormatError| e.to_string())
+});
+
+/// Podman's default profile (containers-common's `seccomp.json`), normalized; as
+/// [`docker_default`].
+pub fn podman_default() -> Result<&'static NormalizedPolicy, &'static str> {
+    PODMAN.as_ref().map_err(String::as_str)
+}
+
 /// The class of `name` in `abi`.
 pub fn classify(abi: Abi, name: &str) -> Risk {
     let docker = docker_default().ok();

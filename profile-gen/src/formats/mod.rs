@@ -61,6 +61,19 @@ impl Format {
         Format::Systemd,
     ];
 
+    /// The format a recording's own engine reads best: Podman's (containers-common, errno
+    /// names) for a Podman container, Docker's otherwise (which containerd, CRI-O and the
+    /// OCI runtimes read too).
+    pub fn for_target(target: &crate::recording::Target) -> Format {
+        match target {
+            crate::recording::Target::Container {
+                engine: Some(engine),
+                ..
+            } if engine == "podman" => Format::Podman,
+            _ => Format::Docker,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Format::Docker => "docker",

@@ -58,6 +58,9 @@ enum Baseline {
     /// Docker's default seccomp profile (moby/profiles seccomp/default.json at cd3bed8),
     /// built in.
     DockerDefault,
+    /// Podman's default seccomp profile (containers-common seccomp.json, the one Debian's
+    /// Podman 4.3 installs as /usr/share/containers/seccomp.json), built in.
+    PodmanDefault,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,7 +109,8 @@ fn long_help() -> String {
          sysallow diff v1.json v2.json --format markdown > comment.md\n  \
          sysallow diff v1.json v2.json --format json\n  \
          sysallow diff v1.json v2.json --fail-on risky      # CI gate\n  \
-         sysallow diff --against docker-default app.json    # what we allow beyond Docker's default",
+         sysallow diff --against docker-default app.json    # what we allow beyond Docker's default\n  \
+         sysallow diff --against podman-default app.json    # ... beyond Podman's",
     );
     text
 }
@@ -122,17 +126,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         message: message.to_owned(),
     };
     let diff = match (args.against, args.inputs.as_slice()) {
-        (Some(Baseline::DockerDefault), [input]) => {
-            let baseline = risk::docker_default()
-                .map_err(|e| anyhow::anyhow!("built-in Docker default does not read: {e}"))?;
+        (Some(against), [input]) => {
+            let (name, baseline) = match against {
+                Baseline::DockerDefault => ("docker-default", risk::docker_default()),
+                Baseline::PodmanDefault => ("podman-default", risk::podman_default()),
+            };
+            let baseline = baseline
+                .map_err(|e| anyhow::anyhow!("built-in baseline {name} does not read: {e}"))?;
             let new = NormalizedPolicy::from_document(&read_input(input)?);
-            Diff::compute(
-                "docker-default",
-                baseline,
-                &input.display().to_string(),
-                &new,
-            )
-            .widening_only()
+            Diff::compute(name, baseline, &input.display().to_string(), &new).widening_only()
         }
         (Some(_), _) => return Err(usage("--against takes exactly one input").into()),
         (None, [old_path, new_path]) => {

@@ -55,9 +55,10 @@ pub struct Args {
     /// Output format: docker (`--security-opt seccomp=FILE`), oci (runtime-spec
     /// linux.seccomp, for runc/crun config.json and kubelet Localhost profiles), podman
     /// (containers-common, with errno names), kubernetes (Security Profiles Operator
-    /// SeccompProfile YAML), systemd (SystemCallFilter= lines for a unit).
-    #[arg(long, value_name = "FORMAT", default_value = "docker", value_parser = parse_format)]
-    format: Format,
+    /// SeccompProfile YAML), systemd (SystemCallFilter= lines for a unit). Default: podman
+    /// when the first recording is of a Podman container, else docker.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    format: Option<Format>,
 
     /// Name of the Kubernetes resource (default: the output file's stem).
     #[arg(long, value_name = "NAME")]
@@ -217,11 +218,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ));
     }
     let policy = args.policy.policy(first);
+    let format = args
+        .format
+        .unwrap_or_else(|| Format::for_target(&first.target));
     let generated = generate(&recordings, &policy).context("generating the profile")?;
     for warning in &generated.warnings {
         warn(warning);
     }
-    for note in formats::notes(&generated.profile, args.format) {
+    for note in formats::notes(&generated.profile, format) {
         warn(&note);
     }
     let name = args.name.clone().unwrap_or_else(|| {
@@ -233,7 +237,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 |s| s.to_string_lossy().into_owned(),
             )
     });
-    let text = formats::write_named(&generated.profile, args.format, &name);
+    let text = formats::write_named(&generated.profile, format, &name);
     output
         .commit(&text)
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -248,7 +252,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         eprintln!(
             "sysallow: wrote {} ({} format, runtime {}, {allowed} syscalls allowed)",
             args.output.display(),
-            args.format,
+            format,
             policy.runtime
         );
     }

@@ -52,7 +52,8 @@ use super::generate::PolicyArgs;
     container's includes its runtime's tail (--runtime). `sysallow generate` regenerates a \
     profile from a recording with other flags or formats.")]
 pub struct Args {
-    /// Write the generated profile (Docker format) here; `-` for stdout.
+    /// Write the generated profile here; `-` for stdout. Docker's format, or Podman's for a
+    /// Podman container (both read by `--security-opt seccomp=FILE`).
     #[arg(short = 'o', long = "output", value_name = "PROFILE")]
     output: Option<PathBuf>,
 
@@ -583,7 +584,10 @@ fn profile_json(recording: &Recording, policy: &PolicyArgs) -> anyhow::Result<St
     for warning in &generated.warnings {
         eprintln!("sysallow: warning: {warning}");
     }
-    Ok(formats::write(&generated.profile, Format::Docker))
+    Ok(formats::write(
+        &generated.profile,
+        Format::for_target(&recording.target),
+    ))
 }
 
 /// A resolved --container, --cgroup or --pid.

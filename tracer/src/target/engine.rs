@@ -1,6 +1,9 @@
 //! A minimal client of the Docker Engine API over its unix socket (Podman serves the same
 //! compatible API), for the two requests target resolution needs:
 //! `GET /containers/{id or name}/json` (inspect) and `GET /containers/json?all=1` (list).
+//! Podman is inspected through its own libpod endpoint
+//! (`GET /v4.0.0/libpod/containers/{id or name}/json`): its compatible answer says
+//! `"Runtime": "oci"`, where libpod's `OCIRuntime` names runc or crun (Podman 4.3, measured).
 //!
 //! A blocking HTTP/1.1 exchange over `UnixStream` is enough for this: one request per
 //! connection (`Connection: close`), a response with `Content-Length` or chunked. A crate
@@ -29,34 +32,36 @@ pub struct EngineSocket {
 
 impl EngineSocket {
     /// The sockets to try, in order: `DOCKER_HOST` (when `unix://`), else
-    /// `/var/run/docker.sock`; then Podman's rootful socket `/run/podman/podman.sock`.
+    /// `/var/run/docker.sock`; then Podman's: `CONTAINER_HOST` (when `unix://`, the variable
+    /// `podman --remote` reads), else its rootful socket `/run/podman/podman.sock`.
     pub fn from_env() -> Vec<EngineSocket> {
-        let docker = match std::env::var("DOCKER_HOST") {
-            Ok(host) if !host.is_empty() => host
-                .strip_prefix("unix://")
-                .map(PathBuf::from)
-                .into_iter()
-                .collect::<Vec<_>>(),
-            _ => vec![PathBuf::from("/var/run/docker.sock")],
+        let socket = |variable: &str, default: &str, engine: Engine| {
+            let path = match std::env::var(variable) {
+                Ok(host) if !host.is_empty() => host.strip_prefix("unix://").map(PathBuf::from),
+                _ => Some(PathBuf::from(default)),
+            };
+            path.map(|path| EngineSocket { path, engine })
         };
-        let mut sockets: Vec<EngineSocket> = docker
-            .into_iter()
-            .map(|path| EngineSocket {
-                path,
-                engine: Engine::Docker,
-            })
-            .collect();
-        sockets.push(EngineSocket {
-            path: PathBuf::from("/run/podman/podman.sock"),
-            engine: Engine::Podman,
-        });
-        sockets
+        [
+            socket("DOCKER_HOST", "/var/run/docker.sock", Engine::Docker),
+            socket("CONTAINER_HOST", "/run/podman/podman.sock", Engine::Podman),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     pub fn docker(path: impl Into<PathBuf>) -> EngineSocket {
         EngineSocket {
             path: path.into(),
             engine: Engine::Docker,
+        }
+    }
+
+    pub fn podman(path: impl Into<PathBuf>) -> EngineSocket {
+        EngineSocket {
+            path: path.into(),
+            engine: Engine::Podman,
         }
     }
 }
@@ -114,11 +119,18 @@ impl EngineError {
 }
 
 impl EngineSocket {
-    /// `GET /containers/{query}/json`. Docker itself accepts a full id, a unique id prefix, or
-    /// a name.
+    /// Inspect: `GET /containers/{query}/json` (Podman: its libpod endpoint). Both engines
+    /// accept a full id, a unique id prefix, or a name.
     pub fn inspect(&self, query: &str) -> Result<ContainerJson, EngineError> {
-        let body = self.get(&format!("/containers/{}/json", percent_encode(query)))?;
-        decode_inspect(&body).map_err(|reason| self.protocol(reason))
+        let prefix = match self.engine {
+            Engine::Podman => "/v4.0.0/libpod",
+            _ => "",
+        };
+        let body = self.get(&format!(
+            "{prefix}/containers/{}/json",
+            percent_encode(query)
+        ))?;
+        decode_inspect(self.engine, &body).map_err(|reason| self.protocol(reason))
     }
 
     /// `GET /containers/json?all=1`: (id, name without `/`) of every container.
@@ -182,11 +194,16 @@ impl std::fmt::Display for EngineSocket {
     }
 }
 
-/// The container an engine's inspect answer (`GET /containers/ID/json`, Docker's and Podman's
-/// compatible API) describes.
-pub fn decode_inspect(body: &[u8]) -> Result<ContainerJson, String> {
+/// The container an engine's inspect answer describes: Docker's `GET /containers/ID/json`, or
+/// Podman's libpod one, which has the same fields but for the OCI runtime (`OCIRuntime`) and
+/// the image name (`ImageName`).
+pub fn decode_inspect(engine: Engine, body: &[u8]) -> Result<ContainerJson, String> {
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let str_at = |ptr: &str| value.pointer(ptr).and_then(|v| v.as_str());
+    let (runtime_at, image_at) = match engine {
+        Engine::Podman => ("/OCIRuntime", "/ImageName"),
+        _ => ("/HostConfig/Runtime", "/Config/Image"),
+    };
     let id = str_at("/Id").ok_or("inspect has no Id")?.to_owned();
     Ok(ContainerJson {
         id,
@@ -203,11 +220,11 @@ pub fn decode_inspect(body: &[u8]) -> Result<ContainerJson, String> {
             .pointer("/State/Running")
             .and_then(|v| v.as_bool())
             .unwrap_or(false),
-        image: str_at("/Config/Image").map(str::to_owned),
+        image: str_at(image_at).map(str::to_owned),
         cgroup_parent: str_at("/HostConfig/CgroupParent")
             .unwrap_or_default()
             .to_owned(),
-        oci_runtime: str_at("/HostConfig/Runtime")
+        oci_runtime: str_at(runtime_at)
             .filter(|r| !r.is_empty())
             .map(str::to_owned),
         // Docker writes `no-new-privileges` or `no-new-privileges:true` (and accepts `=`).
@@ -347,6 +364,26 @@ mod tests {
             parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nab")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn decodes_podmans_libpod_inspect() {
+        // Abridged from Podman 4.3.1's `GET /v4.0.0/libpod/containers/sleeper/json`.
+        let body = br#"{"Id":"c0638d273e01","Name":"sleeper","State":{"Running":true,"Pid":18308},
+            "ImageName":"localhost/sysallow-test:latest","OCIRuntime":"runc",
+            "HostConfig":{"CgroupParent":"/sysallow-pm2","SecurityOpt":["no-new-privileges"],
+            "Runtime":"oci"}}"#;
+        let c = decode_inspect(Engine::Podman, body).unwrap();
+        assert_eq!(
+            (c.name.as_str(), c.pid, c.running),
+            ("sleeper", 18308, true)
+        );
+        assert_eq!(c.oci_runtime.as_deref(), Some("runc"));
+        assert_eq!(c.image.as_deref(), Some("localhost/sysallow-test:latest"));
+        assert!(c.no_new_privileges);
+        // Read as Docker's answer, the runtime is Podman's placeholder.
+        let c = decode_inspect(Engine::Docker, body).unwrap();
+        assert_eq!(c.oci_runtime.as_deref(), Some("oci"));
     }
 
     #[test]

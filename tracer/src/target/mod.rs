@@ -6,12 +6,15 @@
 //! 1. through an engine API socket (Docker's, or Podman's compatible one): inspect gives the
 //!    full id, the name and the init pid, and the init's `/proc/PID/cgroup` is the cgroup,
 //!    whatever the cgroup driver or `--cgroup-parent`;
-//! 2. by the runtimes' path conventions ([`conventions`]): a walk of the v2 tree for a
+//! 2. through conmon ([`conmon`]), Podman's and CRI-O's container monitor, whose command line
+//!    names the container it runs: by name or id prefix, with no socket;
+//! 3. by the runtimes' path conventions ([`conventions`]): a walk of the v2 tree for a
 //!    container directory whose id is, or starts with, what the user gave. This covers
-//!    containerd and CRI-O (no HTTP API) and engines whose socket is elsewhere.
+//!    containerd (no HTTP API) and engines whose socket is elsewhere.
 //!
 //! For `record --cgroup-parent NAME` see [`parent::CgroupParent`].
 
+pub mod conmon;
 pub mod containerd;
 pub mod conventions;
 pub mod engine;
@@ -274,6 +277,31 @@ impl Resolver {
                         source,
                     });
                 }
+            }
+        }
+        match conmon::matching(Path::new("/proc"), query).as_slice() {
+            [] => {
+                tried.push("conmon (Podman, CRI-O): no running container by that name or id".into())
+            }
+            [one] => {
+                let mut dirs = self.search(&one.id);
+                if !dirs.is_empty() {
+                    let (_, _, dir) = dirs.remove(0);
+                    return Ok(ResolvedTarget {
+                        cgroup: self.mount.open(&dir)?,
+                        description: Description::Container(one.clone().into()),
+                    });
+                }
+                tried.push(format!("conmon: {} has no cgroup yet", short_id(&one.id)));
+            }
+            many => {
+                return Err(TargetError::AmbiguousPrefix {
+                    prefix: query.to_owned(),
+                    candidates: many
+                        .iter()
+                        .map(|c| format!("{} ({})", short_id(&c.id), c.name))
+                        .collect(),
+                });
             }
         }
         let prefix = query.to_ascii_lowercase();

@@ -251,6 +251,16 @@ impl CgroupParent {
                 .iter()
                 .find_map(|s| s.inspect(id).ok().map(|found| (s.engine, found)))
         });
+        // No API answered: Podman's or CRI-O's conmon may name it.
+        if known.is_none()
+            && let Some((_, id)) = &child.container
+            && let Some(found) = super::conmon::by_id(Path::new("/proc"), id)
+        {
+            return ResolvedTarget {
+                cgroup: child.cgroup.clone(),
+                description: Description::Container(found.into()),
+            };
+        }
         // No engine API knows it: containerd's own metadata may (ctr, nerdctl, Kubernetes).
         if known.is_none()
             && let Some(task) =
@@ -309,7 +319,7 @@ impl CgroupParent {
         }
         let mut result = Ok(());
         for dir in self.created.iter().rev() {
-            if let Err(source) = fs::remove_dir(dir)
+            if let Err(source) = remove_with_empty_children(dir)
                 && source.kind() != std::io::ErrorKind::NotFound
                 && result.is_ok()
             {
@@ -320,12 +330,27 @@ impl CgroupParent {
         for v1 in cgroup::cgroup1_mounts() {
             for dir in self.created.iter().rev() {
                 if let Ok(relative) = dir.strip_prefix(&self.mount.path) {
-                    let _ = fs::remove_dir(v1.join(relative));
+                    let _ = remove_with_empty_children(&v1.join(relative));
                 }
             }
         }
         result
     }
+}
+
+/// rmdir `dir` after its empty sub-cgroups, deepest first. Engines leave empty cgroups in the
+/// parent they were given: Podman (cgroupfs manager, hybrid host) makes `<parent>/conmon` in
+/// each v1 hierarchy for its monitor and never removes it (measured, Podman 4.3.1). A cgroup
+/// with a process in it cannot be removed, so nothing in use goes.
+fn remove_with_empty_children(dir: &Path) -> std::io::Result<()> {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                let _ = remove_with_empty_children(&entry.path());
+            }
+        }
+    }
+    fs::remove_dir(dir)
 }
 
 fn remove_dirs(created: &[PathBuf]) {
