@@ -11,10 +11,8 @@ use common::parent_e2e::{self, RUN_TIMEOUT, RuntimeCase, WORK};
 use common::recorder::{Recorder, profile_names, read_recording};
 use profile_gen::Abi;
 
-/// runc: Docker's default runtime. Without no-new-privileges runc drops privileges after its
-/// filter, so its tail has capset, setgroups and setuid (FIELD-NOTES, "runc's post-filter
-/// syscalls").
-const RUNC: RuntimeCase = RuntimeCase {
+/// runc: Docker's default runtime.
+const RUNC: RuntimeCase<Dockerd> = RuntimeCase {
     name: "runc",
     start: Dockerd::start,
     settings: &[
@@ -23,19 +21,7 @@ const RUNC: RuntimeCase = RuntimeCase {
         (&["--runtime", "runc", "--no-new-privileges"], true),
         (&["--runtime", "none"], false),
     ],
-    check_tail: |tail, nnp_tail, _profile| {
-        for call in ["capset", "setgroups", "setuid"] {
-            assert!(tail.contains(call), "{call} not in runc's tail {tail:?}");
-        }
-        // With no-new-privileges runc drops privileges before its filter. (Its Go runtime's
-        // signals, tgkill and rt_sigreturn, come and go with timing: no subset check.)
-        for call in ["capset", "setgroups", "setuid"] {
-            assert!(
-                !nnp_tail.contains(call),
-                "{call} in runc's NNP tail {nnp_tail:?}"
-            );
-        }
-    },
+    check_tail: parent_e2e::runc_tail_facts,
 };
 
 #[test]

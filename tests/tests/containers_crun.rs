@@ -164,11 +164,8 @@ fn crun_daemon_cleans_up_when_a_test_panics() {
     assert_eq!(v2_controllers(), before, "v2 controllers not restored");
 }
 
-/// crun: with no-new-privileges it installs its filter just before the exec, so its tail is
-/// a few calls (FIELD-NOTES: execve; crun 1.8.1 measured here: close, execve), and no more than
-/// without it (then it still drops privileges after the filter). runc-only tail calls (capget,
-/// setgroups) stay out of the profile: the engine named crun.
-const CRUN: RuntimeCase = RuntimeCase {
+/// crun: Docker's `--runtime crun` (see `docker::DockerdOptions::crun`).
+const CRUN: RuntimeCase<Dockerd> = RuntimeCase {
     name: "crun",
     start: Dockerd::start_with_crun,
     settings: &[
@@ -176,18 +173,7 @@ const CRUN: RuntimeCase = RuntimeCase {
         (&["--runtime", "crun", "--no-new-privileges"], true),
         (&["--runtime", "none"], false),
     ],
-    check_tail: |tail, nnp_tail, profile| {
-        assert!(
-            nnp_tail.len() <= 3 && nnp_tail.is_subset(tail),
-            "crun's tail with no-new-privileges {nnp_tail:?}, without {tail:?}"
-        );
-        for call in ["capget", "setgroups"] {
-            assert!(
-                !profile.iter().any(|n| n == call),
-                "the profile has runc's tail call {call}"
-            );
-        }
-    },
+    check_tail: parent_e2e::crun_tail_facts,
 };
 
 #[test]

@@ -274,6 +274,31 @@ fn against_docker_default_lists_only_what_goes_beyond_it() {
     assert_eq!(status(&out), 2);
 }
 
+/// Podman's default (containers-common) as the baseline: it allows keyctl and mount, which
+/// Docker's denies, so only bpf and clone's flags go beyond it here.
+#[test]
+fn against_podman_default_uses_podmans_profile() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("app.rec.json");
+    std::fs::write(&path, recording().to_json()).unwrap();
+    let app = path.to_str().unwrap();
+    let out = diff(&["--against", "podman-default", app, "--format", "json"]);
+    assert_eq!(status(&out), 0, "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["old"]["name"], "podman-default");
+    let listed: Vec<&str> = json["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    eprintln!("beyond Podman's default: {listed:?}");
+    assert!(listed.contains(&"bpf"), "{listed:?}");
+    for allowed_by_podman in ["keyctl", "mount", "read"] {
+        assert!(!listed.contains(&allowed_by_podman), "{listed:?}");
+    }
+}
+
 #[test]
 fn help_documents_exit_codes_and_classes() {
     let out = diff(&["--help"]);

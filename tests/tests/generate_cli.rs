@@ -215,6 +215,40 @@ fn runtime_defaults_follow_the_recording_kind() {
     assert!(!out.status.success());
 }
 
+/// A Podman container's profile is written in Podman's format unless `--format` says
+/// otherwise; Docker's stays in Docker's.
+#[test]
+fn the_default_format_follows_the_recorded_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let of_engine = |engine: &str| {
+        let rec = recording(
+            Target::Container {
+                id: "abc".into(),
+                name: Some("web".into()),
+                engine: Some(engine.into()),
+                runtime: Some("crun".into()),
+                no_new_privileges: false,
+                cgroup: "/sysallow/libpod-abc".into(),
+            },
+            &["read", "execve"],
+        );
+        write_rec(dir.path(), &format!("{engine}.rec.json"), &rec)
+    };
+    let podman = of_engine("podman");
+    let out = sysallow(&["generate", podman.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("\"defaultErrno\": \"EPERM\""),
+        "{}",
+        stdout(&out)
+    );
+    let out = sysallow(&["generate", podman.to_str().unwrap(), "--format", "docker"]);
+    assert!(!stdout(&out).contains("defaultErrno\""), "{}", stdout(&out));
+    let docker = of_engine("docker");
+    let out = sysallow(&["generate", docker.to_str().unwrap()]);
+    assert!(!stdout(&out).contains("defaultErrno\""), "{}", stdout(&out));
+}
+
 #[test]
 fn policy_flags_change_the_profile() {
     let dir = tempfile::tempdir().unwrap();

@@ -47,6 +47,10 @@ const PACKAGES: &[(&str, &str)] = &[
         "containerd",
         "containerd tests run a private containerd with ctr (docker.io also pulls it in)",
     ),
+    (
+        "podman",
+        "Podman tests run a private Podman (with conmon, and runc or crun)",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

@@ -12,6 +12,9 @@
  *   sysallow-probe cgroup       print /proc/self/cgroup
  *   sysallow-probe denied       call keyctl and clone3, which Docker's default profile denies
  *                               (EPERM and ENOSYS), and print the errno each got
+ *   sysallow-probe denied-podman  call add_key and userfaultfd, which Podman's default profile
+ *                               denies (ENOSYS, as for all it does not list, and EPERM), and
+ *                               print the errno each got
  *   sysallow-probe late         a client whose wait depends on timing: a forked peer answers
  *                               "pong" on a socket after some work; the client does its own
  *                               work, reads without blocking, and polls only when the answer
@@ -112,6 +115,18 @@ int main(int argc, char **argv) {
         printf("keyctl: errno %d\nclone3: errno %d\n", keyctl_errno, clone3_errno);
         return 0;
     }
-    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup|late|denied\n");
+    if (strcmp(mode, "denied-podman") == 0) {
+        /* add_key with no type fails with EFAULT where it runs; userfaultfd(0) may succeed. */
+        long a = syscall(SYS_add_key, NULL, NULL, NULL, 0L, 0L);
+        int add_key_errno = a < 0 ? errno : 0;
+        long u = syscall(SYS_userfaultfd, 0L);
+        int userfaultfd_errno = u < 0 ? errno : 0;
+        if (u >= 0)
+            close((int)u);
+        printf("add_key: errno %d\nuserfaultfd: errno %d\n", add_key_errno, userfaultfd_errno);
+        return 0;
+    }
+    fprintf(stderr, "usage: sysallow-probe hello|exit N|sleep SECS|syscalls|cgroup|late|denied|"
+                    "denied-podman\n");
     return 2;
 }

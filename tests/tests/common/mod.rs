@@ -10,6 +10,7 @@ use std::process::Command;
 pub mod containerd;
 pub mod docker;
 pub mod parent_e2e;
+pub mod podman;
 pub mod recorder;
 
 /// The `sysallow` binary under test (built by cargo for this test run).

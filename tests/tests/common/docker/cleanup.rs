@@ -41,18 +41,8 @@ impl Dockerd {
             problems.push(format!("killing leftover process {pid} ({})", cmdline(pid)));
             signal(pid, libc::SIGKILL);
         }
-        // A crun daemon's private mount namespace: anything still in it keeps the v1 mount,
-        // and the controllers out of v2.
-        if let Some(ns) = self.crun.as_ref().and_then(|c| c.mnt_ns.clone()) {
-            for pid in processes_in_mount_ns(&ns) {
-                if pid_alive(pid) && !strays.contains(&pid) {
-                    problems.push(format!(
-                        "killing leftover process {pid} in the daemon's mount namespace ({})",
-                        cmdline(pid)
-                    ));
-                }
-                signal(pid, libc::SIGKILL);
-            }
+        if let Some(crun) = &self.crun {
+            problems.extend(crun.kill_leftovers(&strays));
         }
         let v2 = cgroup2_mount();
         if let Some(v2) = &v2 {
@@ -82,12 +72,9 @@ impl Dockerd {
             problems.push(format!("removing {}: {e}", self.root.display()));
         }
         // 7. A crun daemon's controllers, back in v2 once its namespace is gone (the last crun
-        //    daemon of this process: until then another one's mount keeps them in v1).
+        //    namespace of this process: until then another one's mount keeps them in v1).
         if let Some(crun) = self.crun.take() {
-            let last = LIVE_CRUN_DAEMONS.fetch_sub(1, Ordering::SeqCst) == 1;
-            if last && !crun.moved.is_empty() {
-                problems.extend(wait_controllers_in_v2(&crun.moved, crun.mnt_ns.as_deref()));
-            }
+            problems.extend(crun.end());
         }
         problems
     }

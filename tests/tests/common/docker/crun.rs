@@ -4,12 +4,90 @@
 use super::*;
 
 /// What a crun daemon changed and must undo.
-pub(super) struct CrunState {
+pub struct CrunState {
     /// The daemon's private mount namespace (`/proc/PID/ns/mnt` link, `mnt:[inode]`).
-    pub(super) mnt_ns: Option<String>,
+    pub mnt_ns: Option<String>,
     /// Controllers moved from v2 to v1 in that namespace (mounted at `<root>/cgroup-v1/<ctrl>`,
     /// visible only in it).
-    pub(super) moved: Vec<String>,
+    pub moved: Vec<String>,
+}
+
+/// A command that runs `program` in a private mount namespace where every controller still in
+/// v2 is mounted as v1 under `v1_dir` (see [`super::DockerdOptions::crun`]); spawn it with
+/// [`CrunState::spawn`]. `program` keeps the pid (unshare and sh exec).
+pub fn in_crun_namespace(v1_dir: &Path, program: &Path) -> (Command, CrunState) {
+    let moved = v2_controllers_on_hybrid_host();
+    // sh -c SCRIPT sh V1_DIR CONTROLLERS... -- PROGRAM ARGS...
+    let script = r#"set -e; d="$1"; shift
+        while [ "$1" != -- ]; do
+            mkdir -p "$d/$1"; mount -t cgroup -o "$1" cgroup "$d/$1"; shift
+        done
+        shift; exec "$@""#;
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(v1_dir)
+        .args(&moved)
+        .arg("--")
+        .arg(program);
+    (
+        cmd,
+        CrunState {
+            mnt_ns: None,
+            moved,
+        },
+    )
+}
+
+impl CrunState {
+    /// Spawn `cmd` (from [`in_crun_namespace`]), count it as live, and note its namespace
+    /// (read once unshare has switched): what is in it is ours, and is killed in the clean-up.
+    pub fn spawn(&mut self, cmd: &mut Command) -> Child {
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        LIVE_CRUN_DAEMONS.fetch_add(1, Ordering::SeqCst);
+        let pid = child.id();
+        let own = fs::read_link("/proc/self/ns/mnt").ok();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.mnt_ns.is_none() && Instant::now() < deadline {
+            let ns = fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+            if ns.is_some() && ns != own {
+                self.mnt_ns = ns.map(|p| p.to_string_lossy().into_owned());
+            } else {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        child
+    }
+
+    /// Kill what is left in the namespace (but `strays`, already killed): it keeps the v1
+    /// mount, and the controllers out of v2.
+    pub fn kill_leftovers(&self, strays: &[i32]) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Some(ns) = &self.mnt_ns {
+            for pid in processes_in_mount_ns(ns) {
+                if pid_alive(pid) && !strays.contains(&pid) {
+                    problems.push(format!(
+                        "killing leftover process {pid} in the crun namespace ({})",
+                        cmdline(pid)
+                    ));
+                }
+                signal(pid, libc::SIGKILL);
+            }
+        }
+        problems
+    }
+
+    /// Once the last crun namespace of this process is gone, wait for the controllers to be
+    /// back in v2.
+    pub fn end(self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let last = LIVE_CRUN_DAEMONS.fetch_sub(1, Ordering::SeqCst) == 1;
+        if last && !self.moved.is_empty() {
+            problems.extend(wait_controllers_in_v2(&self.moved, self.mnt_ns.as_deref()));
+        }
+        problems
+    }
 }
 
 /// On a hybrid host (v2 mounted apart from `/sys/fs/cgroup`), the controllers v2 still has

@@ -30,7 +30,7 @@ use super::{can_run, have, is_root};
 mod cleanup;
 mod crun;
 
-use crun::*;
+pub use crun::{CrunState, in_crun_namespace};
 
 /// The image `import_test_image` makes.
 pub const TEST_IMAGE: &str = "sysallow-test:latest";
@@ -263,43 +263,24 @@ impl Dockerd {
 
         let log = fs::File::create(root.join("dockerd.log")).expect("creating dockerd.log");
         let log2 = log.try_clone().expect("dup log");
-        let (mut command, crun) = if options.crun {
-            let moved = v2_controllers_on_hybrid_host();
-            let v1_dir = root.join("cgroup-v1");
-            // sh -c SCRIPT sh V1_DIR CONTROLLERS... -- DOCKERD ARGS...: mount each controller
-            // as v1 under V1_DIR, then exec dockerd (same pid: unshare and sh exec).
-            let script = r#"set -e; d="$1"; shift
-                while [ "$1" != -- ]; do
-                    mkdir -p "$d/$1"; mount -t cgroup -o "$1" cgroup "$d/$1"; shift
-                done
-                shift; exec "$@""#;
-            let mut cmd = Command::new("unshare");
-            cmd.args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
-                .arg(&v1_dir)
-                .args(&moved)
-                .arg("--")
-                .arg(&dockerd);
-            (
-                cmd,
-                Some(CrunState {
-                    mnt_ns: None,
-                    moved,
-                }),
-            )
+        let (mut command, mut crun) = if options.crun {
+            let (cmd, state) = in_crun_namespace(&root.join("cgroup-v1"), &dockerd);
+            (cmd, Some(state))
         } else {
             (Command::new(&dockerd), None)
         };
-        let child = command
+        command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(log2)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", dockerd.display()));
+            .stderr(log2);
+        let child = match crun.as_mut() {
+            Some(state) => state.spawn(&mut command),
+            None => command
+                .spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", dockerd.display())),
+        };
         let pid = i32::try_from(child.id()).expect("pid fits i32");
-        if crun.is_some() {
-            LIVE_CRUN_DAEMONS.fetch_add(1, Ordering::SeqCst);
-        }
         let mut d = Dockerd {
             root,
             socket,
@@ -311,20 +292,6 @@ impl Dockerd {
             image_imported: false,
             crun,
         };
-        if let Some(crun) = d.crun.as_mut() {
-            // The namespace, read now (unshare has switched before it execs sh): what is in it
-            // is ours, and is killed in the clean-up.
-            let own = fs::read_link("/proc/self/ns/mnt").ok();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while crun.mnt_ns.is_none() && Instant::now() < deadline {
-                let ns = fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
-                if ns.is_some() && ns != own {
-                    crun.mnt_ns = ns.map(|p| p.to_string_lossy().into_owned());
-                } else {
-                    thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
         d.wait_ready();
         d
     }
@@ -427,29 +394,11 @@ impl Dockerd {
         if self.image_imported {
             return TEST_IMAGE.to_owned();
         }
-        let stage = self.root.join("image");
-        build_rootfs(&stage);
-        let tarball = self.root.join("image.tar");
-        let tar = Command::new("tar")
-            .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
-            .arg(&stage)
-            .arg("-cf")
-            .arg(&tarball)
-            .arg(".")
-            .status()
-            .expect("running tar");
-        assert!(tar.success(), "tar of the test image failed");
-        let tarball = tarball.to_string_lossy().into_owned();
-        self.docker_ok(&[
-            "import",
-            "--change",
-            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "--change",
-            "CMD [\"/bin/sh\"]",
-            &tarball,
-            TEST_IMAGE,
-        ]);
-        let _ = fs::remove_dir_all(&stage);
+        let tarball = build_image_tarball(&self.root);
+        let mut args = vec!["import"];
+        args.extend(IMPORT_CHANGES);
+        args.extend([tarball.to_str().expect("UTF-8 temp path"), TEST_IMAGE]);
+        self.docker_ok(&args);
         let _ = fs::remove_file(&tarball);
         self.image_imported = true;
         TEST_IMAGE.to_owned()
@@ -548,6 +497,32 @@ pub fn build_probe(out: &Path) {
         .status()
         .expect("running gcc");
     assert!(status.success(), "gcc -static {} failed", source.display());
+}
+
+/// The `--change` flags of `docker import` and `podman import` for the test image.
+pub const IMPORT_CHANGES: [&str; 4] = [
+    "--change",
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "--change",
+    "CMD [\"/bin/sh\"]",
+];
+
+/// The test image's root file system as a tarball `dir/image.tar`, for an engine's `import`.
+pub fn build_image_tarball(dir: &Path) -> PathBuf {
+    let stage = dir.join("image");
+    build_rootfs(&stage);
+    let tarball = dir.join("image.tar");
+    let tar = Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(&stage)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg(".")
+        .status()
+        .expect("running tar");
+    assert!(tar.success(), "tar of the test image failed");
+    let _ = fs::remove_dir_all(&stage);
+    tarball
 }
 
 /// The test image's root file system in `stage`: busybox with its applets, the static probe,
