@@ -394,19 +394,18 @@ fn record_parent(
                 if let Description::Container(info) = &resolved.description
                     && info.name.is_none()
                 {
+                    let mut tried: Vec<String> = sockets.iter().map(ToString::to_string).collect();
+                    tried.push("conmon's command line (Podman, CRI-O)".to_owned());
+                    tried.extend(
+                        tracer::target::containerd::state_dirs()
+                            .iter()
+                            .map(|d| format!("containerd's state in {}", d.display())),
+                    );
                     eprintln!(
-                        "sysallow: warning: no engine API answered for container {} (tried: {}); \
-                         its files are named by its id",
+                        "sysallow: warning: nothing named container {} (tried: {}); its files \
+                         are named by its id",
                         info.id,
-                        if sockets.is_empty() {
-                            "none found".to_owned()
-                        } else {
-                            sockets
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        }
+                        tried.join(", ")
                     );
                 }
                 resolved.recording_target()
