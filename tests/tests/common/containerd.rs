@@ -170,28 +170,8 @@ impl Containerd {
         }
         // Shims and containers outlive containerd: found by our root in their command line,
         // and by our cgroups.
-        let root = self.root.to_string_lossy().into_owned();
-        for pid in docker::processes_mentioning(&root) {
-            problems.push(format!(
-                "killing leftover process {pid} ({})",
-                docker::cmdline(pid)
-            ));
-            docker::signal(pid, libc::SIGKILL);
-        }
-        if let Some(v2) = docker::cgroup2_mount() {
-            for rel in &self.cgroups {
-                docker::kill_cgroup_tree(&v2.join(rel), true);
-            }
-        }
-        problems.extend(docker::unmount_all_under(&self.root));
-        for rel in &self.cgroups {
-            problems.extend(docker::remove_cgroup_everywhere(rel));
-        }
-        if let Err(e) = fs::remove_dir_all(&self.root)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            problems.push(format!("removing {}: {e}", self.root.display()));
-        }
+        docker::kill_processes_mentioning(&self.root, &mut problems);
+        problems.extend(docker::remove_private_state(&self.root, &self.cgroups));
         problems
     }
 }

@@ -282,33 +282,12 @@ impl Podman {
         }
         // 3. conmon, containers and cleanup processes that outlived it: found by our root in
         //    their command line, then by our cgroups.
-        let root = self.root.to_string_lossy().into_owned();
-        let strays = docker::processes_mentioning(&root);
-        for &pid in &strays {
-            problems.push(format!(
-                "killing leftover process {pid} ({})",
-                docker::cmdline(pid)
-            ));
-            docker::signal(pid, libc::SIGKILL);
-        }
+        let strays = docker::kill_processes_mentioning(&self.root, &mut problems);
         if let Some(crun) = &self.crun {
             problems.extend(crun.kill_leftovers(&strays));
         }
-        if let Some(v2) = docker::cgroup2_mount() {
-            for rel in &self.cgroups {
-                docker::kill_cgroup_tree(&v2.join(rel), true);
-            }
-        }
-        // 4. Mounts (each container's /dev/shm), cgroups, the temp dir, global leftovers.
-        problems.extend(docker::unmount_all_under(&self.root));
-        for rel in &self.cgroups {
-            problems.extend(docker::remove_cgroup_everywhere(rel));
-        }
-        if let Err(e) = fs::remove_dir_all(&self.root)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            problems.push(format!("removing {}: {e}", self.root.display()));
-        }
+        // 4. Cgroups, mounts (each container's /dev/shm), the temp dir, global leftovers.
+        problems.extend(docker::remove_private_state(&self.root, &self.cgroups));
         for (path, existed) in GLOBAL_LEFTOVERS.iter().zip(&self.preexisting) {
             if !existed {
                 let path = Path::new(path);

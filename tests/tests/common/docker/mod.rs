@@ -725,6 +725,38 @@ pub fn unmount_all_under(root: &Path) -> Vec<String> {
     problems
 }
 
+/// Kill what a private engine rooted at `root` left running: the processes naming `root` in
+/// their command line (shims, monitors, containers' runtimes). Their pids, and a problem each.
+pub fn kill_processes_mentioning(root: &Path, problems: &mut Vec<String>) -> Vec<i32> {
+    let strays = processes_mentioning(&root.to_string_lossy());
+    for &pid in &strays {
+        problems.push(format!("killing leftover process {pid} ({})", cmdline(pid)));
+        signal(pid, libc::SIGKILL);
+    }
+    strays
+}
+
+/// After a private engine's processes are gone: kill what is left in its `cgroups` (relative,
+/// ours alone), unmount what is under `root`, remove the cgroups everywhere and `root`.
+pub fn remove_private_state(root: &Path, cgroups: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(v2) = cgroup2_mount() {
+        for rel in cgroups {
+            kill_cgroup_tree(&v2.join(rel), true);
+        }
+    }
+    problems.extend(unmount_all_under(root));
+    for rel in cgroups {
+        problems.extend(remove_cgroup_everywhere(rel));
+    }
+    if let Err(e) = fs::remove_dir_all(root)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        problems.push(format!("removing {}: {e}", root.display()));
+    }
+    problems
+}
+
 /// Remove cgroup `rel` (ours alone) and its sub-cgroups from v2 and every v1 hierarchy; what
 /// is still busy.
 pub fn remove_cgroup_everywhere(rel: &str) -> Vec<String> {
