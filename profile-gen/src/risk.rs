@@ -186,11 +186,15 @@ pub struct Risk {
     pub reason: String,
 }
 
-static DOCKER: LazyLock<Result<NormalizedPolicy, String>> = LazyLock::new(|| {
-    formats::read(DOCKER_DEFAULT_JSON)
+/// A built-in profile, normalized once.
+fn normalized(json: &str) -> Result<NormalizedPolicy, String> {
+    formats::read(json)
         .map(|doc| NormalizedPolicy::from_document(&doc))
         .map_err(|e: FormatError| e.to_string())
-});
+}
+
+static DOCKER: LazyLock<Result<NormalizedPolicy, String>> =
+    LazyLock::new(|| normalized(DOCKER_DEFAULT_JSON));
 
 /// Docker's default profile, normalized. An error only if the embedded data does not read,
 /// which a unit test rules out.
@@ -198,11 +202,8 @@ pub fn docker_default() -> Result<&'static NormalizedPolicy, &'static str> {
     DOCKER.as_ref().map_err(String::as_str)
 }
 
-static PODMAN: LazyLock<Result<NormalizedPolicy, String>> = LazyLock::new(|| {
-    formats::read(PODMAN_DEFAULT_JSON)
-        .map(|doc| NormalizedPolicy::from_document(&doc))
-        .map_err(|e: FormatError| e.to_string())
-});
+static PODMAN: LazyLock<Result<NormalizedPolicy, String>> =
+    LazyLock::new(|| normalized(PODMAN_DEFAULT_JSON));
 
 /// Podman's default profile (containers-common's `seccomp.json`), normalized; as
 /// [`docker_default`].
