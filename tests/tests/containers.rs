@@ -221,25 +221,8 @@ fn a_static_client_whose_wait_depends_on_timing_runs_20_of_20_on_a_busy_machine(
     let names = profile_names(&profile);
     assert!(names.iter().any(|n| n == "poll"), "{names:?}");
 
-    let seccomp = format!("seccomp={}", profile.display());
     let _busy = common::Busy::start();
-    for i in 1..=20 {
-        let o = d.run(
-            &[
-                "--rm",
-                "--security-opt",
-                &seccomp,
-                &image,
-                docker::PROBE,
-                "late",
-            ],
-            RUN_TIMEOUT,
-        );
-        assert!(
-            o.status.success() && o.stdout == "pong\n",
-            "run {i} of 20 under the profile: {o}"
-        );
-    }
+    parent_e2e::assert_probe_runs_alike(&d, &image, &profile, "late", 20, "pong\n");
 }
 
 /// Recorded under Docker's default profile, a container calls syscalls that profile denies
@@ -314,25 +297,7 @@ fn syscalls_denied_by_a_filter_already_in_place_are_recorded_and_answered_the_sa
         .output()
         .unwrap();
     common::assert_success(&g);
-    let seccomp = format!("seccomp={}", profile.display());
-    for i in 1..=10 {
-        let run = d.run(
-            &[
-                "--rm",
-                "--security-opt",
-                &seccomp,
-                &image,
-                docker::PROBE,
-                "denied",
-            ],
-            RUN_TIMEOUT,
-        );
-        assert!(run.status.success(), "run {i}/10: {run}");
-        assert_eq!(
-            run.stdout, under_default.stdout,
-            "run {i}/10: output differs"
-        );
-    }
+    parent_e2e::assert_probe_runs_alike(&d, &image, &profile, "denied", 10, &under_default.stdout);
     // Docker 20.10 ignores defaultErrnoRet (FIELD-NOTES), so the default errno is tested where
     // it is honoured: the same profile enforced by sysallow on the same static probe.
     let probe = out.path().join("probe");

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::parent_e2e::{self, ContainerEngine as _, RUN_TIMEOUT, RuntimeCase};
 use common::podman::{self, Podman};
-use common::recorder::{Recorder, read_recording};
+use common::recorder::read_recording;
 use profile_gen::Abi;
 use profile_gen::recording::Target;
 
@@ -95,12 +95,9 @@ fn podman_specific_checks(recorded: &parent_e2e::Recorded<Podman>) {
     );
     assert!(started.status.success(), "{started}");
     let rec = out.join("attached.rec.json");
-    let env = d.recorder_env();
-    let recorder = Recorder::start_env(
+    let recorder = parent_e2e::start_recorder(
+        d,
         &["--container", &name, "--recording", rec.to_str().unwrap()],
-        &env.iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
     );
     let status = recorder.wait(Duration::from_secs(60));
     assert!(status.success(), "{status}");
@@ -172,17 +169,14 @@ fn podman_default_denials_are_recorded_and_answered_the_same() {
     let image = d.import_test_image();
     let out = tempfile::tempdir().unwrap();
     let parent = format!("sysallow-podman-denied-{}", std::process::id());
-    let env = d.recorder_env();
-    let recorder = Recorder::start_env(
+    let recorder = parent_e2e::start_recorder(
+        &d,
         &[
             "--cgroup-parent",
             &parent,
             "-o",
             out.path().to_str().unwrap(),
         ],
-        &env.iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
     );
     // No --security-opt: Podman's default profile.
     let under_default = d.cli(
@@ -229,22 +223,14 @@ fn podman_default_denials_are_recorded_and_answered_the_same() {
         "{}",
         common::stdout(&explain)
     );
-    let seccomp = format!("seccomp={}", out.path().join("denied.json").display());
-    for i in 1..=10 {
-        let run = d.run(
-            &[
-                "--rm",
-                "--security-opt",
-                &seccomp,
-                &image,
-                common::docker::PROBE,
-                "denied-podman",
-            ],
-            RUN_TIMEOUT,
-        );
-        assert!(run.status.success(), "run {i}/10: {run}");
-        assert_eq!(run.stdout, under_default.stdout, "run {i}/10");
-    }
+    parent_e2e::assert_probe_runs_alike(
+        &d,
+        &image,
+        &out.path().join("denied.json"),
+        "denied-podman",
+        10,
+        &under_default.stdout,
+    );
     let problems = d.stop();
     assert!(problems.is_empty(), "{problems:?}");
 }

@@ -92,6 +92,41 @@ pub const WORK: &str =
 const SUITE: &str = "set -e; test \"$(echo 2+3 | sed s/+/-/)\" = 2-3; \
                      test -x /bin/busybox; grep -q root /etc/passwd; echo suite ok";
 
+/// `sysallow record ARGS` asking `d` (and no other engine) for names.
+pub fn start_recorder<E: ContainerEngine>(d: &E, args: &[&str]) -> Recorder {
+    let env = d.recorder_env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Recorder::start_env(args, &env)
+}
+
+/// `times` runs of `PROBE mode` in `image` under `profile` (`run --rm`), each of which must
+/// succeed with `expected` on stdout.
+pub fn assert_probe_runs_alike<E: ContainerEngine>(
+    d: &E,
+    image: &str,
+    profile: &std::path::Path,
+    mode: &str,
+    times: u32,
+    expected: &str,
+) {
+    let seccomp = format!("seccomp={}", profile.display());
+    for i in 1..=times {
+        let run = d.run(
+            &[
+                "--rm",
+                "--security-opt",
+                &seccomp,
+                image,
+                docker::PROBE,
+                mode,
+            ],
+            RUN_TIMEOUT,
+        );
+        assert!(run.status.success(), "run {i}/{times}: {run}");
+        assert_eq!(run.stdout, expected, "run {i}/{times}: output differs");
+    }
+}
+
 /// What differs between OCI runtimes.
 pub struct RuntimeCase<E> {
     /// The runtime's name (Docker's `--runtime`), and what the recording's target names.
@@ -196,11 +231,9 @@ pub fn recorded_under_a_parent_run_under_their_profiles<E: ContainerEngine>(
     let (d, image, out) = (&rec.d, rec.image.as_str(), rec.out.path());
     let cgroup_parent = rec.cgroup_parent();
 
-    let env = d.recorder_env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let recorder = Recorder::start_env(
+    let recorder = start_recorder(
+        d,
         &["--cgroup-parent", &rec.parent, "-o", out.to_str().unwrap()],
-        &env,
     );
     let unconfined_run = |name: &str, nnp: bool, script: &str| {
         let mut args = vec!["run", "--name", name, &cgroup_parent];

@@ -34,12 +34,13 @@ pub const TEST_IMAGE: &str = "sysallow-test:latest";
 
 /// Global state Podman writes outside its configured roots (measured): removed at the end
 /// when it was not there before.
-/// Children before parents.
-const GLOBAL_LEFTOVERS: &[&str] = &[
-    "/var/lib/containers/cache",
-    "/var/lib/containers",
-    "/run/containers/networks",
-    "/run/containers",
+/// Children before parents; whether the whole tree is Podman's (else only an empty directory
+/// is removed).
+const GLOBAL_LEFTOVERS: &[(&str, bool)] = &[
+    ("/var/lib/containers/cache", true),
+    ("/var/lib/containers", false),
+    ("/run/containers/networks", true),
+    ("/run/containers", false),
 ];
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -163,7 +164,7 @@ impl Podman {
             image_imported: false,
             preexisting: GLOBAL_LEFTOVERS
                 .iter()
-                .map(|p| Path::new(p).exists())
+                .map(|(p, _)| Path::new(p).exists())
                 .collect(),
             stopped: false,
         }
@@ -210,13 +211,19 @@ impl Podman {
         }
     }
 
-    /// `podman ARGS` (remote when there is a service), bounded by `timeout`.
-    pub fn podman(&self, args: &[&str], timeout: Duration) -> Output {
+    /// `podman ARGS` of this instance (remote when there is a service).
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("podman");
         if let Some(host) = self.host() {
             cmd.args(["--remote", "--url", &host]);
         }
         cmd.args(args).envs(self.env()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// `podman ARGS`, bounded by `timeout`.
+    pub fn podman(&self, args: &[&str], timeout: Duration) -> Output {
+        let cmd = self.command(args);
         docker::run_with_timeout(cmd, &format!("podman {}", args.join(" ")), timeout, || {})
     }
 
@@ -227,11 +234,7 @@ impl Podman {
         let parent = self.own_cgroup_parent();
         let mut full = vec!["run", "--name", &name, &parent];
         full.extend_from_slice(args);
-        let mut cmd = Command::new("podman");
-        if let Some(host) = self.host() {
-            cmd.args(["--remote", "--url", &host]);
-        }
-        cmd.args(&full).envs(self.env()).stdin(Stdio::null());
+        let cmd = self.command(&full);
         docker::run_with_timeout(cmd, &format!("podman {}", full.join(" ")), timeout, || {
             let _ = self.podman(&["rm", "-f", &name], Duration::from_secs(30));
         })
@@ -288,10 +291,9 @@ impl Podman {
         }
         // 4. Cgroups, mounts (each container's /dev/shm), the temp dir, global leftovers.
         problems.extend(docker::remove_private_state(&self.root, &self.cgroups));
-        for (path, existed) in GLOBAL_LEFTOVERS.iter().zip(&self.preexisting) {
+        for ((path, whole), existed) in GLOBAL_LEFTOVERS.iter().zip(&self.preexisting) {
             if !existed {
-                let path = Path::new(path);
-                let _ = if path.ends_with("cache") || path.ends_with("networks") {
+                let _ = if *whole {
                     fs::remove_dir_all(path)
                 } else {
                     fs::remove_dir(path)

@@ -343,12 +343,8 @@ impl CgroupParent {
 /// each v1 hierarchy for its monitor and never removes it (measured, Podman 4.3.1). A cgroup
 /// with a process in it cannot be removed, so nothing in use goes.
 fn remove_with_empty_children(dir: &Path) -> std::io::Result<()> {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                let _ = remove_with_empty_children(&entry.path());
-            }
-        }
+    for sub in cgroup::tree(dir).iter().skip(1).rev() {
+        let _ = fs::remove_dir(sub);
     }
     fs::remove_dir(dir)
 }
