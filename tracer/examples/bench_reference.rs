@@ -4,7 +4,8 @@
 //! however it ends).
 //!
 //! With `memory CPUS...` it prints instead, for each map and CPU count, what a recording's map
-//! locks in the kernel on a host of that many CPUs (`tracer::ebpf::memory`), as
+//! locks in the kernel on a host of that many CPUs with this kernel (`tracer::ebpf::memory`,
+//! with the struct sizes measured on the running kernel), as
 //! `NAME<TAB>CPUS<TAB>BYTES` lines, and exits.
 //!
 //! Usage: `bench_reference empty` | `bench_reference cgroup-test LEVEL CGROUP_ID` |
@@ -18,9 +19,14 @@ use tracer::ebpf::{Reference, ReferenceProgram};
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("memory") {
+        // The running kernel's struct sizes: its build may charge differently from the one the
+        // model's constants were read on.
+        let here = tracer::ebpf::possible_cpus()?;
+        let sizes = tracer::ebpf::memory::KernelSizes::measure(here)
+            .context("measuring the running kernel's map accounting")?;
         for cpus in &args[1..] {
             let cpus: u32 = cpus.parse().context("CPUS")?;
-            for (map, bytes) in tracer::ebpf::memory::kernel_memory(cpus)? {
+            for (map, bytes) in tracer::ebpf::memory::kernel_memory(cpus, &sizes)? {
                 println!("{}\t{cpus}\t{bytes}", map.name);
             }
         }

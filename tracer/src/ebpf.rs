@@ -55,6 +55,17 @@ pub enum TracerError {
     Object(#[source] aya_obj::ParseError),
     #[error("map {name} has type {map_type}, which the kernel memory model does not know")]
     UnknownMapType { name: String, map_type: u32 },
+    #[error("creating a probe map of type {map_type} to read the kernel's memory accounting")]
+    ProbeMap {
+        map_type: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the kernel's memlock for the probe maps ({memlock:?}) does not follow the kernel \
+         memory model's formulas (kernel/bpf/arraymap.c, hashtab.c changed?)"
+    )]
+    KernelSizes { memlock: Vec<u64> },
     #[error("reading the possible CPUs ({path})")]
     PossibleCpus {
         path: &'static str,
