@@ -56,6 +56,7 @@ impl Why {
             (why::PORTABLE, Why::PolicyFlag),
             (why::ESSENTIAL, Why::PolicyFlag),
             (why::COMPANION, Why::PolicyFlag),
+            (why::TIMING, Why::PolicyFlag),
             (why::REPLACES, Why::PolicyFlag),
             (why::VERIFY, Why::Verify),
             (why::IMPORTS, Why::PolicyFlag),

@@ -19,6 +19,7 @@ pub mod profile;
 pub mod recording;
 pub mod risk;
 pub mod runtime;
+pub mod timing;
 
 /// An error and its causes on one line, `what: why: root cause`. Error types here (as in aya)
 /// name only their own context in their message and keep the cause as their `source`, so each

@@ -13,12 +13,13 @@ use profile_gen::{Abi, Recording};
 use proptest::prelude::*;
 
 /// The reasons a rule may give for allowing what was not observed: each a named policy.
-const NAMED: [&str; 10] = [
+const NAMED: [&str; 11] = [
     why::RUNTIME_TAIL,
     why::VDSO,
     why::PORTABLE,
     why::ESSENTIAL,
     why::COMPANION,
+    why::TIMING,
     why::REPLACES,
     why::IMPORTS,
     why::FILTER,
@@ -74,6 +75,7 @@ proptest! {
         container in prop::option::of((prop::option::of(prop::sample::select(vec!["runc", "crun"])), any::<bool>())),
         essentials in any::<bool>(),
         companions in any::<bool>(),
+        timing_paths in any::<bool>(),
         vdso in any::<bool>(),
         portable in any::<bool>(),
         fallbacks in any::<bool>(),
@@ -82,6 +84,7 @@ proptest! {
         let policy = GenerationPolicy {
             essentials,
             companions,
+            timing_paths,
             vdso,
             portable,
             fallbacks,
@@ -124,7 +127,7 @@ proptest! {
         }
         // Policies that were off added nothing.
         let comments: Vec<&str> = generated.profile.syscalls.iter().map(|r| r.comment.as_str()).collect();
-        for (on, why) in [(essentials, why::ESSENTIAL), (companions, why::COMPANION), (vdso, why::VDSO), (portable, why::PORTABLE)] {
+        for (on, why) in [(essentials, why::ESSENTIAL), (companions, why::COMPANION), (timing_paths, why::TIMING), (vdso, why::VDSO), (portable, why::PORTABLE)] {
             if !on {
                 prop_assert!(!comments.iter().any(|c| c.starts_with(why)), "{why} while off");
             }

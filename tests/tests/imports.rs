@@ -63,15 +63,45 @@ fn an_imported_path_the_recording_did_not_take_is_advised_and_allowed_on_request
         "{text}"
     );
 
-    // Advised only by default: the path that polls is denied under the profile ...
-    let out = sysallow(dir.path(), &["generate", "rec.json", "-o", "advise.json"]);
+    // Advised only without the timing paths: the path that polls is denied under the
+    // profile ...
+    let out = sysallow(
+        dir.path(),
+        &[
+            "generate",
+            "rec.json",
+            "--no-timing-paths",
+            "-o",
+            "advise.json",
+        ],
+    );
     assert!(out.status.success());
     let out = sysallow(
         dir.path(),
         &["run", "--profile", "advise.json", "--", probe, "wait"],
     );
-    assert!(!out.status.success(), "poll ran under the default profile");
-    // ... and allowed, with its reason, with --imports allow.
+    assert!(
+        !out.status.success(),
+        "poll ran under the profile without timing paths"
+    );
+    // ... allowed by default, as a timing path the program's imports can take ...
+    let out = sysallow(dir.path(), &["generate", "rec.json", "-o", "default.json"]);
+    assert!(out.status.success());
+    let default = std::fs::read_to_string(dir.path().join("default.json")).unwrap();
+    assert!(
+        default.contains("policy: timing path: waits on file descriptors")
+            && default.contains(&format!("{probe} imports poll")),
+        "{default}"
+    );
+    let out = sysallow(
+        dir.path(),
+        &["run", "--profile", "default.json", "--", probe, "wait"],
+    );
+    assert!(
+        out.status.success(),
+        "poll denied under the default profile: {out:?}"
+    );
+    // ... and allowed, with the imports' reason, with --imports allow.
     let out = sysallow(
         dir.path(),
         &[
@@ -79,6 +109,7 @@ fn an_imported_path_the_recording_did_not_take_is_advised_and_allowed_on_request
             "rec.json",
             "--imports",
             "allow",
+            "--no-timing-paths",
             "-o",
             "allow.json",
         ],

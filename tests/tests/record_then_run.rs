@@ -178,7 +178,9 @@ fn the_example_app_is_profiled_under_its_own_test_suite_and_passes_20_of_20() {
             .unwrap_or_else(|| panic!("{name} widens but has no rule"));
         let why = rule["comment"].as_str().unwrap();
         assert!(
-            why.starts_with("policy: essential") || why.starts_with("policy: companion"),
+            why.starts_with("policy: essential")
+                || why.starts_with("policy: companion")
+                || why.starts_with("policy: timing path"),
             "{name} is allowed beyond the recording without a named policy: {why}"
         );
     }
@@ -189,6 +191,7 @@ fn the_example_app_is_profiled_under_its_own_test_suite_and_passes_20_of_20() {
             "rec.json",
             "--no-essentials",
             "--no-companions",
+            "--no-timing-paths",
             "-o",
             "bare.json",
         ])

@@ -17,9 +17,9 @@ use super::io::{read_document, warn};
 /// Build the smallest seccomp profile from one or more recordings (`sysallow record
 /// --recording`, or `sysallow merge`).
 ///
-/// Allowed: every syscall observed, in the observed ABIs only, plus a few essentials and the
-/// companions of what was observed (see --no-essentials, --no-companions), plus what the
-/// policy flags add. Never wider than Docker's default: clone, socket and personality only for
+/// Allowed: every syscall observed, in the observed ABIs only, plus a few essentials, the
+/// companions of what was observed and the ways to wait the programs can take (see
+/// --no-essentials, --no-companions, --no-timing-paths), plus what the policy flags add. Never wider than Docker's default: clone, socket and personality only for
 /// the argument values Docker's default allows (no namespace flags, no AF_ALG or AF_VSOCK),
 /// and clone3 answered with ENOSYS even when observed, so that glibc falls back to clone.
 /// Denied: everything else, with the default errno. "New syscall with an older fallback"
@@ -128,6 +128,16 @@ pub struct PolicyArgs {
     #[arg(long)]
     pub no_companions: bool,
 
+    /// Do not add the timing paths: the ways to wait (on file descriptors, in a sleep, on a
+    /// lock, for a signal, for a child) that a program can take, each class allowed whole.
+    /// A program can wait a way when it was seen waiting that way, when its own imports can
+    /// make such a call (xz imports poll), or, for the fd waits, when its imports are not
+    /// read (static, or in a container) and it made a pipe or socket. One quiet recording
+    /// misses these often (xz polls only when its output pipe is full); every one is
+    /// ordinary in Docker's default.
+    #[arg(long)]
+    pub no_timing_paths: bool,
+
     /// The static cross-check of each recorded program's own dynamic imports (glibc and musl
     /// tables): `advise` (the default) lists the syscalls its imported functions can make
     /// that the recording never saw (record's summary, the recording, explain); `allow` also
@@ -165,6 +175,7 @@ impl PolicyArgs {
             exclude_exe: self.exclude_exe.clone(),
             essentials: !self.no_essentials,
             companions: !self.no_companions,
+            timing_paths: !self.no_timing_paths,
             imports: self.imports,
             args: self.args,
         }

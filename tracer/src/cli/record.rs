@@ -261,7 +261,12 @@ fn record_one_command(
         }
         merged
     };
-    outputs.write(&recording, &args.policy)?;
+    let how = RecordedHow {
+        runs: args.repeat,
+        stressed: args.stress,
+        container_run: false,
+    };
+    outputs.write(&recording, &args.policy, how)?;
     Ok(status)
 }
 
@@ -311,7 +316,12 @@ fn record_one_cgroup(
     // Not split: the watch yields exactly this cgroup's recording.
     let watched = record_watch(spec, announce, |_| unreachable_child()).context("recording")?;
     if let Some(one) = watched.into_iter().next() {
-        outputs.write(&one.recording, &args.policy)?;
+        let how = RecordedHow {
+            runs: 1,
+            stressed: args.stress,
+            container_run: matches!(one.recording.target, Target::Container { .. }),
+        };
+        outputs.write(&one.recording, &args.policy, how)?;
     }
     Ok(0)
 }
@@ -436,7 +446,12 @@ fn record_parent(
                 owner,
             )?),
         };
-        outputs.write(&one.recording, &args.policy)?;
+        let how = RecordedHow {
+            runs: 1,
+            stressed: args.stress,
+            container_run: true,
+        };
+        outputs.write(&one.recording, &args.policy, how)?;
         eprintln!("sysallow: wrote {}", profile.display());
     }
     Ok(0)
@@ -499,10 +514,16 @@ impl Outputs {
         })
     }
 
-    fn write(self, recording: &Recording, policy: &PolicyArgs) -> anyhow::Result<()> {
+    fn write(
+        self,
+        recording: &Recording,
+        policy: &PolicyArgs,
+        how: RecordedHow,
+    ) -> anyhow::Result<()> {
         let mut recording = recording.clone();
         cross_check(&mut recording, policy.imports);
         let recording = &recording;
+        let generated = generate_profile(recording, policy)?;
         for (cause, n) in recording.losses.nonzero() {
             eprintln!("sysallow: warning: {n} event(s) could not be recorded fully: {cause}");
         }
@@ -511,8 +532,8 @@ impl Outputs {
                 .context("writing the recording")?;
         }
         if let Some(out) = self.profile {
-            out.commit(&profile_json(recording, policy)?)
-                .context("writing the profile")?;
+            let json = formats::write(&generated.profile, Format::for_target(&recording.target));
+            out.commit(&json).context("writing the profile")?;
         }
         match recording.exit {
             Some(profile_gen::recording::Exit::Signal(signal)) => {
@@ -562,7 +583,67 @@ impl Outputs {
                 eprintln!("sysallow:   {line}");
             }
         }
+        if let Some(hint) = how.incompleteness(recording, &generated.profile) {
+            eprintln!("sysallow: {hint}");
+        }
         Ok(())
+    }
+}
+
+/// How a recording was made, for the one-line hint on what it may lack.
+#[derive(Clone, Copy, Debug)]
+struct RecordedHow {
+    /// Runs merged into it (`--repeat`; one per container).
+    runs: u32,
+    stressed: bool,
+    /// A container under `--cgroup-parent`: its runs are merged with `sysallow merge`.
+    container_run: bool,
+}
+
+impl RecordedHow {
+    /// One line when the recording is likely incomplete: one run, or runs on a quiet machine,
+    /// with the count of syscalls the programs' imports advise that the profile still does not
+    /// allow. None when it was recorded the README's way (several stressed runs), where the
+    /// advice above is the whole story.
+    fn incompleteness(
+        &self,
+        recording: &Recording,
+        profile: &profile_gen::Profile,
+    ) -> Option<String> {
+        let allowed: std::collections::BTreeSet<&str> = profile
+            .syscalls
+            .iter()
+            .filter(|r| r.action == profile_gen::profile::Action::Allow)
+            .flat_map(|r| r.names.iter().map(String::as_str))
+            .collect();
+        let left_out: std::collections::BTreeSet<&str> = recording
+            .imports
+            .values()
+            .flat_map(|p| p.unseen.keys().map(String::as_str))
+            .filter(|name| !allowed.contains(name))
+            .collect();
+        let mut why = vec![match (self.runs, self.stressed) {
+            (1, false) => "one run on a quiet machine".to_owned(),
+            (1, true) => "one run".to_owned(),
+            (n, false) => format!("{n} runs on a quiet machine"),
+            (_, true) => return None,
+        }];
+        if !left_out.is_empty() {
+            why.push(format!(
+                "{} syscall(s) the imports advise are not allowed (sysallow explain lists them)",
+                left_out.len()
+            ));
+        }
+        let instead = if self.container_run {
+            "record with --stress, run the container 3 times and `sysallow merge` the recordings"
+        } else {
+            "sysallow record --repeat 3 --stress"
+        };
+        Some(format!(
+            "likely incomplete: {}; for a profile to deploy, {instead} (README: Paths a \
+             recording did not take)",
+            why.join("; ")
+        ))
     }
 }
 
@@ -576,17 +657,18 @@ fn cross_check(recording: &mut Recording, mode: ImportsMode) {
 }
 
 /// The profile for a recording, with the generator's policy for its kind of target (a
-/// container gets its runtime's tail) and the policy flags given to `record`.
-fn profile_json(recording: &Recording, policy: &PolicyArgs) -> anyhow::Result<String> {
+/// container gets its runtime's tail) and the policy flags given to `record`; its warnings
+/// are said here.
+fn generate_profile(
+    recording: &Recording,
+    policy: &PolicyArgs,
+) -> anyhow::Result<generate::Generated> {
     let generated = generate::generate(std::slice::from_ref(recording), &policy.policy(recording))
         .context("generating the profile")?;
     for warning in &generated.warnings {
         eprintln!("sysallow: warning: {warning}");
     }
-    Ok(formats::write(
-        &generated.profile,
-        Format::for_target(&recording.target),
-    ))
+    Ok(generated)
 }
 
 /// A resolved --container, --cgroup or --pid.
