@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use profile_gen::formats::{self, Document, Format};
-use profile_gen::policy::NormalizedPolicy;
+use sysallow_profile::formats::{self, Document, Format};
+use sysallow_profile::policy::NormalizedPolicy;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = NormalizedPolicy::from_document(&doc);
     if let Document::Profile(profile) = &doc {
-        let _ = profile_gen::check::warnings(profile);
+        let _ = sysallow_profile::check::warnings(profile);
         for format in Format::ALL {
             let _ = formats::write(profile, format);
         }

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracer::target::Engine;
-use tracer::target::engine::{decode_inspect, decode_list, parse_response};
+use sysallow::target::Engine;
+use sysallow::target::engine::{decode_inspect, decode_list, parse_response};
 
 fuzz_target!(|data: &[u8]| {
     let decode = |body: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tracer::cgroup::{Cgroup2Mount, parse_v2_line};
+use sysallow::cgroup::{Cgroup2Mount, parse_v2_line};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use profile_gen::Recording;
-use profile_gen::formats::{self, Format};
-use profile_gen::generate::{GenerationPolicy, generate};
+use sysallow_profile::Recording;
+use sysallow_profile::formats::{self, Format};
+use sysallow_profile::generate::{GenerationPolicy, generate};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -10,7 +10,7 @@ mod common;
 use common::containerd::{self, Containerd};
 use common::parent_e2e::{WORK, runtime_tail};
 use common::recorder::{Recorder, SETUP_ONLY, profile_names, read_recording};
-use profile_gen::Abi;
+use sysallow_profile::Abi;
 
 /// Container ids look like Docker's (64 hex digits), so the layouts recognise them.
 fn id(n: u32) -> String {
@@ -64,7 +64,7 @@ fn containerd_containers_recorded_under_a_parent_run_under_their_profiles() {
         let stem = format!("{}_{container}", containerd::NAMESPACE);
         let rec = read_recording(&out.path().join(format!("{stem}.rec.json")));
         match &rec.target {
-            profile_gen::recording::Target::Container {
+            sysallow_profile::recording::Target::Container {
                 name: Some(name),
                 engine: Some(engine),
                 runtime: Some(runtime),

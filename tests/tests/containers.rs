@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::docker::{self, Dockerd};
 use common::parent_e2e::{self, RUN_TIMEOUT, RuntimeCase, WORK};
 use common::recorder::{Recorder, profile_names, read_recording};
-use profile_gen::Abi;
+use sysallow_profile::Abi;
 
 /// runc: Docker's default runtime.
 const RUNC: RuntimeCase<Dockerd> = RuntimeCase {
@@ -113,7 +113,7 @@ fn attaching_to_a_running_container_records_its_later_activity_until_it_exits() 
     assert!(status.success(), "{status}");
     let rec = read_recording(&rec);
     match &rec.target {
-        profile_gen::recording::Target::Container { id, name, .. } => {
+        sysallow_profile::recording::Target::Container { id, name, .. } => {
             assert_eq!(id, &container.id);
             assert_eq!(name.as_deref(), Some(container.name.as_str()));
         }
@@ -370,7 +370,7 @@ fn docker_run_rm_containers_of_a_few_milliseconds_are_recorded_under_their_names
         );
         let rec = read_recording(&path);
         match &rec.target {
-            profile_gen::recording::Target::Container {
+            sysallow_profile::recording::Target::Container {
                 name: Some(recorded),
                 runtime,
                 ..

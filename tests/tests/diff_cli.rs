@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use profile_gen::{Abi, Recording, recording};
+use sysallow_profile::{Abi, Recording, recording};
 
 use common::{diff_data as data, golden, stderr, stdout};
 

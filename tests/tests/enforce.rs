@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use profile_gen::Abi;
-use profile_gen::recording::{Host, Recording, Target};
+use sysallow_profile::Abi;
+use sysallow_profile::recording::{Host, Recording, Target};
 
 /// What any static glibc 2.36 program does from `execve` to `exit_group` (x86_64):
 /// the exec itself; static start-up (brk for the heap, arch_prctl for TLS, set_tid_address,

@@ -7,10 +7,10 @@ use common::{stderr, stdout};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use profile_gen::Abi;
-use profile_gen::formats::{self, Document, Format};
-use profile_gen::profile::{Action, Profile};
-use profile_gen::recording::{Host, Recording, Target};
+use sysallow_profile::Abi;
+use sysallow_profile::formats::{self, Document, Format};
+use sysallow_profile::profile::{Action, Profile};
+use sysallow_profile::recording::{Host, Recording, Target};
 
 fn recording(target: Target, names: &[&str]) -> Recording {
     let mut rec = Recording::new(

@@ -18,8 +18,8 @@ use std::time::Duration;
 use common::parent_e2e::{self, ContainerEngine as _, RUN_TIMEOUT, RuntimeCase};
 use common::podman::{self, Podman};
 use common::recorder::read_recording;
-use profile_gen::Abi;
-use profile_gen::recording::Target;
+use sysallow_profile::Abi;
+use sysallow_profile::recording::Target;
 
 /// One Podman at a time: the crun one binds v2's controllers to v1 for the whole host, and
 /// both remove the global blob cache Podman leaves.
@@ -51,7 +51,7 @@ const CRUN: RuntimeCase<Podman> = RuntimeCase {
 };
 
 /// The recording's engine, as `record` found it.
-fn engine_of(rec: &profile_gen::Recording) -> Option<&str> {
+fn engine_of(rec: &sysallow_profile::Recording) -> Option<&str> {
     match &rec.target {
         Target::Container { engine, .. } => engine.as_deref(),
         _ => None,

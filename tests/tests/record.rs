@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use profile_gen::recording::UNATTRIBUTED;
-use profile_gen::{Abi, Recording};
+use sysallow_profile::recording::UNATTRIBUTED;
+use sysallow_profile::{Abi, Recording};
 
 fn read_recording(path: &Path) -> Recording {
     let text =
@@ -568,7 +568,7 @@ fn records_a_running_process_by_pid_and_its_cgroup_by_path() {
     common::assert_success(&out);
     let rec = read_recording(&by_pid);
     match &rec.target {
-        profile_gen::recording::Target::Cgroup { pid, .. } => {
+        sysallow_profile::recording::Target::Cgroup { pid, .. } => {
             assert_eq!(*pid, Some(own.child.id()));
         }
         other => panic!("{other:?}"),

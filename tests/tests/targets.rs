@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::docker::{self, Dockerd, PROBE};
-use tracer::target::{
+use sysallow::target::{
     Cgroup2Mount, CgroupParent, Description, Engine, EngineSocket, Resolver, TargetError,
     TargetSpec, cgroup2_mount,
 };

@@ -75,7 +75,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         "build",
         "--release",
         "-p",
-        "tracer",
+        "sysallow",
         "--bins",
         "--example",
         "bench_reference",

@@ -28,7 +28,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         bail!("the soak records with eBPF: run it as root");
     }
     let target_dir = crate::bench::target_dir();
-    crate::run(crate::cargo().args(["build", "--release", "-p", "tracer", "--bins"]))?;
+    crate::run(crate::cargo().args(["build", "--release", "-p", "sysallow", "--bins"]))?;
     let sysallow = target_dir.join("release/sysallow");
     let out = target_dir.join("soak");
     fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;

@@ -26,7 +26,7 @@ pub fn sysallow_path() -> PathBuf {
     let path = dir.join("sysallow");
     assert!(
         path.exists(),
-        "{} is missing: build it first (cargo build -p tracer), or run `cargo xtask test`",
+        "{} is missing: build it first (cargo build -p sysallow), or run `cargo xtask test`",
         path.display()
     );
     path
@@ -87,11 +87,11 @@ pub fn which(program: &str) -> String {
         .unwrap_or(path)
 }
 
-/// Docker's default profile as vendored in the repository (`profile-gen/data/`), so that
+/// Docker's default profile as vendored in the repository (`sysallow-profile/data/`), so that
 /// containers can run under it without anything outside the tree.
 pub fn docker_default_profile() -> PathBuf {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../profile-gen/data/docker-default.json");
+        .join("../sysallow-profile/data/docker-default.json");
     assert!(path.exists(), "{} is missing", path.display());
     path
 }
@@ -222,15 +222,15 @@ impl Drop for Busy {
     }
 }
 
-/// profile-gen's test inputs for diff and explain (`profile-gen/tests/data/diff`).
+/// sysallow-profile's test inputs for diff and explain (`sysallow-profile/tests/data/diff`).
 pub fn diff_data() -> PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profile-gen/tests/data/diff")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sysallow-profile/tests/data/diff")
 }
 
-/// A golden file of profile-gen's (`profile-gen/tests/golden/NAME`).
+/// A golden file of sysallow-profile's (`sysallow-profile/tests/golden/NAME`).
 pub fn golden(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../profile-gen/tests/golden")
+        .join("../sysallow-profile/tests/golden")
         .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use profile_gen::recording::{CONTAINER_RUNTIME, Target};
-use profile_gen::{Abi, Recording};
+use sysallow_profile::recording::{CONTAINER_RUNTIME, Target};
+use sysallow_profile::{Abi, Recording};
 
 use super::docker::{self, Dockerd};
 use super::podman::Podman;

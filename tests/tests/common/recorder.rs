@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use profile_gen::Recording;
+use sysallow_profile::Recording;
 
 use super::docker::Dockerd;
 

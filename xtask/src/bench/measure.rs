@@ -176,7 +176,7 @@ pub(super) fn perf_trace() -> Command {
 
 /// Start a tracer that wraps `sleep` (a recording of something else) and wait until the sleep
 /// runs under it, i.e. everything is attached.
-/// The reference tracer (`tracer/examples/bench_reference.rs`): one of the reference programs
+/// The reference tracer (`sysallow/examples/bench_reference.rs`): one of the reference programs
 /// from sysallow's own eBPF object, loaded with aya, attached until it is stopped.
 pub(super) fn start_reference(env: &Env, args: &[String]) -> anyhow::Result<Background> {
     let mut cmd = Command::new(&env.reference);

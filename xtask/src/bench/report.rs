@@ -112,8 +112,8 @@ impl Report<'_> {
             "\n### Kernel map memory (sysallow's maps, as loaded)\n\nPer map: the kernel's own \
              accounting on this host ({} possible CPUs, `memlock` in fdinfo), and what the \
              model computes from the object's map definitions for larger hosts \
-             (`tracer::ebpf::memory`, checked against the kernel by \
-             `tracer/tests/kernel_memory.rs`).\n\n| map | type | key | value | entries | here | \
+             (`sysallow::ebpf::memory`, checked against the kernel by \
+             `sysallow/tests/kernel_memory.rs`).\n\n| map | type | key | value | entries | here | \
              {} CPUs | {} CPUs |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
             self.possible_cpus, MODEL_CPUS[0], MODEL_CPUS[1]
         ));

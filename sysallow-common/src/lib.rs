@@ -1,0 +1,291 @@
+//! Types and limits shared by the eBPF programs (`sysallow-ebpf`) and the collector (`sysallow`).
+//!
+//! Every type here is `#[repr(C)]` with no hidden padding: the kernel and user space read the
+//! same bytes. Map names are constants so both sides agree on them.
+#![no_std]
+
+/// Syscall numbers counted per ABI. x86_64 and i386 both end below 470 on Linux 6.18
+/// (`arch/x86/entry/syscalls/syscall_{32,64}.tbl`); a number at or above this is counted as a
+/// loss, never dropped silently.
+pub const MAX_NR: u32 = 512;
+
+/// ABIs a task can call the kernel with on the host. On x86_64 the compat ABI is i386
+/// (int 0x80, sysenter, or a 32-bit process); there is no x32 ABI on this kernel.
+pub const ABI_COUNT: u32 = 2;
+pub const ABI_NATIVE: u32 = 0;
+pub const ABI_COMPAT: u32 = 1;
+
+/// Program slots: one per distinct (target, executable path), assigned in the kernel at exec.
+/// Each target also has a slot for tasks whose program is unknown (the first exec of a spawned
+/// command, tasks that entered the cgroup from outside) and one for a container runtime's
+/// set-up.
+pub const MAX_SLOTS: u32 = 64;
+
+/// Counter shards at most. Each shard is a full set of counters (`MAX_SLOTS` x
+/// `SLOT_COUNTERS` x 8 bytes = 512 KiB) that the CPUs whose number is the shard's modulo share,
+/// bumped with an atomic add: exact counts, with kernel memory bounded however many CPUs the
+/// host has (one set per CPU was 128 MiB on a 256-CPU host), and CPUs that contend for a
+/// counter cache line only within their shard.
+pub const MAX_COUNTER_SHARDS: u32 = 16;
+
+/// The shards a host with `possible_cpus` CPUs gets: a power of two (the kernel side picks a
+/// CPU's shard with a mask), at most one per CPU and at most [`MAX_COUNTER_SHARDS`].
+pub const fn counter_shards(possible_cpus: u32) -> u32 {
+    let mut shards = 1;
+    while shards * 2 <= possible_cpus && shards * 2 <= MAX_COUNTER_SHARDS {
+        shards *= 2;
+    }
+    shards
+}
+
+/// The `COUNTS` element of `slot` in `shard`.
+pub const fn counts_index(shard: u32, slot: u32) -> u32 {
+    shard * MAX_SLOTS + slot
+}
+
+/// Bytes of an executable path kept as a slot's key (longer paths are truncated and counted).
+pub const PATH_LEN: usize = 256;
+
+/// Counters of one slot: ABI x syscall number. The `COUNTS` map has one such element per
+/// (shard, slot): 8 KiB elements are created and read back far faster than 8-byte ones.
+pub const SLOT_COUNTERS: usize = (ABI_COUNT * MAX_NR) as usize;
+pub type SlotCounters = [u64; SLOT_COUNTERS];
+
+/// Index of (ABI, syscall number) in a slot's counters.
+#[inline(always)]
+pub const fn counter_index(abi: u32, nr: u32) -> usize {
+    (abi * MAX_NR + nr) as usize
+}
+
+/// Tasks followed at once (processes and threads that forked from a followed task).
+pub const MAX_TASKS: u32 = 32768;
+
+/// Child targets (containers under an armed parent) at once.
+pub const MAX_TARGETS: u32 = 1024;
+
+/// What could not be recorded, by cause: one counter each in the `LOSSES` map.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loss {
+    /// A syscall number at or above `MAX_NR`, or negative.
+    NrOutOfRange = 0,
+    /// An exec of a new program when every slot was taken: its syscalls are still counted, in
+    /// the target's unattributed slot.
+    SlotsFull = 1,
+    /// A fork when the task map was full: the child's syscalls are counted as unattributed.
+    TaskMapFull = 2,
+    /// An executable path longer than `PATH_LEN` (it was truncated; still counted).
+    PathTruncated = 3,
+    /// A counter slot could not be addressed (should never happen; a verifier-safe guard).
+    CounterMissing = 4,
+    /// Reading the kernel's task state failed, so the ABI could not be told.
+    AbiUnknown = 5,
+    /// A new child cgroup could not become a target (target map or slots full): its syscalls
+    /// were counted under the parent.
+    TargetsFull = 6,
+    /// A first-seen time could not be kept (the `FIRST_SEEN` map was full): the syscall is
+    /// counted, only when it first appeared is unknown.
+    FirstSeenFull = 7,
+    /// An argument value could not be kept (`ARG_VALUES` or `ARG_SETS` was full): no set of
+    /// argument values can be trusted to be complete, so no argument rule is generated.
+    ArgMapFull = 8,
+}
+
+pub const LOSS_KINDS: u32 = 9;
+
+/// How the kernel side captures an argument of a syscall: the `CAPTURE` array, indexed by
+/// `counter_index(abi, nr)`, holds the kind + 1 (0: not captured). The collector fills it from
+/// its syscall tables; what each value means is `sysallow_profile::args`' to say.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// arg0 (clone's flags, personality's persona, prctl's option).
+    Arg0 = 0,
+    /// arg1 (ioctl's request, fcntl's command).
+    Arg1 = 1,
+    /// `arg0 << 32 | arg1 & !(SOCK_NONBLOCK | SOCK_CLOEXEC)`: socket's domain and type.
+    Socket = 2,
+    /// `arg2 & (PROT_WRITE | PROT_EXEC)`: mmap's, mprotect's and pkey_mprotect's protection.
+    Prot = 3,
+    /// `arg1 << 32 | arg2`: setsockopt's level and option name.
+    Setsockopt = 4,
+    /// The first 8 bytes of the struct arg0 points to: clone3's `clone_args.flags`.
+    Clone3Flags = 5,
+}
+
+pub const ARG_KINDS: u32 = 6;
+
+/// Distinct values kept per (target, ABI, syscall); one more and the set is marked
+/// overflowed (`ARG_OVERFLOW`), and no rule is generated for it.
+pub const MAX_ARG_VALUES: u32 = 64;
+/// In `ARG_SETS`: the set overflowed, or a value could not be read.
+pub const ARG_OVERFLOW: u32 = u32::MAX;
+/// Argument values kept at once, over every target and syscall.
+pub const ARG_VALUES_MAX: u32 = 8192;
+/// Sets of argument values at once (target x ABI x captured syscall).
+pub const ARG_SETS_MAX: u32 = 2048;
+
+/// Key of the `ARG_VALUES` map: one distinct value of a captured argument.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgKey {
+    /// The target's index (its base slot).
+    pub target: u32,
+    /// `counter_index(abi, nr)` of the syscall.
+    pub counter: u32,
+    pub value: u64,
+}
+
+/// Value of the `EXIT_FACTS` map, keyed like `ARG_SETS` (target, ABI, syscall): how the
+/// syscall failed with EPERM or ENOSYS, for a workload that runs under a filter already in
+/// place (a container's runtime installs one). A call the filter denies never reaches
+/// `sys_enter`; it is seen only at `sys_exit`, with the errno the filter gave.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExitFacts {
+    /// Entered (seen at sys_enter), then failed with EPERM.
+    pub entered_eperm: u64,
+    /// Entered, then failed with ENOSYS (a probe of something the kernel lacks).
+    pub entered_enosys: u64,
+    /// Never entered in this program: denied with EPERM by a filter in place.
+    pub denied_eperm: u64,
+    /// Never entered in this program: denied with ENOSYS by a filter in place.
+    pub denied_enosys: u64,
+}
+
+/// Key of the `ARG_SETS` map: the set of one (target, ABI, syscall).
+#[inline(always)]
+pub const fn arg_set_key(target: u32, counter: u32) -> u64 {
+    ((target as u64) << 32) | counter as u64
+}
+
+/// First-seen times kept (one per slot, ABI and syscall that was ever made): 64 slots making
+/// 256 distinct syscalls each, far more than any real program makes.
+pub const FIRST_SEEN_MAX: u32 = 16384;
+
+/// Key of the `FIRST_SEEN` map: a slot's counter, numbered across slots.
+#[inline(always)]
+pub const fn first_seen_key(slot: u32, counter: usize) -> u32 {
+    slot * SLOT_COUNTERS as u32 + counter as u32
+}
+
+/// The (slot, counter index) of a `FIRST_SEEN` key.
+pub const fn first_seen_slot_counter(key: u32) -> (u32, usize) {
+    (
+        key / SLOT_COUNTERS as u32,
+        (key % SLOT_COUNTERS as u32) as usize,
+    )
+}
+
+/// Value of the `TARGETS` map, keyed by cgroup v2 id (the inode number of its directory).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TargetInfo {
+    /// Identity of the target in `ProgramKey`s: its base slot, unique per target.
+    pub index: u32,
+    /// Slot for this target's tasks whose program is not known.
+    pub base_slot: u32,
+    /// Slot for the container runtime's set-up (tasks not yet armed, with `TARGET_BOUNDARY`).
+    pub setup_slot: u32,
+    /// `TARGET_*` flags.
+    pub flags: u32,
+}
+
+/// The armed cgroup's slots, fixed so that the kernel side knows them as constants: the
+/// collector marks them taken before the programs are attached.
+pub const ROOT_BASE_SLOT: u32 = 0;
+pub const ROOT_SETUP_SLOT: u32 = 1;
+
+/// Each child cgroup (at the target's level + 1) becomes a target of its own, created by the
+/// kernel side at its first syscall: one recording per container under a `--cgroup-parent`.
+pub const TARGET_SPLIT: u32 = 1;
+/// A container: a process's syscalls are the workload's only once it has installed a seccomp
+/// filter (the runtime's tail runs under the filter) or exec'd (the entrypoint); before that
+/// they are the runtime's set-up and are counted apart.
+pub const TARGET_BOUNDARY: u32 = 2;
+/// Set on targets the kernel side created for a child cgroup of a `TARGET_SPLIT` target.
+pub const TARGET_CHILD: u32 = 4;
+
+/// In a `TASK_SLOT` value: the process is past the runtime boundary.
+pub const TASK_ARMED: u32 = 1 << 31;
+
+/// Key of the `PROGRAM_SLOTS` map: an executable path within one target.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgramKey {
+    pub target: u32,
+    pub path: [u8; PATH_LEN],
+}
+
+impl ProgramKey {
+    pub const fn zeroed() -> Self {
+        Self {
+            target: 0,
+            path: [0; PATH_LEN],
+        }
+    }
+}
+
+/// Map names, shared by both sides.
+pub mod maps {
+    pub const TARGETS: &str = "TARGETS";
+    pub const TASK_SLOT: &str = "TASK_SLOT";
+    pub const PROGRAM_SLOTS: &str = "PROGRAM_SLOTS";
+    pub const NEXT_SLOT: &str = "NEXT_SLOT";
+    pub const SLOTS_TAKEN: &str = "SLOTS_TAKEN";
+    pub const COUNTS: &str = "COUNTS";
+    pub const LOSSES: &str = "LOSSES";
+    pub const FIRST_SEEN: &str = "FIRST_SEEN";
+    pub const CAPTURE: &str = "CAPTURE";
+    pub const ARG_VALUES: &str = "ARG_VALUES";
+    pub const ARG_SETS: &str = "ARG_SETS";
+    pub const EXIT_FACTS: &str = "EXIT_FACTS";
+}
+
+/// Load-time configuration (globals the collector overrides).
+pub mod globals {
+    /// Level of the armed cgroup in the v2 hierarchy (root is 0).
+    pub const TARGET_LEVEL: &str = "TARGET_LEVEL";
+    /// The armed cgroup's id, and its `TARGET_*` flags.
+    pub const TARGET_CGROUP: &str = "TARGET_CGROUP";
+    pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
+    /// `counter_shards(possible CPUs)`; `COUNTS` has that many times `MAX_SLOTS` elements.
+    pub const COUNTER_SHARDS: &str = "COUNTER_SHARDS";
+    /// Offsets of `pid` and `clone_flags` in `task:task_newtask` (read from its tracefs
+    /// `format`).
+    pub const NEWTASK_PID_OFFSET: &str = "NEWTASK_PID_OFFSET";
+    pub const NEWTASK_FLAGS_OFFSET: &str = "NEWTASK_FLAGS_OFFSET";
+    /// Offset of the `__data_loc char[] filename` field of `sched:sched_process_exec`.
+    pub const EXEC_FILENAME_OFFSET: &str = "EXEC_FILENAME_OFFSET";
+    /// Offset of `group_dead` in `sched:sched_process_exit`.
+    pub const EXIT_GROUP_DEAD_OFFSET: &str = "EXIT_GROUP_DEAD_OFFSET";
+    /// Offset of `thread_info.status` in `task_struct` (x86: thread_info is the first member).
+    pub const TASK_STATUS_OFFSET: &str = "TASK_STATUS_OFFSET";
+    /// Field offsets of the classic `raw_syscalls` tracepoints (the fallback attach).
+    pub const SYS_ENTER_ID_OFFSET: &str = "SYS_ENTER_ID_OFFSET";
+    pub const SYS_ENTER_ARGS_OFFSET: &str = "SYS_ENTER_ARGS_OFFSET";
+    pub const SYS_EXIT_RET_OFFSET: &str = "SYS_EXIT_RET_OFFSET";
+    pub const SYS_EXIT_ID_OFFSET: &str = "SYS_EXIT_ID_OFFSET";
+    /// Syscall numbers that install a seccomp filter, per ABI (native, compat): `seccomp` and
+    /// `prctl`. Set by the collector from its syscall tables.
+    pub const NR_SECCOMP: &str = "NR_SECCOMP";
+    pub const NR_PRCTL: &str = "NR_PRCTL";
+    pub const NR_SECCOMP_COMPAT: &str = "NR_SECCOMP_COMPAT";
+    pub const NR_PRCTL_COMPAT: &str = "NR_PRCTL_COMPAT";
+}
+
+/// `TS_COMPAT` in `thread_info.status`: set while the task is in a 32-bit syscall
+/// (arch/x86/include/asm/thread_info.h; `in_ia32_syscall()`).
+pub const TS_COMPAT: u32 = 0x0002;
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: plain `#[repr(C)]` data with no padding and no pointers.
+    unsafe impl aya::Pod for super::TargetInfo {}
+    // SAFETY: `u32` followed by a byte array: no padding, no pointers.
+    unsafe impl aya::Pod for super::ProgramKey {}
+    // SAFETY: two `u32` then a `u64`: no padding, no pointers.
+    unsafe impl aya::Pod for super::ArgKey {}
+    // SAFETY: four `u64`: no padding, no pointers.
+    unsafe impl aya::Pod for super::ExitFacts {}
+}
