@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
-use sysallow_profile::Recording;
-use sysallow_profile::formats::{self, Format};
-use sysallow_profile::generate;
-use sysallow_profile::imports::{self, ImportsMode};
-use sysallow_profile::recording::Target;
-use sysallow::cgroup::{self, Cgroup};
+use sysallow::cgroup::{Cgroup, Cgroup2Mount};
 use sysallow::live::LiveOptions;
 use sysallow::output::{Output, Owner};
 use sysallow::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
 use sysallow::spawn::{Ended, RunAs};
 use sysallow::target::{CgroupParent, Description, EngineSocket, Resolver, TargetSpec};
+use sysallow_profile::Recording;
+use sysallow_profile::formats::{self, Format};
+use sysallow_profile::generate;
+use sysallow_profile::imports::{self, ImportsMode};
+use sysallow_profile::recording::Target;
 
 use super::StatusError;
 use super::generate::PolicyArgs;
@@ -169,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let creates_cgroup = !args.command.is_empty() || args.cgroup_parent.is_some();
     sysallow::privilege::check_record(&sysallow::privilege::RecordNeeds {
         creates_cgroup_in: creates_cgroup
-            .then(|| sysallow::cgroup::v2_mount().map(|m| m.path))
+            .then(|| sysallow::cgroup::Cgroup2Mount::find().map(|m| m.path))
             .transpose()?,
         runs_as_invoking_user: owner.is_some() && !args.command.is_empty(),
         gives_outputs_to_invoking_user: owner.is_some(),
@@ -365,7 +365,7 @@ fn record_parent(
     // Fail now if the directory cannot be written, not after the containers ran.
     drop(Output::prepare(&dir.join(".sysallow-check"), owner)?);
 
-    let mount = cgroup::v2_mount()?;
+    let mount = Cgroup2Mount::find()?;
     let parent = CgroupParent::create_or_reuse(&mount, parent)?;
     let sockets = EngineSocket::from_env();
     let flag = parent.docker_cgroup_parent();
