@@ -3,6 +3,14 @@
 //! Order matters: the programs are attached and the cgroup armed before the command starts,
 //! the command moves itself into the cgroup just before `execve`, and the counters are read
 //! only after every process of the command has ended, so nothing is missed at either end.
+//!
+//! Around a session: [`repeat`] (`--repeat N`), [`parent`] (`--cgroup-parent`), [`outputs`]
+//! (the files written and the summary said after), [`naming`] (one file pair per container).
+
+pub mod naming;
+pub mod outputs;
+pub mod parent;
+pub mod repeat;
 
 use std::ffi::OsString;
 use std::sync::Arc;
