@@ -4,6 +4,9 @@
 //! same bytes. Map names are constants so both sides agree on them.
 #![no_std]
 
+#[cfg(feature = "std")]
+pub mod mountinfo;
+
 /// Syscall numbers counted per ABI. x86_64 and i386 both end below 470 on Linux 6.18
 /// (`arch/x86/entry/syscalls/syscall_{32,64}.tbl`); a number at or above this is counted as a
 /// loss, never dropped silently.

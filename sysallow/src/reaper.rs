@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::cgroup::Cgroup2Mount;
 use crate::cgroup::{Cgroup, CgroupError, PARENT};
-use crate::target::Cgroup2Mount;
 
 /// The hidden subcommand the reaper runs as (`sysallow __reap CGROUP`).
 pub const SUBCOMMAND: &str = "__reap";

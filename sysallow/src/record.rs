@@ -3,6 +3,14 @@
 //! Order matters: the programs are attached and the cgroup armed before the command starts,
 //! the command moves itself into the cgroup just before `execve`, and the counters are read
 //! only after every process of the command has ended, so nothing is missed at either end.
+//!
+//! Around a session: [`repeat`] (`--repeat N`), [`parent`] (`--cgroup-parent`), [`outputs`]
+//! (the files written and the summary said after), [`naming`] (one file pair per container).
+
+pub mod naming;
+pub mod outputs;
+pub mod parent;
+pub mod repeat;
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -12,13 +20,13 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use sysallow_profile::Recording;
-use sysallow_profile::recording::{Exit, Target};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
+use sysallow_profile::Recording;
+use sysallow_profile::recording::{Exit, Target};
 
-use crate::cgroup::{self, Cgroup, CgroupError};
+use crate::cgroup::{self, Cgroup, Cgroup2Mount, CgroupError};
 use crate::ebpf::{Root, Tracer, TracerError};
 use crate::host;
 use crate::live::{self, Live, LiveOptions};
@@ -75,7 +83,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
     privilege::check_btf()?;
     let program = spawn::resolve_program(spec.argv.first().map_or("".as_ref(), |a| a))?;
     let tracefs = privilege::tracefs()?;
-    let mount = cgroup::v2_mount()?;
+    let mount = Cgroup2Mount::find()?;
     crate::reaper::clear_stale(&mount);
     let name = format!("run-{}", std::process::id());
     let cgroup = Cgroup::create_for_command(&mount, &name)?;

@@ -9,9 +9,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::docker::{self, Dockerd, PROBE};
+use sysallow::cgroup::CgroupError;
 use sysallow::target::{
     Cgroup2Mount, CgroupParent, Description, Engine, EngineSocket, Resolver, TargetError,
-    TargetSpec, cgroup2_mount,
+    TargetSpec,
 };
 
 /// The directory of `pid`'s v2 cgroup, computed independently of the code under test.
@@ -44,7 +45,10 @@ fn finds_the_cgroup2_mount_from_mountinfo() {
     if !have_cgroup2("finds_the_cgroup2_mount_from_mountinfo") {
         return;
     }
-    assert_eq!(cgroup2_mount().unwrap(), docker::cgroup2_mount().unwrap());
+    assert_eq!(
+        Cgroup2Mount::find().unwrap().path,
+        docker::cgroup2_mount().unwrap()
+    );
 }
 
 #[test]
@@ -73,7 +77,10 @@ fn resolves_a_pid_and_cgroup_paths() {
     // The root cgroup: level 0.
     let root = resolver.cgroup(Path::new("/")).err();
     assert!(
-        matches!(root, Some(TargetError::NotACgroup { .. })),
+        matches!(
+            root,
+            Some(TargetError::Cgroup(CgroupError::NotACgroup { .. }))
+        ),
         "{root:?}"
     );
     let root = resolver.cgroup(&resolver.mount().path).unwrap();
@@ -82,7 +89,7 @@ fn resolves_a_pid_and_cgroup_paths() {
     for bad in [Path::new("/tmp"), Path::new("no-such-cgroup-here")] {
         let err = resolver.cgroup(bad).unwrap_err();
         assert!(
-            matches!(err, TargetError::NotACgroup { .. }),
+            matches!(err, TargetError::Cgroup(CgroupError::NotACgroup { .. })),
             "{bad:?}: {err}"
         );
     }
@@ -90,10 +97,16 @@ fn resolves_a_pid_and_cgroup_paths() {
     let v1 = Path::new("/sys/fs/cgroup/cpu");
     if v1.is_dir() && !v1.starts_with(&resolver.mount().path) {
         let err = resolver.cgroup(v1).unwrap_err();
-        assert!(matches!(err, TargetError::NotACgroup { .. }), "{err}");
+        assert!(
+            matches!(err, TargetError::Cgroup(CgroupError::NotACgroup { .. })),
+            "{err}"
+        );
     }
     let err = resolver.pid(u32::MAX - 1).unwrap_err();
-    assert!(matches!(err, TargetError::PidNotFound { .. }), "{err}");
+    assert!(
+        matches!(err, TargetError::Cgroup(CgroupError::PidNotFound { .. })),
+        "{err}"
+    );
 }
 
 #[test]

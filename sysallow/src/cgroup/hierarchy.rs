@@ -13,15 +13,12 @@ use std::fs;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 
-use crate::target::{TargetError, io_err};
+pub use sysallow_common::mountinfo;
+
+use super::{CgroupError, io_err};
 
 /// `CGROUP2_SUPER_MAGIC` from `include/uapi/linux/magic.h`.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-
-/// The mount point of the cgroup v2 hierarchy, from `/proc/self/mountinfo`.
-pub fn cgroup2_mount() -> Result<PathBuf, TargetError> {
-    Ok(Cgroup2Mount::find()?.path)
-}
 
 /// Where the cgroup v2 hierarchy is mounted, and which cgroup the mount shows as its root.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,30 +31,18 @@ pub struct Cgroup2Mount {
 }
 
 impl Cgroup2Mount {
-    /// The first cgroup2 mount in `/proc/self/mountinfo`.
-    pub fn find() -> Result<Self, TargetError> {
-        let path = Path::new("/proc/self/mountinfo");
-        let text = fs::read_to_string(path).map_err(io_err("reading", path))?;
-        Self::parse(&text).ok_or(TargetError::NoCgroup2Mount)
+    /// The first cgroup2 mount in `/proc/self/mountinfo`: the one way sysallow finds the
+    /// hierarchy ([`mountinfo::find_cgroup2`]).
+    pub fn find() -> Result<Self, CgroupError> {
+        mountinfo::find_cgroup2()
+            .map_err(io_err("reading", Path::new(mountinfo::PATH)))?
+            .map(Self::from)
+            .ok_or(CgroupError::NoV2Mount)
     }
 
-    /// Parse mountinfo: lines are `id parent major:minor root mountpoint options [optional...]
-    /// - fstype source superoptions` (proc(5)); paths escape space, tab, newline and backslash
-    /// as `\ooo`.
-    pub fn parse(mountinfo: &str) -> Option<Self> {
-        mountinfo.lines().find_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            if right.split_whitespace().next()? != "cgroup2" {
-                return None;
-            }
-            let mut fields = left.split_whitespace();
-            let root = fields.nth(3)?;
-            let mount_point = fields.next()?;
-            Some(Cgroup2Mount {
-                path: PathBuf::from(unescape_octal(mount_point)),
-                root: PathBuf::from(unescape_octal(root)),
-            })
-        })
+    /// The first cgroup2 mount in the text of a mountinfo file.
+    pub fn parse(text: &str) -> Option<Self> {
+        mountinfo::cgroup2(text).map(Self::from)
     }
 
     /// The depth of the mount point's own cgroup in the hierarchy (0 for a full mount).
@@ -78,8 +63,8 @@ impl Cgroup2Mount {
 
     /// Open a directory of this hierarchy: it must exist, lie under the mount point, and be on
     /// a cgroup2 file system.
-    pub fn open(&self, dir: &Path) -> Result<CgroupDir, TargetError> {
-        let not_a_cgroup = |reason: String| TargetError::NotACgroup {
+    pub fn open(&self, dir: &Path) -> Result<CgroupDir, CgroupError> {
+        let not_a_cgroup = |reason: String| CgroupError::NotACgroup {
             path: dir.to_owned(),
             mount: self.path.clone(),
             reason,
@@ -105,6 +90,15 @@ impl Cgroup2Mount {
             path: canonical,
             id: meta.ino(),
         })
+    }
+}
+
+impl From<mountinfo::Mount> for Cgroup2Mount {
+    fn from(mount: mountinfo::Mount) -> Self {
+        Cgroup2Mount {
+            path: mount.mount_point,
+            root: mount.root,
+        }
     }
 }
 
@@ -153,33 +147,14 @@ fn depth(path: &Path) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-fn unescape_octal(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && let Some(code) = s.get(i + 1..i + 4)
-            && let Ok(byte) = u8::from_str_radix(code, 8)
-        {
-            out.push(byte);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The v2 cgroup of a process: the `0::/path` line of `/proc/PID/cgroup` (cgroups(7)).
 /// `None` when the process has no v2 entry (a v1-only host).
-pub fn pid_cgroup(pid: u32) -> Result<Option<String>, TargetError> {
+pub fn pid_cgroup(pid: u32) -> Result<Option<String>, CgroupError> {
     let file = PathBuf::from(format!("/proc/{pid}/cgroup"));
     let text = match fs::read_to_string(&file) {
         Ok(text) => text,
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ESRCH)) => {
-            return Err(TargetError::PidNotFound { pid });
+            return Err(CgroupError::PidNotFound { pid });
         }
         Err(source) => return Err(io_err("reading", &file)(source)),
     };
@@ -195,22 +170,11 @@ pub fn parse_v2_line(proc_cgroup: &str) -> Option<String> {
 }
 
 /// The mount points of the cgroup v1 hierarchies (hybrid hosts), for clean-up of directories
-/// a runtime mirrors there.
+/// a runtime mirrors there; none when mountinfo cannot be read.
 pub fn cgroup1_mounts() -> Vec<PathBuf> {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            if right.split_whitespace().next()? != "cgroup" {
-                return None;
-            }
-            Some(PathBuf::from(unescape_octal(
-                left.split_whitespace().nth(4)?,
-            )))
-        })
-        .collect()
+    fs::read_to_string(mountinfo::PATH)
+        .map(|text| mountinfo::cgroup1(&text))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

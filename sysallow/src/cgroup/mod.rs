@@ -12,21 +12,32 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::target::TargetError;
-
 pub mod births;
 mod hierarchy;
 pub use hierarchy::{
-    Cgroup2Mount, CgroupDir, cgroup1_mounts, cgroup2_mount, parse_v2_line, pid_cgroup,
+    Cgroup2Mount, CgroupDir, cgroup1_mounts, mountinfo, parse_v2_line, pid_cgroup,
 };
 
 /// The directory under the v2 root where sysallow creates the cgroups of recorded commands.
 pub const PARENT: &str = "sysallow";
 
+/// What went wrong with the cgroup v2 hierarchy or one of its directories. Knows nothing of
+/// targets: `target` builds on this module, never the reverse.
 #[derive(Debug, thiserror::Error)]
 pub enum CgroupError {
-    #[error(transparent)]
-    Hierarchy(#[from] TargetError),
+    #[error(
+        "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); sysallow filters \
+         by cgroup v2 id: mount one with `mount -t cgroup2 none /sys/fs/cgroup/unified`"
+    )]
+    NoV2Mount,
+    #[error("{path} is not a cgroup v2 directory (cgroup v2 is mounted at {mount}): {reason}")]
+    NotACgroup {
+        path: PathBuf,
+        mount: PathBuf,
+        reason: String,
+    },
+    #[error("no process with pid {pid}")]
+    PidNotFound { pid: u32 },
     #[error("{action} {path}")]
     Io {
         action: &'static str,
@@ -44,11 +55,6 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
         path: path.to_owned(),
         source,
     }
-}
-
-/// The cgroup v2 hierarchy (see [`Cgroup2Mount`]: one reader of mountinfo).
-pub fn v2_mount() -> Result<Cgroup2Mount, CgroupError> {
-    Ok(Cgroup2Mount::find()?)
 }
 
 /// A cgroup v2 directory.

@@ -7,17 +7,18 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
-use sysallow_profile::Recording;
-use sysallow_profile::formats::{self, Format};
-use sysallow_profile::generate;
-use sysallow_profile::imports::{self, ImportsMode};
-use sysallow_profile::recording::Target;
-use sysallow::cgroup::{self, Cgroup};
+use sysallow::cgroup::Cgroup;
 use sysallow::live::LiveOptions;
 use sysallow::output::{Output, Owner};
-use sysallow::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
-use sysallow::spawn::{Ended, RunAs};
-use sysallow::target::{CgroupParent, Description, EngineSocket, Resolver, TargetSpec};
+use sysallow::record::naming::ContainerFiles;
+use sysallow::record::outputs::{Generation, Outputs, RecordedHow};
+use sysallow::record::parent::{ParentSpec, record_parent};
+use sysallow::record::repeat::record_repeated;
+use sysallow::record::{CommandSpec, WatchSpec, WatchTarget, record_watch};
+use sysallow::spawn::RunAs;
+use sysallow::target::{Description, Resolver, TargetSpec};
+use sysallow_profile::Recording;
+use sysallow_profile::recording::Target;
 
 use super::StatusError;
 use super::generate::PolicyArgs;
@@ -169,7 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let creates_cgroup = !args.command.is_empty() || args.cgroup_parent.is_some();
     sysallow::privilege::check_record(&sysallow::privilege::RecordNeeds {
         creates_cgroup_in: creates_cgroup
-            .then(|| sysallow::cgroup::v2_mount().map(|m| m.path))
+            .then(|| sysallow::cgroup::Cgroup2Mount::find().map(|m| m.path))
             .transpose()?,
         runs_as_invoking_user: owner.is_some() && !args.command.is_empty(),
         gives_outputs_to_invoking_user: owner.is_some(),
@@ -184,7 +185,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         stress
     });
     if let Some(parent) = &args.cgroup_parent {
-        return record_parent(&args, parent, duration, owner);
+        return record_under_parent(&args, parent, duration, owner);
     }
     if !args.command.is_empty() {
         return record_one_command(&args, duration, owner);
@@ -203,96 +204,40 @@ fn record_one_command(
         None => RunAs::sudo_user().transpose()?,
     };
     // Prepared before the command runs: an unwritable path fails now, not after the workload.
-    let outputs = Outputs::prepare(args, owner)?;
+    let outputs = prepare_outputs(args, owner)?;
     let spec = CommandSpec {
         argv: &args.command,
         run_as: run_as.as_ref(),
         duration,
         live: LiveOptions::for_terminal(args.until_stable),
     };
-    let mut runs: Vec<Recording> = Vec::new();
-    let mut status: u8 = 0;
-    for run in 1..=args.repeat {
-        let result = record_command(&spec).map_err(|err| {
-            let status = err.status();
-            anyhow::Error::new(StatusError {
-                status,
-                message: sysallow_profile::error_chain(&err),
-            })
-        })?;
-        if result.stragglers > 0 {
+    let repeated = record_repeated(&spec, args.repeat, |run| {
+        if run.stragglers > 0 {
             eprintln!(
                 "sysallow: the command left {} process(es) running; they were stopped",
-                result.stragglers
+                run.stragglers
             );
         }
-        let this = match result.ended {
-            // Stopped on purpose: nothing new appeared for --until-stable.
-            _ if result.stopped_stable => 0,
-            Ended::Code(code) => code as u8,
-            Ended::Signal(signal) => (128 + signal) as u8,
-        };
-        if args.repeat > 1 {
-            let new = new_syscalls(&runs, &result.recording);
-            eprintln!(
-                "sysallow: run {run}/{}: exit status {this}; {} syscall(s) not seen in earlier \
-                 runs{}",
-                args.repeat,
-                new.len(),
-                if new.is_empty() || run == 1 {
-                    String::new()
-                } else {
-                    format!(": {}", new.join(" "))
-                }
-            );
+        if run.of > 1 {
+            eprintln!("sysallow: {run}");
         }
-        if status == 0 {
-            status = this;
-        }
-        runs.push(result.recording);
+    })
+    .map_err(|err| {
+        anyhow::Error::new(StatusError {
+            status: err.status(),
+            message: sysallow_profile::error_chain(&err),
+        })
+    })?;
+    for warning in &repeated.warnings {
+        eprintln!("sysallow: warning: {warning}");
     }
-    let recording = if runs.len() == 1 {
-        runs.remove(0)
-    } else {
-        let refs: Vec<&Recording> = runs.iter().collect();
-        let (merged, warnings) = sysallow_profile::merge::merge_recordings(&refs);
-        for warning in warnings {
-            eprintln!("sysallow: warning: {warning}");
-        }
-        merged
-    };
     let how = RecordedHow {
         runs: args.repeat,
         stressed: args.stress,
         container_run: false,
     };
-    outputs.write(&recording, &args.policy, how)?;
-    Ok(status)
-}
-
-/// The (ABI, syscall) names of `recording` that none of `earlier` saw, as `name` (or
-/// `name/abi` outside the host's native ABI).
-fn new_syscalls(earlier: &[Recording], recording: &Recording) -> Vec<String> {
-    let native = sysallow_profile::Abi::native();
-    recording
-        .abis
-        .iter()
-        .flat_map(|(abi, rec)| rec.syscalls.keys().map(move |name| (*abi, name)))
-        .filter(|(abi, name)| {
-            !earlier.iter().any(|r| {
-                r.abis
-                    .get(abi)
-                    .is_some_and(|a| a.syscalls.contains_key(*name))
-            })
-        })
-        .map(|(abi, name)| {
-            if abi == native {
-                name.clone()
-            } else {
-                format!("{name}/{abi}")
-            }
-        })
-        .collect()
+    write_outputs(outputs, &repeated.recording, &args.policy, how)?;
+    Ok(repeated.status)
 }
 
 /// `record --container`, `--cgroup`, `--pid`.
@@ -305,7 +250,7 @@ fn record_one_cgroup(
         anyhow::bail!("--user is for a command sysallow starts (after `--`)");
     }
     let target = resolve_target(args)?;
-    let outputs = Outputs::prepare(args, owner)?;
+    let outputs = prepare_outputs(args, owner)?;
     let shown = target.shown;
     let spec = WatchSpec {
         target: target.watch,
@@ -321,7 +266,7 @@ fn record_one_cgroup(
             stressed: args.stress,
             container_run: matches!(one.recording.target, Target::Container { .. }),
         };
-        outputs.write(&one.recording, &args.policy, how)?;
+        write_outputs(outputs, &one.recording, &args.policy, how)?;
     }
     Ok(0)
 }
@@ -335,7 +280,7 @@ fn unreachable_child() -> Target {
 }
 
 /// `record --cgroup-parent NAME -o DIR`.
-fn record_parent(
+fn record_under_parent(
     args: &Args,
     parent: &str,
     duration: Option<Duration>,
@@ -365,310 +310,55 @@ fn record_parent(
     // Fail now if the directory cannot be written, not after the containers ran.
     drop(Output::prepare(&dir.join(".sysallow-check"), owner)?);
 
-    let mount = cgroup::v2_mount()?;
-    let parent = CgroupParent::create_or_reuse(&mount, parent)?;
-    let sockets = EngineSocket::from_env();
-    let flag = parent.docker_cgroup_parent();
-    let armed_path = parent.dir().path.clone();
-    // Said only once the programs are attached: a container started after it is recorded from
-    // its first syscall.
-    let announce = Box::new(|| {
-        eprintln!(
-            "sysallow: armed {}; start containers with --cgroup-parent={flag} (Ctrl-C to stop)",
-            armed_path.display(),
-        )
-    });
-    let spec = WatchSpec {
-        target: WatchTarget {
-            description: Target::Cgroup {
-                path: parent.dir().relative.display().to_string(),
-                pid: None,
-            },
-            cgroup: Cgroup::from_dir(parent.dir()),
-            boundary: true,
-            split: true,
-        },
+    let spec = ParentSpec {
+        name: parent,
         duration,
         live: LiveOptions::for_terminal(args.until_stable),
     };
-    // Name each container through the engine's API while it still exists.
-    let describe = |path: &std::path::Path| -> Target {
-        let child = parent
-            .children()
-            .ok()
-            .and_then(|children| children.into_iter().find(|c| c.cgroup.path == path));
-        match child {
-            Some(child) => {
-                let resolved = parent.identify(&child, &sockets);
-                // Nothing is lost without a name: the cgroup is what is recorded.
-                if let Description::Container(info) = &resolved.description
-                    && info.name.is_none()
-                {
-                    let mut tried: Vec<String> = sockets.iter().map(ToString::to_string).collect();
-                    tried.push("conmon's command line (Podman, CRI-O)".to_owned());
-                    tried.extend(
-                        sysallow::target::containerd::state_dirs()
-                            .iter()
-                            .map(|d| format!("containerd's state in {}", d.display())),
-                    );
-                    eprintln!(
-                        "sysallow: warning: nothing named container {} (tried: {}); its files \
-                         are named by its id",
-                        info.id,
-                        tried.join(", ")
-                    );
-                }
-                resolved.recording_target()
-            }
-            None => Target::Cgroup {
-                path: path.display().to_string(),
-                pid: None,
-            },
-        }
-    };
-    let watched = record_watch(spec, announce, describe).context("recording");
-    // Only what sysallow created, and only when the containers are gone.
-    if let Err(err) = parent.remove() {
-        eprintln!("sysallow: warning: {}", sysallow_profile::error_chain(&err));
+    let recorded = record_parent(spec, &|event| eprintln!("sysallow: {event}"))?;
+    if recorded.watched.is_empty() {
+        eprintln!("sysallow: no container started under {}", recorded.flag);
     }
-    let watched = watched?;
-    if watched.is_empty() {
-        eprintln!("sysallow: no container started under {flag}");
-    }
-    let mut used = std::collections::BTreeSet::new();
-    for one in watched {
-        let stem = file_stem(&one.recording.target, &one.cgroup, &mut used);
-        let profile = dir.join(format!("{stem}.json"));
-        let outputs = Outputs {
-            profile: Some(Output::prepare(&profile, owner)?),
-            recording: Some(Output::prepare(
-                &dir.join(format!("{stem}.rec.json")),
-                owner,
-            )?),
-        };
+    let mut files = ContainerFiles::new(dir);
+    for one in recorded.watched {
+        let names = files.next(&one.recording.target, &one.cgroup);
+        let outputs = Outputs::prepare(Some(&names.profile), Some(&names.recording), owner)?;
         let how = RecordedHow {
             runs: 1,
             stressed: args.stress,
             container_run: true,
         };
-        outputs.write(&one.recording, &args.policy, how)?;
-        eprintln!("sysallow: wrote {}", profile.display());
+        write_outputs(outputs, &one.recording, &args.policy, how)?;
+        eprintln!("sysallow: wrote {}", names.profile.display());
     }
     Ok(0)
 }
 
-/// A file name for one container's outputs: its name, else its short id, never reused.
-fn file_stem(
-    target: &Target,
-    cgroup: &std::path::Path,
-    used: &mut std::collections::BTreeSet<String>,
-) -> String {
-    let base = match target {
-        Target::Container {
-            name: Some(name), ..
-        } => name.trim_start_matches('/').to_owned(),
-        Target::Container { id, .. } => id.chars().take(12).collect(),
-        _ => cgroup
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "cgroup".to_owned()),
-    };
-    let base: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let mut stem = base.clone();
-    let mut n = 2;
-    while !used.insert(stem.clone()) {
-        stem = format!("{base}-{n}");
-        n += 1;
-    }
-    stem
+/// The -o and --recording outputs, prepared before recording.
+fn prepare_outputs(args: &Args, owner: Option<&Owner>) -> anyhow::Result<Outputs> {
+    Ok(Outputs::prepare(
+        args.output.as_deref(),
+        args.recording.as_deref(),
+        owner,
+    )?)
 }
 
-/// The profile and recording outputs of one recording.
-struct Outputs {
-    profile: Option<Output>,
-    recording: Option<Output>,
-}
-
-impl Outputs {
-    fn prepare(args: &Args, owner: Option<&Owner>) -> anyhow::Result<Outputs> {
-        Ok(Outputs {
-            profile: args
-                .output
-                .as_deref()
-                .map(|p| Output::prepare(p, owner))
-                .transpose()?,
-            recording: args
-                .recording
-                .as_deref()
-                .map(|p| Output::prepare(p, owner))
-                .transpose()?,
-        })
-    }
-
-    fn write(
-        self,
-        recording: &Recording,
-        policy: &PolicyArgs,
-        how: RecordedHow,
-    ) -> anyhow::Result<()> {
-        let mut recording = recording.clone();
-        cross_check(&mut recording, policy.imports);
-        let recording = &recording;
-        let generated = generate_profile(recording, policy)?;
-        for (cause, n) in recording.losses.nonzero() {
-            eprintln!("sysallow: warning: {n} event(s) could not be recorded fully: {cause}");
-        }
-        if let Some(out) = self.recording {
-            out.commit(&recording.to_json())
-                .context("writing the recording")?;
-        }
-        if let Some(out) = self.profile {
-            let json = formats::write(&generated.profile, Format::for_target(&recording.target));
-            out.commit(&json).context("writing the profile")?;
-        }
-        match recording.exit {
-            Some(sysallow_profile::recording::Exit::Signal(signal)) => {
-                let name = nix::sys::signal::Signal::try_from(signal)
-                    .map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
-                eprintln!(
-                    "sysallow: the command was ended by {name} (exit status {}); the recording \
-                     holds what it did until then",
-                    128 + signal
-                );
-            }
-            // A failed run took its error path, not its usual one: say so, for the profile.
-            Some(sysallow_profile::recording::Exit::Code(code)) if code != 0 => eprintln!(
-                "sysallow: the command exited with status {code}{}; the recording holds what \
-                 it did until then, which may not be all a successful run does",
-                match code {
-                    126 => " (a program it ran could not be executed)",
-                    127 => " (a program it ran was not found)",
-                    _ => "",
-                }
-            ),
-            _ => {}
-        }
-        let syscalls: usize = recording.abis.values().map(|a| a.syscalls.len()).sum();
-        eprintln!(
-            "sysallow: recorded {syscalls} distinct syscalls from {} program(s) in {} ms",
-            recording.programs().len(),
-            recording.duration_ms
-        );
-        if let Some(denied) = recording.denied_summary() {
-            eprintln!(
-                "sysallow: the filter the workload ran under denied these before entry (the \
-                 profile answers them the same way): {denied}"
-            );
-        }
-        let advice = imports::summary(&recording.imports, false);
-        if !advice.is_empty() {
-            eprintln!(
-                "sysallow: imports: syscalls the programs' own imports can make that the \
-                 recording never saw ({}):",
-                match policy.imports {
-                    ImportsMode::Allow => "the ordinary ones are allowed in the profile",
-                    _ => "advised only; --imports allow adds them",
-                }
-            );
-            for line in advice {
-                eprintln!("sysallow:   {line}");
-            }
-        }
-        if let Some(hint) = how.incompleteness(recording, &generated.profile) {
-            eprintln!("sysallow: {hint}");
-        }
-        Ok(())
-    }
-}
-
-/// How a recording was made, for the one-line hint on what it may lack.
-#[derive(Clone, Copy, Debug)]
-struct RecordedHow {
-    /// Runs merged into it (`--repeat`; one per container).
-    runs: u32,
-    stressed: bool,
-    /// A container under `--cgroup-parent`: its runs are merged with `sysallow merge`.
-    container_run: bool,
-}
-
-impl RecordedHow {
-    /// One line when the recording is likely incomplete: one run, or runs on a quiet machine,
-    /// with the count of syscalls the programs' imports advise that the profile still does not
-    /// allow. None when it was recorded the README's way (several stressed runs), where the
-    /// advice above is the whole story.
-    fn incompleteness(
-        &self,
-        recording: &Recording,
-        profile: &sysallow_profile::Profile,
-    ) -> Option<String> {
-        let allowed: std::collections::BTreeSet<&str> = profile
-            .syscalls
-            .iter()
-            .filter(|r| r.action == sysallow_profile::profile::Action::Allow)
-            .flat_map(|r| r.names.iter().map(String::as_str))
-            .collect();
-        let left_out: std::collections::BTreeSet<&str> = recording
-            .imports
-            .values()
-            .flat_map(|p| p.unseen.keys().map(String::as_str))
-            .filter(|name| !allowed.contains(name))
-            .collect();
-        let mut why = vec![match (self.runs, self.stressed) {
-            (1, false) => "one run on a quiet machine".to_owned(),
-            (1, true) => "one run".to_owned(),
-            (n, false) => format!("{n} runs on a quiet machine"),
-            (_, true) => return None,
-        }];
-        if !left_out.is_empty() {
-            why.push(format!(
-                "{} syscall(s) the imports advise are not allowed (sysallow explain lists them)",
-                left_out.len()
-            ));
-        }
-        let instead = if self.container_run {
-            "record with --stress, run the container 3 times and `sysallow merge` the recordings"
-        } else {
-            "sysallow record --repeat 3 --stress"
-        };
-        Some(format!(
-            "likely incomplete: {}; for a profile to deploy, {instead} (README: Paths a \
-             recording did not take)",
-            why.join("; ")
-        ))
-    }
-}
-
-/// Run the static cross-check of the recorded programs' imports, unless `--imports off`. A
-/// container's programs live in its image, not at these paths on the host: not checked.
-fn cross_check(recording: &mut Recording, mode: ImportsMode) {
-    if mode == ImportsMode::Off || matches!(recording.target, Target::Container { .. }) {
-        return;
-    }
-    recording.imports = imports::check(recording, |path| std::fs::read(path));
-}
-
-/// The profile for a recording, with the generator's policy for its kind of target (a
-/// container gets its runtime's tail) and the policy flags given to `record`; its warnings
-/// are said here.
-fn generate_profile(
+/// Write a recording's outputs with the policy flags given to `record` (for the recording's
+/// kind of target: a container gets its runtime's tail), and say the summary.
+fn write_outputs(
+    outputs: Outputs,
     recording: &Recording,
     policy: &PolicyArgs,
-) -> anyhow::Result<generate::Generated> {
-    let generated = generate::generate(std::slice::from_ref(recording), &policy.policy(recording))
-        .context("generating the profile")?;
-    for warning in &generated.warnings {
-        eprintln!("sysallow: warning: {warning}");
-    }
-    Ok(generated)
+    how: RecordedHow,
+) -> anyhow::Result<()> {
+    let generation = Generation {
+        policy: &policy.policy(recording),
+        imports: policy.imports,
+    };
+    outputs.write(recording, &generation, how, &mut |line| {
+        eprintln!("sysallow: {line}")
+    })?;
+    Ok(())
 }
 
 /// A resolved --container, --cgroup or --pid.

@@ -20,11 +20,11 @@ pub mod conventions;
 pub mod engine;
 pub mod parent;
 
-use crate::cgroup::{self, Visit};
+use crate::cgroup::{self, CgroupError, Visit};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use crate::cgroup::{Cgroup2Mount, CgroupDir, cgroup2_mount};
+pub use crate::cgroup::{Cgroup2Mount, CgroupDir};
 pub use conventions::Engine;
 pub use engine::{EngineError, EngineSocket};
 pub use parent::CgroupParent;
@@ -47,11 +47,9 @@ pub(crate) fn io_err(
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
-    #[error(
-        "no cgroup v2 hierarchy is mounted (looked in /proc/self/mountinfo); sysallow filters \
-         by cgroup v2 id: mount one with `mount -t cgroup2 none /sys/fs/cgroup/unified`"
-    )]
-    NoCgroup2Mount,
+    /// The v2 hierarchy, or a directory or process in it (not found, not a cgroup).
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
     #[error("{action} {path}")]
     Io {
         action: &'static str,
@@ -59,14 +57,6 @@ pub enum TargetError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a cgroup v2 directory (cgroup v2 is mounted at {mount}): {reason}")]
-    NotACgroup {
-        path: PathBuf,
-        mount: PathBuf,
-        reason: String,
-    },
-    #[error("no process with pid {pid}")]
-    PidNotFound { pid: u32 },
     #[error("process {pid} is in no cgroup v2 (no `0::` line in /proc/{pid}/cgroup)")]
     PidWithoutCgroup2 { pid: u32 },
     #[error("container {query:?} not found; tried: {}", .tried.join("; "))]
@@ -252,7 +242,7 @@ impl Resolver {
 
     fn pid_cgroup(&self, pid: u32) -> Result<CgroupDir, TargetError> {
         let cgroup = cgroup::pid_cgroup(pid)?.ok_or(TargetError::PidWithoutCgroup2 { pid })?;
-        self.mount.open(&self.mount.dir_of(&cgroup))
+        Ok(self.mount.open(&self.mount.dir_of(&cgroup))?)
     }
 
     /// `--container ID|NAME`: engine APIs first, then the cgroup path conventions.
@@ -464,7 +454,7 @@ mod tests {
         // Found by convention, but a temp dir is not a cgroup2 file system.
         assert!(matches!(
             resolver.container("AB2"),
-            Err(TargetError::NotACgroup { .. })
+            Err(TargetError::Cgroup(CgroupError::NotACgroup { .. }))
         ));
     }
 }

@@ -184,7 +184,7 @@ impl CgroupParent {
             Ok(dir) => dir,
             Err(e) => {
                 remove_dirs(&created);
-                return Err(e);
+                return Err(e.into());
             }
         };
         Ok(CgroupParent {

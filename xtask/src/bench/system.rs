@@ -64,21 +64,13 @@ pub fn wait4(child: Child) -> anyhow::Result<(i32, u64)> {
     Ok((status, usage.ru_maxrss as u64))
 }
 
-/// The cgroup v2 mount, from /proc/self/mountinfo (hybrid hosts like this one have it at
-/// /sys/fs/cgroup/unified; FIELD-NOTES).
+/// The cgroup v2 mount (hybrid hosts like this one have it at /sys/fs/cgroup/unified;
+/// FIELD-NOTES), found as sysallow finds it.
 pub fn cgroup_v2_mount() -> anyhow::Result<PathBuf> {
-    let text = fs::read_to_string("/proc/self/mountinfo").context("reading mountinfo")?;
-    text.lines()
-        .find_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            if right.split_whitespace().next()? != "cgroup2" {
-                return None;
-            }
-            Some(PathBuf::from(
-                left.split_whitespace().nth(4)?.replace("\\040", " "),
-            ))
-        })
-        .context("no cgroup v2 hierarchy is mounted")
+    let mount = sysallow_common::mountinfo::find_cgroup2()
+        .with_context(|| format!("reading {}", sysallow_common::mountinfo::PATH))?
+        .context("no cgroup v2 hierarchy is mounted")?;
+    Ok(mount.mount_point)
 }
 
 /// The bench's own cgroup v2 directory (`<v2>/sysallow-bench-<pid>/work`): the traced
