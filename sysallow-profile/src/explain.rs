@@ -11,14 +11,14 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::abi::Abi;
-use crate::diff::Style;
 use crate::discovery::Discovery;
 use crate::formats::Document;
-use crate::generate::why;
 use crate::imports::ProgramImports;
 use crate::policy::{Allowance, Kind, NormalizedPolicy};
 use crate::recording::Recording;
 use crate::risk::{self, Risk};
+use crate::style::Style;
+use crate::why;
 
 /// Why a syscall is in the document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -62,27 +62,8 @@ use crate::profile::{Action, ArchMapEntry, ArgCondition, Profile, SyscallRule};
 use crate::recording::{CONTAINER_RUNTIME, Recording, Target};
 use crate::runtime::{OciRuntime, RuntimeChoice, tails_for};
 
-/// The comment prefixes of generated rules (see the module documentation).
-pub mod why {
-    pub const OBSERVED: &str = "observed";
-    pub const RUNTIME_TAIL: &str = "runtime tail: ";
-    pub const VDSO: &str = "policy: --vdso";
-    pub const PORTABLE: &str = "policy: --portable";
-    pub const ESSENTIAL: &str = "policy: essential";
-    pub const COMPANION: &str = "policy: companion";
-    pub const TIMING: &str = "policy: timing path";
-    pub const REPLACES: &str = "policy: replaces ";
-    pub const VERIFY: &str = "verify: ";
-    pub const IMPORTS: &str = "policy: imports";
-    pub const FILTER: &str = "filter in place: ";
-    pub const FALLBACK: &str = "fallback: ";
-    pub const ERRNO_PIN: &str = "errno pin: ";
-    pub const MERGED: &str = "merged: ";
-}
-
-/// EPERM and ENOSYS on every Linux ABI sysallow handles.
-pub const EPERM: u32 = 1;
-pub const ENOSYS: u32 = 38;
+pub use crate::errno::{ENOSYS, EPERM};
+pub use crate::why;
 
 /// The errno a denied syscall gets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -859,7 +840,7 @@ impl<'a> Draft<'a> {
                                  ({} call(s) got {}), so it gets the same",
                                 why::FILTER,
                                 failures.eperm + failures.enosys,
-                                crate::formats::errno_name(errno).unwrap_or("an errno")
+                                crate::errno::errno_name(errno).unwrap_or("an errno")
                             ),
                         )
                     });
@@ -977,7 +958,7 @@ impl<'a> Draft<'a> {
         }
         for (name, errno, why_denied) in &self.replaced {
             if *errno != default_errno {
-                let errno_name = crate::formats::errno_name(*errno).unwrap_or("errno");
+                let errno_name = crate::errno::errno_name(*errno).unwrap_or("errno");
                 syscalls.push(SyscallRule {
                     names: vec![name.clone()],
                     action: Action::Errno,
@@ -2115,7 +2096,7 @@ mod tests {
 
         // And the diff against Docker's default finds nothing risky.
         let docker = crate::policy::NormalizedPolicy::from_document(
-            &crate::formats::read(crate::risk::DOCKER_DEFAULT_JSON).unwrap(),
+            &crate::formats::read(crate::baseline::DOCKER_DEFAULT_JSON).unwrap(),
         );
         let ours = crate::policy::NormalizedPolicy::from_profile(&p);
         let d = crate::diff::Diff::compute("docker", &docker, "p", &ours).widening_only();

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use sysallow_profile::Recording;
-use sysallow_profile::recording::{Exit, Target};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 use signal_hook::iterator::SignalsInfo;
 use signal_hook::iterator::exfiltrator::WithOrigin;
+use sysallow_profile::Recording;
+use sysallow_profile::recording::{Exit, Target};
 
 use crate::cgroup::{self, Cgroup, CgroupError};
 use crate::ebpf::{Root, Tracer, TracerError};

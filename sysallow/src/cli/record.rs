@@ -7,17 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
-use sysallow_profile::Recording;
-use sysallow_profile::formats::{self, Format};
-use sysallow_profile::generate;
-use sysallow_profile::imports::{self, ImportsMode};
-use sysallow_profile::recording::Target;
 use sysallow::cgroup::{self, Cgroup};
 use sysallow::live::LiveOptions;
 use sysallow::output::{Output, Owner};
 use sysallow::record::{CommandSpec, WatchSpec, WatchTarget, record_command, record_watch};
 use sysallow::spawn::{Ended, RunAs};
 use sysallow::target::{CgroupParent, Description, EngineSocket, Resolver, TargetSpec};
+use sysallow_profile::Recording;
+use sysallow_profile::formats::{self, Format};
+use sysallow_profile::generate;
+use sysallow_profile::imports::{self, ImportsMode};
+use sysallow_profile::recording::Target;
 
 use super::StatusError;
 use super::generate::PolicyArgs;

@@ -192,7 +192,8 @@ pub(super) fn is_allowing(action: ScmpAction) -> bool {
 impl ProfileFilter {
     /// Resolve `profile` against `host`.
     pub fn new(profile: &Profile, host: &HostFacts) -> Result<ProfileFilter, EnforceError> {
-        sysallow_profile::check::errors(profile).map_err(|e| EnforceError::Invalid(e.to_string()))?;
+        sysallow_profile::check::errors(profile)
+            .map_err(|e| EnforceError::Invalid(e.to_string()))?;
         let mut warnings = sysallow_profile::check::warnings(profile);
         let default = resolve_action(
             profile.default_action,

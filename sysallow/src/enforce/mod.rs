@@ -105,12 +105,12 @@ pub(super) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> 
 mod tests {
     use super::*;
     use libseccomp::ScmpAction;
+    use std::ffi::OsStr;
     use sysallow_profile::Abi;
     use sysallow_profile::Profile;
     use sysallow_profile::policy::{HostFacts, parse_kernel};
     use sysallow_profile::profile::{Action, Op};
     use sysallow_profile::profile::{ArchMapEntry, ArgCondition, RuleFilter, SyscallRule};
-    use std::ffi::OsStr;
 
     fn host() -> HostFacts {
         HostFacts {
