@@ -2,7 +2,7 @@
 //! risk class, and why it is there.
 //!
 //! "Why" comes from the rule's `comment`. The generator writes comments with the stable prefixes
-//! of [`crate::generate::why`]; those are recognised, and any other comment is shown as written.
+//! of [`crate::why`]; those are recognised, and any other comment is shown as written.
 //! A Recording's syscalls are all "observed".
 
 use std::collections::BTreeMap;

@@ -7,9 +7,10 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use sysallow_profile::generate::{GenerationPolicy, generate, why};
+use sysallow_profile::generate::{GenerationPolicy, generate};
 use sysallow_profile::profile::Action;
 use sysallow_profile::recording::{Host, Target};
+use sysallow_profile::why;
 use sysallow_profile::{Abi, Recording};
 
 /// The reasons a rule may give for allowing what was not observed: each a named policy.
