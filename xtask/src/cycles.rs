@@ -247,7 +247,10 @@ impl Graph {
         }
         let top: BTreeSet<String> = sources
             .iter()
-            .filter_map(|(f, _)| (f.module.len() == 1).then(|| f.module[0].clone()))
+            .filter_map(|(f, _)| match f.module.as_slice() {
+                [top] => Some(top.clone()),
+                _ => None,
+            })
             .collect();
         let aliases = sources
             .iter()
