@@ -1,5 +1,5 @@
 //! The ceiling every generated profile stays under: Docker's default profile, for a container
-//! with Docker's default capabilities ([`crate::policy::DOCKER_DEFAULT_CAPS`]; no CAP_SYS_ADMIN).
+//! with Docker's default capabilities ([`crate::caps`]; no CAP_SYS_ADMIN).
 //!
 //! A custom profile exists to be tighter than the default one. Where Docker's default allows a
 //! syscall only for some argument values (`clone` without namespace flags, `socket` without
@@ -13,7 +13,7 @@
 //! typed here, so that an update of that file updates the ceiling.
 
 use crate::abi::Abi;
-use crate::policy::DOCKER_DEFAULT_CAPS;
+use crate::caps;
 use crate::policy::{Errno, Grant};
 use crate::profile::ArgCondition;
 use crate::risk;
@@ -68,7 +68,7 @@ pub fn ceiling(abi: Abi, name: &str) -> Ceiling {
             Errno::Number(n) => Some(*n),
             Errno::Name(_) => None,
         })
-        .unwrap_or(crate::generate::EPERM);
+        .unwrap_or(crate::errno::EPERM);
     Ceiling::Denied { errno }
 }
 
@@ -77,14 +77,8 @@ pub fn ceiling(abi: Abi, name: &str) -> Ceiling {
 fn applies_to_default_container(grant: &Grant) -> bool {
     let gate = &grant.gate;
     gate.below_kernel.is_none()
-        && gate
-            .caps
-            .iter()
-            .all(|c| DOCKER_DEFAULT_CAPS.contains(&c.as_str()))
-        && !gate
-            .without_caps
-            .iter()
-            .any(|c| DOCKER_DEFAULT_CAPS.contains(&c.as_str()))
+        && gate.caps.iter().all(|c| caps::docker_default(c))
+        && !gate.without_caps.iter().any(|c| caps::docker_default(c))
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 
 use crate::abi::known_on_any_architecture;
-use crate::formats::errno_number;
-use crate::profile::{Action, Profile, SyscallRule};
+use crate::errno::errno_number;
+use crate::profile::{Action, Profile, rule_place};
 
 /// A seccomp filter program holds at most `BPF_MAXINSNS` (4096) instructions
 /// (include/uapi/linux/bpf_common.h); every argument condition compiles to at least one, so a
@@ -37,10 +37,6 @@ fn invalid(place: &str, message: String) -> Invalid {
         place: place.to_owned(),
         message,
     }
-}
-
-fn rule_place(i: usize, rule: &SyscallRule) -> String {
-    format!("syscalls[{i}] ({})", rule.names.join(", "))
 }
 
 fn check_errno(place: &str, ret: Option<u32>, name: Option<&str>) -> Result<(), Invalid> {
@@ -171,8 +167,8 @@ pub fn warnings(profile: &Profile) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::formats;
-    use crate::profile::ArgCondition;
     use crate::profile::Op;
+    use crate::profile::{ArgCondition, SyscallRule};
 
     fn profile(rules: Vec<SyscallRule>) -> Profile {
         let mut p: Profile = serde_json::from_str(r#"{"defaultAction":"SCMP_ACT_ERRNO"}"#)
@@ -192,8 +188,8 @@ mod tests {
     #[test]
     fn docker_and_podman_defaults_pass_without_warnings() {
         for (what, text) in [
-            ("docker", crate::risk::DOCKER_DEFAULT_JSON),
-            ("podman", crate::risk::PODMAN_DEFAULT_JSON),
+            ("docker", crate::baseline::DOCKER_DEFAULT_JSON),
+            ("podman", crate::baseline::PODMAN_DEFAULT_JSON),
         ] {
             let Ok(formats::Document::Profile(p)) = formats::read(text) else {
                 panic!("{what} default does not read as a profile");

@@ -2,7 +2,7 @@
 //! risk class, and why it is there.
 //!
 //! "Why" comes from the rule's `comment`. The generator writes comments with the stable prefixes
-//! of [`crate::generate::why`]; those are recognised, and any other comment is shown as written.
+//! of [`crate::why`]; those are recognised, and any other comment is shown as written.
 //! A Recording's syscalls are all "observed".
 
 use std::collections::BTreeMap;
@@ -11,14 +11,14 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::abi::Abi;
-use crate::diff::Style;
 use crate::discovery::Discovery;
 use crate::formats::Document;
-use crate::generate::why;
 use crate::imports::ProgramImports;
 use crate::policy::{Allowance, Kind, NormalizedPolicy};
 use crate::recording::Recording;
 use crate::risk::{self, Risk};
+use crate::style::Style;
+use crate::why;
 
 /// Why a syscall is in the document.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -251,6 +251,76 @@ fn programs_cell(programs: &BTreeMap<String, u64>, wide: bool) -> String {
     text
 }
 
+/// The widest a detail line under a row (argument conditions, captured values) runs.
+const DETAIL_WIDTH: usize = 100;
+
+/// A row's treatment without its argument conditions (`allow if …`); the conditions go on
+/// lines of their own under the row ([`detail_lines`]).
+fn treatment_cell(treatment: &[String]) -> String {
+    let mut heads: Vec<String> = Vec::new();
+    for t in treatment {
+        let head = match t.split_once(" if ") {
+            Some((verdict, _)) => format!("{verdict} if …"),
+            None => t.clone(),
+        };
+        if !heads.contains(&head) {
+            heads.push(head);
+        }
+    }
+    heads.join(" | ")
+}
+
+/// The lines under a row: each conditional treatment, then the captured values.
+fn detail_lines(e: &Entry, wide: bool) -> Vec<String> {
+    let mut lines: Vec<String> = e
+        .treatment
+        .iter()
+        .filter(|t| t.contains(" if "))
+        .cloned()
+        .collect();
+    if !e.arg_values.is_empty() {
+        lines.push(format!("seen: {}", values_cell(&e.arg_values, wide)));
+    }
+    lines
+}
+
+/// `text` in pieces of at most `width` characters, broken at spaces where there are any;
+/// continuation pieces are indented by two.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(20);
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    for word in text.split(' ') {
+        let limit = if pieces.is_empty() { width } else { width - 2 };
+        let len = current.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > limit {
+            pieces.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
+        // A single word longer than a line (a long path) is cut.
+        loop {
+            let limit = if pieces.is_empty() { width } else { width - 2 };
+            if current.chars().count() <= limit {
+                break;
+            }
+            let cut: String = current.chars().take(limit).collect();
+            current = current.chars().skip(limit).collect();
+            pieces.push(cut);
+        }
+    }
+    if !current.is_empty() || pieces.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| if i == 0 { p } else { format!("  {p}") })
+        .collect()
+}
+
 /// The widest a column of `explain`'s table is padded to.
 const MAX_COLUMN: usize = 120;
 
@@ -267,7 +337,7 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
         "WHY",
         "PROGRAMS",
     ];
-    let rows: Vec<([String; 7], bool)> = explanation
+    let rows: Vec<([String; 7], bool, Vec<String>)> = explanation
         .syscalls
         .iter()
         .map(|e| {
@@ -282,26 +352,18 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
                 e.abi.to_string(),
                 e.name.clone(),
                 e.count.map_or("-".to_owned(), |c| c.to_string()),
-                if e.arg_values.is_empty() {
-                    e.treatment.join(" | ")
-                } else {
-                    format!(
-                        "{}; seen: {}",
-                        e.treatment.join(" | "),
-                        values_cell(&e.arg_values, wide)
-                    )
-                },
+                treatment_cell(&e.treatment),
                 e.risk
                     .as_ref()
                     .map_or("-".to_owned(), |r| r.class.to_owned()),
                 why,
                 programs_cell(&e.programs, wide),
             ];
-            (cells, risky)
+            (cells, risky, detail_lines(e, wide))
         })
         .collect();
     let mut widths = header.map(str::len);
-    for (cells, _) in &rows {
+    for (cells, ..) in &rows {
         for (w, cell) in widths.iter_mut().zip(cells) {
             // A column is as wide as its widest cell, up to a screen: a longer cell (100,000
             // argument values) runs past its column instead of widening every row.
@@ -335,7 +397,9 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
         "{}",
         style.paint("1", &line(&header.map(str::to_owned)))
     );
-    for (cells, risky) in &rows {
+    // Details go under the SYSCALL column, so the table stays readable in 100 columns.
+    let indent = " ".repeat(widths[0] + 2);
+    for (cells, risky, details) in &rows {
         let text = line(cells);
         let _ = writeln!(
             out,
@@ -346,8 +410,13 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
                 text
             }
         );
+        for detail in details {
+            for piece in wrap(detail, DETAIL_WIDTH - indent.len()) {
+                let _ = writeln!(out, "{indent}{piece}");
+            }
+        }
     }
-    let risky = rows.iter().filter(|(_, r)| *r).count();
+    let risky = rows.iter().filter(|(_, r, _)| *r).count();
     let _ = writeln!(
         out,
         "{} syscall(s), {risky} in a risky class (see `sysallow diff --help` for the classes)",
@@ -388,6 +457,46 @@ pub fn render_json(explanation: &Explanation) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Argument conditions and captured values go on lines of their own, wrapped, so the
+    /// table of a recording with argument rules fits a 100-column terminal.
+    #[test]
+    fn a_recording_with_argument_rules_fits_100_columns() {
+        use crate::recording::{Target, for_tests};
+        let mut rec = for_tests(Target::Command {
+            argv: vec!["app".into()],
+            user: None,
+        });
+        let flags: &[u64] = &[0x3d0f00, 0x1200011, 0x11, 0x7e020000, 0x10000000, 0x4111];
+        let sockets: &[u64] = &[1 << 32 | 1, 2 << 32 | 2, 10 << 32 | 1, 16 << 32 | 3];
+        for (nr, values) in [(56, flags), (41, sockets), (135, &[0, 8][..])] {
+            rec.add(Abi::X86_64, nr, "/usr/bin/java", 7);
+            rec.add(Abi::X86_64, nr, "/bin/sh", 3);
+            let syscall = rec
+                .abis
+                .get_mut(&Abi::X86_64)
+                .and_then(|a| a.syscalls.values_mut().find(|s| s.args.is_none()))
+                .expect("the syscall just added");
+            syscall.args = Some(crate::args::ArgValues {
+                values: values.iter().copied().collect(),
+                overflow: false,
+            });
+        }
+        let e = explain("rec.json", &Document::Recording(rec));
+        assert!(
+            e.syscalls
+                .iter()
+                .any(|s| s.treatment.iter().any(|t| t.contains(" if "))),
+            "the recording has argument rules"
+        );
+        for wide in [false, true] {
+            let table = render_table(&e, Style { color: false }, wide);
+            assert!(table.contains("seen: "), "{table}");
+            for line in table.lines() {
+                assert!(line.chars().count() <= 100, "{} chars: {line}", line.len());
+            }
+        }
+    }
 
     #[test]
     fn many_programs_are_summed_up_unless_wide() {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::abi::Abi;
-use crate::generate::why;
 use crate::profile::{Action, Profile, SyscallRule};
+use crate::why;
 
 /// A syscall `verify` saw the profile deny, and how often.
 #[derive(Clone, Debug, PartialEq, Eq)]

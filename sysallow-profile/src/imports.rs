@@ -21,6 +21,7 @@ use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use serde::{Deserialize, Serialize};
 
 use crate::abi::Abi;
+pub use crate::recording::ProgramImports;
 use crate::recording::{CONTAINER_RUNTIME, Recording, UNATTRIBUTED};
 
 /// What `--imports` does with the cross-check.
@@ -59,21 +60,6 @@ impl std::str::FromStr for ImportsMode {
 pub enum Libc {
     Glibc,
     Musl,
-}
-
-/// What one program's imports say, as kept in a Recording.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProgramImports {
-    /// `static`, `glibc`, `musl`, `dynamic` (another or no libc), or `unreadable: why`.
-    pub linkage: String,
-    /// The ABI of the executable, where it was read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub abi: Option<Abi>,
-    /// Syscalls its imports imply that the recording never saw in that ABI, each with the
-    /// imported functions that imply it.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub unseen: BTreeMap<String, Vec<String>>,
 }
 
 /// An executable as far as the cross-check needs it.

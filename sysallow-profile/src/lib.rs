@@ -3,10 +3,13 @@
 
 pub mod abi;
 pub mod args;
+pub mod baseline;
+pub mod caps;
 pub mod ceiling;
 pub mod check;
 pub mod diff;
 pub mod discovery;
+pub mod errno;
 pub mod explain;
 pub mod fix;
 pub mod formats;
@@ -19,7 +22,9 @@ pub mod profile;
 pub mod recording;
 pub mod risk;
 pub mod runtime;
+pub mod style;
 pub mod timing;
+pub mod why;
 
 /// An error and its causes on one line, `what: why: root cause`. Error types here (as in aya)
 /// name only their own context in their message and keep the cause as their `source`, so each

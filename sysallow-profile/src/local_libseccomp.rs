@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use crate::abi::Abi;
-use crate::generate::why;
 use crate::profile::{Action, Profile};
+use crate::why;
 
 fn scmp_arch(abi: Abi) -> libseccomp::ScmpArch {
     match abi {

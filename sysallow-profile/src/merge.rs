@@ -15,9 +15,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::formats::Document;
-use crate::generate::{GenerateError, GenerationPolicy, generate, why};
+use crate::generate::{GenerateError, GenerationPolicy, generate};
 use crate::profile::{Action, ArchMapEntry, Profile, SyscallRule};
 use crate::recording::{Coverage, Recording, SyscallRecord};
+use crate::why;
 
 /// The result of a merge and what the user should know about it.
 #[derive(Clone, Debug, PartialEq)]
@@ -515,7 +516,7 @@ mod tests {
         assert_eq!(rules_of("read")[0].comment, "observed");
         assert_eq!(
             rules_of("faccessat2")[0].errno_ret,
-            Some(crate::generate::ENOSYS)
+            Some(crate::errno::ENOSYS)
         );
         assert_eq!(rules_of("faccessat2").len(), 1, "equal rules are kept once");
     }

@@ -21,30 +21,12 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::abi::Abi;
-use crate::formats::{Document, errno_name, errno_number};
-use crate::generate::EPERM;
+use crate::caps;
+use crate::errno;
+pub use crate::errno::Errno;
+use crate::formats::Document;
 use crate::profile::{Action, ArgCondition, Op, Profile, RuleFilter};
 use crate::recording::Recording;
-
-/// The capabilities Docker gives a container by default (moby `oci/caps/defaults.go`,
-/// `DefaultCapabilities`): "never wider than Docker's default" means for a container that holds
-/// these, and not CAP_SYS_ADMIN, which would lift Docker's argument restrictions.
-pub const DOCKER_DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 /// The facts a rule's `includes`/`excludes` are evaluated against where a profile is loaded
 /// (moby's semantics; `Gate` is the same conditions kept as data for comparison).
@@ -71,7 +53,11 @@ pub fn rule_applies(rule: &crate::profile::SyscallRule, host: &HostFacts) -> Res
     if !ex.arches.is_empty() && arch_in(ex) {
         return Ok(false);
     }
-    if ex.caps.iter().any(|c| host.caps.contains(&cap_name(c))) {
+    if ex
+        .caps
+        .iter()
+        .any(|c| host.caps.contains(&caps::normalize(c)))
+    {
         return Ok(false);
     }
     if let Some(min) = &ex.min_kernel
@@ -83,7 +69,11 @@ pub fn rule_applies(rule: &crate::profile::SyscallRule, host: &HostFacts) -> Res
     if !inc.arches.is_empty() && !arch_in(inc) {
         return Ok(false);
     }
-    if !inc.caps.iter().all(|c| host.caps.contains(&cap_name(c))) {
+    if !inc
+        .caps
+        .iter()
+        .all(|c| host.caps.contains(&caps::normalize(c)))
+    {
         return Ok(false);
     }
     if let Some(min) = &inc.min_kernel
@@ -111,38 +101,22 @@ pub fn parse_kernel(text: &str) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// `sys_admin` and `CAP_SYS_ADMIN` name the same capability.
-fn cap_name(cap: &str) -> String {
-    let upper = cap.to_ascii_uppercase();
-    if upper.starts_with("CAP_") {
-        upper
-    } else {
-        format!("CAP_{upper}")
-    }
-}
-
 /// What happens to a call: an action and, for `SCMP_ACT_ERRNO`/`SCMP_ACT_TRACE`, its value.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Verdict {
     pub action: Action,
-    /// Always set for `SCMP_ACT_ERRNO` (EPERM where the file gives none).
+    /// Always set for `SCMP_ACT_ERRNO` and `SCMP_ACT_TRACE` (EPERM where the file gives
+    /// none, see [`errno::answer`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errno: Option<Errno>,
 }
 
 impl Verdict {
     fn new(action: Action, number: Option<u32>, name: Option<&str>) -> Verdict {
-        let given = number
-            .map(Errno::Number)
-            .or_else(|| name.map(Errno::from_name));
-        let errno = match action {
-            // runc and crun answer EPERM when an errno action has no errno (runc
-            // libcontainer/seccomp: `actErrno ... unix.EPERM`), so "not set" is EPERM.
-            Action::Errno => Some(given.unwrap_or(Errno::Number(EPERM))),
-            Action::Trace => given,
-            _ => None,
-        };
-        Verdict { action, errno }
+        Verdict {
+            action,
+            errno: errno::answer(action, number, name),
+        }
     }
 
     /// Whether the syscall may run. `SCMP_ACT_TRACE` and `SCMP_ACT_NOTIFY` hand the decision to
@@ -170,34 +144,6 @@ impl fmt::Display for Verdict {
         match (&self.errno, self.action) {
             (Some(errno), _) => write!(f, "{action} {errno}"),
             (None, _) => f.write_str(action),
-        }
-    }
-}
-
-/// An errno value. Podman writes names (`"ENOSYS"`), Docker numbers; both normalize to the
-/// number where the name is known, so the two spellings compare equal.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(untagged)]
-pub enum Errno {
-    Number(u32),
-    /// A name the kernel's errno table (`formats::errno_number`) does not know, kept as written.
-    Name(String),
-}
-
-impl Errno {
-    fn from_name(name: &str) -> Errno {
-        errno_number(name).map_or_else(|| Errno::Name(name.to_owned()), Errno::Number)
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Errno::Number(nr) => match errno_name(*nr) {
-                Some(name) => write!(f, "{name}({nr})"),
-                None => write!(f, "{nr}"),
-            },
-            Errno::Name(name) => f.write_str(name),
         }
     }
 }
@@ -433,7 +379,7 @@ impl NormalizedPolicy {
         }
         NormalizedPolicy {
             kind: Kind::Recording,
-            default: Verdict::new(Action::Errno, Some(EPERM), None),
+            default: Verdict::new(Action::Errno, Some(errno::EPERM), None),
             architectures: rec
                 .abis
                 .keys()
@@ -591,21 +537,20 @@ pub(crate) fn covered(grant: &Grant, old: &BTreeSet<Grant>) -> bool {
         // Applies to no current kernel (see `Gate::always_met`).
         return true;
     }
-    let caps: BTreeSet<&str> = DOCKER_DEFAULT_CAPS
-        .iter()
-        .copied()
-        .chain(grant.gate.caps.iter().map(String::as_str))
-        .filter(|c| !grant.gate.without_caps.contains(*c))
-        .collect();
+    let mut held: BTreeSet<&str> = grant.gate.caps.iter().map(String::as_str).collect();
+    for cap in caps::docker_defaults() {
+        held.insert(cap);
+    }
+    held.retain(|c| !grant.gate.without_caps.contains(*c));
     old.iter().any(|o| {
         o.verdict.allows()
             && o.gate.below_kernel.is_none()
-            && o.gate.caps.iter().all(|c| caps.contains(c.as_str()))
+            && o.gate.caps.iter().all(|c| held.contains(c.as_str()))
             && !o
                 .gate
                 .without_caps
                 .iter()
-                .any(|c| caps.contains(c.as_str()))
+                .any(|c| held.contains(c.as_str()))
             && implies_all(&grant.args, &o.args)
     })
 }
@@ -627,7 +572,7 @@ fn implies(have: &ArgCondition, need: &ArgCondition) -> bool {
     }
     let (v, w) = (have.value, need.value);
     match (have.op, need.op) {
-        (Op::Eq, _) => holds(need, v),
+        (Op::Eq, _) => need.holds_for(v),
         (Op::MaskedEq, Op::MaskedEq) => {
             need.value & !have.value == 0 && have.value_two & need.value == need.value_two
         }
@@ -646,19 +591,6 @@ fn implies(have: &ArgCondition, need: &ArgCondition) -> bool {
         (Op::Gt, Op::Ne) => w <= v,
         (Op::Ge, Op::Ne) => w < v,
         _ => false,
-    }
-}
-
-/// Whether argument value `v` passes `cond`.
-fn holds(cond: &ArgCondition, v: u64) -> bool {
-    match cond.op {
-        Op::Eq => v == cond.value,
-        Op::Ne => v != cond.value,
-        Op::Lt => v < cond.value,
-        Op::Le => v <= cond.value,
-        Op::Gt => v > cond.value,
-        Op::Ge => v >= cond.value,
-        Op::MaskedEq => v & cond.value == cond.value_two,
     }
 }
 

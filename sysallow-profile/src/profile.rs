@@ -63,6 +63,43 @@ pub struct ArgCondition {
     pub op: Op,
 }
 
+impl ArgCondition {
+    /// Whether argument value `v` passes, compared as 64-bit values (`SCMP_CMP_MASKED_EQ`
+    /// takes `value` as the mask and `valueTwo` as the expected result, as runc and moby do).
+    pub fn holds_for(&self, v: u64) -> bool {
+        match self.op {
+            Op::Eq => v == self.value,
+            Op::Ne => v != self.value,
+            Op::Lt => v < self.value,
+            Op::Le => v <= self.value,
+            Op::Gt => v > self.value,
+            Op::Ge => v >= self.value,
+            Op::MaskedEq => v & self.value == self.value_two,
+        }
+    }
+
+    /// Whether a call with arguments `args` passes. `wide` is false for a 32-bit ABI, whose
+    /// arguments are 32 bits: only the low halves (of the argument and of the condition's
+    /// values) are compared there. An index beyond 5 never holds (`check` rejects it).
+    pub fn holds(&self, args: &[u64; 6], wide: bool) -> bool {
+        let narrow = |v: u64| if wide { v } else { v & 0xffff_ffff };
+        let Some(&arg) = usize::try_from(self.index).ok().and_then(|i| args.get(i)) else {
+            return false;
+        };
+        ArgCondition {
+            value: narrow(self.value),
+            value_two: narrow(self.value_two),
+            ..self.clone()
+        }
+        .holds_for(narrow(arg))
+    }
+}
+
+/// Where rule `index` is, for messages: `syscalls[3] (read)`.
+pub fn rule_place(index: usize, rule: &SyscallRule) -> String {
+    format!("syscalls[{index}] ({})", rule.names.join(", "))
+}
+
 /// Conditions on the runtime under which a rule applies (Docker's default profile uses them to
 /// grant syscalls with capabilities or on some architectures).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,5 +219,36 @@ impl Profile {
         arches.sort();
         arches.dedup();
         arches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cond(op: Op, value: u64, value_two: u64) -> ArgCondition {
+        ArgCondition {
+            index: 0,
+            value,
+            value_two,
+            op,
+        }
+    }
+
+    #[test]
+    fn masked_eq_uses_value_as_mask() {
+        let c = cond(Op::MaskedEq, 0x7E02_0000, 0);
+        assert!(c.holds(&[0x11, 0, 0, 0, 0, 0], true));
+        assert!(!c.holds(&[0x2000_0000, 0, 0, 0, 0, 0], true));
+    }
+
+    #[test]
+    fn a_32_bit_abi_compares_low_halves() {
+        let c = cond(Op::Eq, 0x1_0000_0005, 0);
+        assert!(!c.holds(&[5, 0, 0, 0, 0, 0], true));
+        assert!(c.holds(&[5, 0, 0, 0, 0, 0], false));
+        assert!(c.holds(&[0xffff_0000_0000_0005, 0, 0, 0, 0, 0], false));
+        let beyond = ArgCondition { index: 6, ..c };
+        assert!(!beyond.holds(&[5; 6], false));
     }
 }

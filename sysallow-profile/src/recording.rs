@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::abi::Abi;
 use crate::args::ArgValues;
-use crate::imports::ProgramImports;
 
 /// The `format` field of every Recording.
 pub const FORMAT: &str = "sysallow-recording";
@@ -277,6 +276,21 @@ impl Losses {
         .filter(|(_, n)| *n > 0)
         .collect()
     }
+}
+
+/// What one program's imports say, as kept in a Recording.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramImports {
+    /// `static`, `glibc`, `musl`, `dynamic` (another or no libc), or `unreadable: why`.
+    pub linkage: String,
+    /// The ABI of the executable, where it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abi: Option<Abi>,
+    /// Syscalls its imports imply that the recording never saw in that ABI, each with the
+    /// imported functions that imply it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unseen: BTreeMap<String, Vec<String>>,
 }
 
 /// A Recording that could not be read.

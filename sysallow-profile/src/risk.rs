@@ -16,13 +16,7 @@ use crate::abi::Abi;
 use crate::formats::{self, FormatError};
 use crate::policy::{Allowance, Grant, NormalizedPolicy, describe_arg};
 
-/// Docker's default seccomp profile, moby/profiles `seccomp/default.json` at commit cd3bed8
-/// (Apache-2.0); see `data/README.md`.
-pub const DOCKER_DEFAULT_JSON: &str = include_str!("../data/docker-default.json");
-
-/// Podman's and CRI-O's default seccomp profile, containers/common `pkg/seccomp/seccomp.json`
-/// (Apache-2.0); see `data/README.md`. Reference data for format and diff tests.
-pub const PODMAN_DEFAULT_JSON: &str = include_str!("../data/containers-common-default.json");
+pub use crate::baseline::{DOCKER_DEFAULT_JSON, PODMAN_DEFAULT_JSON};
 
 /// Who decides whether a syscall is in a class.
 #[derive(Debug)]

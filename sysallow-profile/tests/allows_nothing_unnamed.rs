@@ -6,11 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use sysallow_profile::generate::{GenerationPolicy, generate, why};
+use proptest::prelude::*;
+use sysallow_profile::generate::{GenerationPolicy, generate};
 use sysallow_profile::profile::Action;
 use sysallow_profile::recording::{Host, Target};
+use sysallow_profile::why;
 use sysallow_profile::{Abi, Recording};
-use proptest::prelude::*;
 
 /// The reasons a rule may give for allowing what was not observed: each a named policy.
 const NAMED: [&str; 11] = [

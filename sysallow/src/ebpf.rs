@@ -11,15 +11,15 @@ use std::path::Path;
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
-use sysallow_profile::args::{ArgValues, Capture};
-use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
-use sysallow_profile::{Abi, Recording};
 use sysallow_common::{
     ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, ExitFacts, LOSS_KINDS, Loss,
     MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS,
     SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, counter_index,
     counter_shards, counts_index, first_seen_slot_counter, globals, maps,
 };
+use sysallow_profile::args::{ArgValues, Capture};
+use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
+use sysallow_profile::{Abi, Recording};
 
 pub mod memory;
 mod reference;

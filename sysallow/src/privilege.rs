@@ -4,16 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::ebpf::TRACEFS;
+use sysallow_profile::caps;
 
-/// Capability numbers (include/uapi/linux/capability.h).
-const CAP_CHOWN: u32 = 0;
-const CAP_DAC_OVERRIDE: u32 = 1;
-const CAP_SETGID: u32 = 6;
-const CAP_SETUID: u32 = 7;
-const CAP_SYS_ADMIN: u32 = 21;
-const CAP_PERFMON: u32 = 38;
-const CAP_BPF: u32 = 39;
+use crate::ebpf::TRACEFS;
 
 /// What a recording will do besides loading its programs, for [`check_record`].
 #[derive(Clone, Debug, Default)]
@@ -78,11 +71,17 @@ pub fn effective_caps() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether the capability set `set` (bit N is capability N) holds capability `name` (from
+/// the one table, `sysallow_profile::caps`).
+pub fn holds(set: u64, name: &str) -> bool {
+    caps::by_name(name).is_some_and(|c| c.number < 64 && set & (1u64 << c.number) != 0)
+}
+
 /// Fail unless we may load and attach tracing programs.
 pub fn check_caps() -> Result<(), PrivilegeError> {
     let caps = effective_caps();
-    let has = |cap: u32| caps & (1u64 << cap) != 0;
-    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+    let has = |name: &str| holds(caps, name);
+    if has("CAP_SYS_ADMIN") || (has("CAP_BPF") && has("CAP_PERFMON")) {
         Ok(())
     } else {
         Err(PrivilegeError::MissingCaps)
@@ -97,10 +96,10 @@ pub fn check_caps() -> Result<(), PrivilegeError> {
 pub fn check_record(needs: &RecordNeeds) -> Result<(), PrivilegeError> {
     check_caps()?;
     let caps = effective_caps();
-    let has = |cap: u32| caps & (1u64 << cap) != 0;
+    let has = |name: &str| holds(caps, name);
     let mut missing = Vec::new();
     if let Some(dir) = &needs.creates_cgroup_in
-        && !has(CAP_DAC_OVERRIDE)
+        && !has("CAP_DAC_OVERRIDE")
         && !writable(dir)
     {
         missing.push(format!(
@@ -108,15 +107,11 @@ pub fn check_record(needs: &RecordNeeds) -> Result<(), PrivilegeError> {
             dir.display()
         ));
     }
-    let lacking = |wanted: &[(u32, &'static str)]| -> Vec<&'static str> {
-        wanted
-            .iter()
-            .filter(|(cap, _)| !has(*cap))
-            .map(|(_, name)| *name)
-            .collect()
+    let lacking = |wanted: &[&'static str]| -> Vec<&'static str> {
+        wanted.iter().copied().filter(|name| !has(name)).collect()
     };
     if needs.runs_as_invoking_user {
-        let names = lacking(&[(CAP_SETUID, "CAP_SETUID"), (CAP_SETGID, "CAP_SETGID")]);
+        let names = lacking(&["CAP_SETUID", "CAP_SETGID"]);
         if !names.is_empty() {
             missing.push(format!(
                 "{} to run the command as the user who ran sudo",
@@ -124,7 +119,7 @@ pub fn check_record(needs: &RecordNeeds) -> Result<(), PrivilegeError> {
             ));
         }
     }
-    if needs.gives_outputs_to_invoking_user && !lacking(&[(CAP_CHOWN, "CAP_CHOWN")]).is_empty() {
+    if needs.gives_outputs_to_invoking_user && !lacking(&["CAP_CHOWN"]).is_empty() {
         missing.push("CAP_CHOWN to give the outputs to the user who ran sudo".to_owned());
     }
     if missing.is_empty() {

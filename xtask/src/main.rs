@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod cycles;
 mod fuzz;
 mod setup;
 mod soak;
@@ -28,7 +29,7 @@ enum Task {
     /// Install what this machine lacks to build and test sysallow (Debian packages, nightly
     /// rust-src, bpf-linker for LLVM 22, Docker). Idempotent.
     Setup,
-    /// Setup, then cargo fmt --check, clippy -D warnings, build, and every test. Root and
+    /// Setup, then the import-circle check, cargo fmt --check, clippy -D warnings, build, and every test. Root and
     /// Docker tests skip with a message when not root, unless
     /// SYSALLOW_REQUIRE_PRIVILEGED_TESTS=1 (CI), which turns a skip into a failure.
     Test {
@@ -74,6 +75,9 @@ enum Task {
         /// Targets to run (default: all).
         targets: Vec<String>,
     },
+    /// Fail if modules of a workspace crate import each other in a circle (text parsing of
+    /// `crate::`/`super::` paths; limits in xtask/src/cycles.rs).
+    Cycles,
     /// Setup, then record the example application's test suite, generate its profile, run the
     /// suite under it, and show a syscall it never made being denied.
     Demo,
@@ -87,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             cargo_args,
         } => test(no_lint, &cargo_args),
         Task::Demo => demo(),
+        Task::Cycles => cycles::run(),
         Task::Bench { quick, reps } => bench::run(&bench::Options { quick, reps }),
         Task::Fuzz {
             seconds,
@@ -144,6 +149,8 @@ fn cargo() -> Command {
 
 fn test(no_lint: bool, cargo_args: &[String]) -> anyhow::Result<()> {
     setup::run()?;
+    // Seconds, and not a lint to opt out of: a module circle is a design fault.
+    cycles::run()?;
     if !no_lint {
         run(cargo().args(["fmt", "--all", "--check"]))?;
         run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;

@@ -20,7 +20,8 @@ use crate::risk::{self, Risk};
 
 mod render;
 
-pub use render::{Style, grant_text, render_json, render_markdown, render_text};
+pub use crate::style::Style;
+pub use render::{grant_text, render_json, render_markdown, render_text};
 
 /// What `--fail-on` selects.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -514,7 +515,7 @@ mod tests {
     fn against_docker(profile: &str) -> Diff {
         Diff::compute(
             "docker-default",
-            &policy(crate::risk::DOCKER_DEFAULT_JSON),
+            &policy(crate::baseline::DOCKER_DEFAULT_JSON),
             "p",
             &policy(profile),
         )

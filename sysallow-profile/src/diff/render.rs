@@ -9,22 +9,7 @@ use super::{ChangeKind, Diff, SettingChange, Summary, SyscallChange, deny_only_n
 use crate::abi::Abi;
 use crate::policy::{Grant, Usage, describe_arg};
 use crate::risk;
-
-/// ANSI styling, on only when the caller says the output is a terminal.
-#[derive(Clone, Copy)]
-pub struct Style {
-    pub color: bool,
-}
-
-impl Style {
-    pub fn paint(self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-}
+use crate::style::Style;
 
 const GREEN: &str = "32";
 const RED: &str = "31";

@@ -19,6 +19,7 @@ mod systemd;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::errno::{errno_name, errno_number};
 use crate::profile::{Action, Profile, SyscallRule};
 use crate::{Abi, Recording};
 
@@ -260,20 +261,6 @@ fn fill_errno_numbers(profile: &mut Profile) {
     }
 }
 
-/// `EPERM` -> 1, using the kernel's errno table (the `syscalls` crate's copy of it).
-pub fn errno_number(name: &str) -> Option<u32> {
-    (1..4096)
-        .find(|n| syscalls::Errno::new(*n).name() == Some(name))
-        .and_then(|n| u32::try_from(n).ok())
-}
-
-/// 1 -> `EPERM`.
-pub fn errno_name(number: u32) -> Option<&'static str> {
-    i32::try_from(number)
-        .ok()
-        .and_then(|n| syscalls::Errno::new(n).name())
-}
-
 /// Write `profile` in `format`. Kubernetes resources are named `sysallow-profile`; use
 /// [`write_named`] to choose.
 pub fn write(profile: &Profile, format: Format) -> String {
@@ -360,7 +347,7 @@ pub fn notes(profile: &Profile, format: Format) -> Vec<String> {
             if profile.default_action == Action::Errno
                 && profile
                     .default_errno_ret
-                    .is_some_and(|e| e != crate::generate::EPERM)
+                    .is_some_and(|e| e != crate::errno::EPERM)
             {
                 notes.push(
                     "Docker before 23 ignores defaultErrnoRet: denied syscalls get EPERM there"
@@ -384,7 +371,7 @@ pub fn notes(profile: &Profile, format: Format) -> Vec<String> {
                 && profile.default_action == Action::Errno
                 && profile
                     .default_errno_ret
-                    .is_some_and(|e| e != crate::generate::EPERM)
+                    .is_some_and(|e| e != crate::errno::EPERM)
             {
                 notes.push(
                     "the SeccompProfile resource has no defaultErrnoRet: denied syscalls get \

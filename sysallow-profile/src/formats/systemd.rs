@@ -12,9 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{FormatError, errno_name, errno_number, flat_architectures, systemd_arch};
+use super::{FormatError, flat_architectures, systemd_arch};
 use crate::Abi;
-use crate::generate::EPERM;
+use crate::errno::{EPERM, errno_name, errno_number};
 use crate::profile::{Action, Profile, SyscallRule};
 
 const ERRNO_COMMENT: &str = "# sysallow-errno:";

@@ -15,8 +15,8 @@ fn manifest_path(rel: &str) -> PathBuf {
 /// A vendored default profile (`sysallow-profile/data/`, see its README for provenance).
 fn fixture(name: &str) -> String {
     match name {
-        "docker-default.json" => crate::risk::DOCKER_DEFAULT_JSON.to_owned(),
-        "containers-common-default.json" => crate::risk::PODMAN_DEFAULT_JSON.to_owned(),
+        "docker-default.json" => crate::baseline::DOCKER_DEFAULT_JSON.to_owned(),
+        "containers-common-default.json" => crate::baseline::PODMAN_DEFAULT_JSON.to_owned(),
         other => panic!("no vendored profile {other}"),
     }
 }

@@ -4,13 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
+use sysallow::output::Output;
 use sysallow_profile::Recording;
 use sysallow_profile::args::ArgsLevel;
 use sysallow_profile::formats::{self, Document, Format};
 use sysallow_profile::generate::{DefaultErrno, GenerationPolicy, generate};
 use sysallow_profile::imports::ImportsMode;
 use sysallow_profile::runtime::RuntimeChoice;
-use sysallow::output::Output;
 
 use super::io::{read_document, warn};
 

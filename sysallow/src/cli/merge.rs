@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args as ClapArgs;
+use sysallow::output::Output;
 use sysallow_profile::formats::{self, Document, Format};
 use sysallow_profile::merge::merge;
-use sysallow::output::Output;
 
 use super::io::{read_document, warn};
 

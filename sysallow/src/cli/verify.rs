@@ -11,12 +11,12 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use libseccomp::ScmpAction;
+use sysallow::enforce::{self, Mode};
+use sysallow::output::Output;
 use sysallow_profile::fix::{self, Missing};
 use sysallow_profile::formats::{self, Document, Format};
 use sysallow_profile::recording::{Target, UNATTRIBUTED};
 use sysallow_profile::{Abi, Recording};
-use sysallow::enforce::{self, Mode};
-use sysallow::output::Output;
 
 use super::io::read_document_quietly;
 use super::run::{fail, prepare};

@@ -5,7 +5,8 @@ use std::ffi::{OsStr, OsString};
 
 use crate::exec::{ExecImage, HasNul, Lookup, find_program};
 
-use super::*;
+use super::filter::ProfileFilter;
+use super::{EnforceError, Mode, seccomp_err};
 
 // ---------------------------------------------------------------------------------------------
 // The command

@@ -1,70 +1,47 @@
 //! A profile resolved against the host into rules, and compiled by libseccomp into the filter
 //! the workload runs under (or that reports, for verify and --log-denials).
+//!
+//! Only the libseccomp glue is here. What a profile means (which conditions hold for given
+//! arguments, the errno an action answers with, where a rule is for messages, what is
+//! invalid) is `sysallow_profile`'s, the same meaning `diff` and `explain` show.
 
 use std::path::Path;
-
-use sysallow_profile::policy::{HostFacts, rule_applies as applies};
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use sysallow_profile::abi::known_on_any_architecture;
+use sysallow_profile::errno;
 use sysallow_profile::formats::{self, Document};
-use sysallow_profile::profile::{Action, Op};
+use sysallow_profile::local_libseccomp::libseccomp_version;
+use sysallow_profile::policy::{HostFacts, rule_applies};
+use sysallow_profile::profile::{Action, ArgCondition, Op, rule_place};
 use sysallow_profile::{Abi, Profile};
 
-use super::*;
+use super::{EnforceError, seccomp_err};
 
 // ---------------------------------------------------------------------------------------------
 // The policy: a profile resolved against the host, ready for libseccomp
 // ---------------------------------------------------------------------------------------------
 
-/// One argument condition (`SCMP_CMP_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Cond {
-    pub index: u32,
-    pub op: Op,
-    pub value: u64,
-    pub value_two: u64,
-}
-
-impl Cond {
-    pub(super) fn to_scmp(self) -> ScmpArgCompare {
-        let op = match self.op {
-            Op::Ne => ScmpCompareOp::NotEqual,
-            Op::Lt => ScmpCompareOp::Less,
-            Op::Le => ScmpCompareOp::LessOrEqual,
-            Op::Eq => ScmpCompareOp::Equal,
-            Op::Ge => ScmpCompareOp::GreaterEqual,
-            Op::Gt => ScmpCompareOp::Greater,
-            Op::MaskedEq => ScmpCompareOp::MaskedEqual(self.value),
-        };
-        let datum = if self.op == Op::MaskedEq {
-            self.value_two
-        } else {
-            self.value
-        };
-        ScmpArgCompare::new(self.index, op, datum)
-    }
-
-    /// The same comparison in user space (for the supervisor's report). 32-bit ABIs pass
-    /// 32-bit arguments, so only the low halves are compared there.
-    pub(super) fn matches(self, args: &[u64; 6], wide: bool) -> bool {
-        let narrow = |v: u64| if wide { v } else { v & 0xffff_ffff };
-        let Some(&arg) = args.get(self.index as usize) else {
-            return false;
-        };
-        let (arg, value, two) = (narrow(arg), narrow(self.value), narrow(self.value_two));
-        match self.op {
-            Op::Ne => arg != value,
-            Op::Lt => arg < value,
-            Op::Le => arg <= value,
-            Op::Eq => arg == value,
-            Op::Ge => arg >= value,
-            Op::Gt => arg > value,
-            Op::MaskedEq => arg & value == two,
-        }
-    }
+/// `cond` as libseccomp takes it. `SCMP_CMP_MASKED_EQ` takes `value` as the mask and
+/// `valueTwo` as the expected value (libseccomp's `MaskedEqual(mask)` with datum).
+fn scmp_compare(cond: &ArgCondition) -> ScmpArgCompare {
+    let op = match cond.op {
+        Op::Ne => ScmpCompareOp::NotEqual,
+        Op::Lt => ScmpCompareOp::Less,
+        Op::Le => ScmpCompareOp::LessOrEqual,
+        Op::Eq => ScmpCompareOp::Equal,
+        Op::Ge => ScmpCompareOp::GreaterEqual,
+        Op::Gt => ScmpCompareOp::Greater,
+        Op::MaskedEq => ScmpCompareOp::MaskedEqual(cond.value),
+    };
+    let datum = if cond.op == Op::MaskedEq {
+        cond.value_two
+    } else {
+        cond.value
+    };
+    ScmpArgCompare::new(cond.index, op, datum)
 }
 
 /// One rule after resolution: known names, a concrete action, ANDed conditions.
@@ -74,7 +51,7 @@ pub struct Rule {
     pub number: usize,
     pub names: Vec<String>,
     pub action: ScmpAction,
-    pub conds: Vec<Cond>,
+    pub conds: Vec<ArgCondition>,
 }
 
 /// How the filter treats what the profile denies.
@@ -124,57 +101,36 @@ pub fn read_profile(path: &Path) -> Result<Profile, EnforceError> {
     }
 }
 
-/// An errno by name (Podman's `errno`/`defaultErrno`: `ENOSYS`) or number, from the one
-/// errno table (`sysallow_profile::formats`, the `syscalls` crate's).
-pub(super) fn errno_from_name(name: &str) -> Option<i32> {
-    let upper = name.trim().to_ascii_uppercase();
-    sysallow_profile::formats::errno_number(&upper)
-        .and_then(|n| i32::try_from(n).ok())
-        .or_else(|| upper.parse().ok())
-}
-
 /// The errno name for a report (`EPERM`), or the number.
 pub fn errno_name(errno: i32) -> String {
     u32::try_from(errno)
         .ok()
-        .and_then(sysallow_profile::formats::errno_name)
+        .and_then(errno::errno_name)
         .map_or_else(|| format!("errno {errno}"), str::to_owned)
 }
 
-pub(super) fn resolve_errno(
-    ret: Option<u32>,
-    name: Option<&str>,
-    place: &str,
-) -> Result<i32, EnforceError> {
-    if let Some(ret) = ret {
-        return i32::try_from(ret)
-            .ok()
-            .filter(|e| (0..=4095).contains(e))
-            .ok_or_else(|| EnforceError::Invalid(format!("{place}: errno {ret} is out of range")));
-    }
-    match name {
-        Some(name) => errno_from_name(name)
-            .ok_or_else(|| EnforceError::Invalid(format!("{place}: unknown errno {name:?}"))),
-        None => Ok(libc::EPERM),
-    }
-}
-
-pub(super) fn resolve_action(
+/// `action` as libseccomp takes it, with the errno `sysallow_profile::errno::answer` gives it.
+fn scmp_action(
     action: Action,
     ret: Option<u32>,
     name: Option<&str>,
     place: &str,
 ) -> Result<ScmpAction, EnforceError> {
+    // `check::errors` has rejected unknown names and errnos above 4095, so this only fails on
+    // a profile that skipped the check.
+    let errno = || {
+        errno::answer(action, ret, name)
+            .and_then(|e| e.number())
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| EnforceError::Invalid(format!("{place}: unknown errno {name:?}")))
+    };
     Ok(match action {
         Action::Allow => ScmpAction::Allow,
-        Action::Errno => ScmpAction::Errno(resolve_errno(ret, name, place)?),
+        Action::Errno => ScmpAction::Errno(errno()?),
         Action::KillThread => ScmpAction::KillThread,
         Action::KillProcess => ScmpAction::KillProcess,
         Action::Trap => ScmpAction::Trap,
-        Action::Trace => {
-            let errno = resolve_errno(ret, name, place)?;
-            ScmpAction::Trace(u16::try_from(errno).unwrap_or(u16::MAX))
-        }
+        Action::Trace => ScmpAction::Trace(u16::try_from(errno()?).unwrap_or(u16::MAX)),
         Action::Log => ScmpAction::Log,
         Action::Notify => {
             return Err(EnforceError::Invalid(format!(
@@ -192,9 +148,10 @@ pub(super) fn is_allowing(action: ScmpAction) -> bool {
 impl ProfileFilter {
     /// Resolve `profile` against `host`.
     pub fn new(profile: &Profile, host: &HostFacts) -> Result<ProfileFilter, EnforceError> {
-        sysallow_profile::check::errors(profile).map_err(|e| EnforceError::Invalid(e.to_string()))?;
+        sysallow_profile::check::errors(profile)
+            .map_err(|e| EnforceError::Invalid(e.to_string()))?;
         let mut warnings = sysallow_profile::check::warnings(profile);
-        let default = resolve_action(
+        let default = scmp_action(
             profile.default_action,
             profile.default_errno_ret,
             profile.default_errno.as_deref(),
@@ -239,12 +196,13 @@ impl ProfileFilter {
         let mut rules = Vec::new();
         for (i, rule) in profile.syscalls.iter().enumerate() {
             let number = i + 1;
-            let place = format!("syscalls[{i}] ({})", rule.names.join(", "));
-            if !applies(rule, host).map_err(|e| EnforceError::Invalid(format!("{place}: {e}")))? {
+            let place = rule_place(i, rule);
+            if !rule_applies(rule, host)
+                .map_err(|e| EnforceError::Invalid(format!("{place}: {e}")))?
+            {
                 continue;
             }
-            let action =
-                resolve_action(rule.action, rule.errno_ret, rule.errno.as_deref(), &place)?;
+            let action = scmp_action(rule.action, rule.errno_ret, rule.errno.as_deref(), &place)?;
             let mut names = Vec::new();
             for name in &rule.names {
                 if ScmpSyscall::from_name(name).is_ok() {
@@ -259,15 +217,7 @@ impl ProfileFilter {
                     unknown.push(name.clone());
                 }
             }
-            let mut conds = Vec::new();
-            for arg in &rule.args {
-                conds.push(Cond {
-                    index: arg.index,
-                    op: arg.op,
-                    value: arg.value,
-                    value_two: arg.value_two,
-                });
-            }
+            let conds = rule.args.clone();
             // runc: several conditions on one argument cannot share a libseccomp rule; each
             // becomes its own rule (so they are ORed).
             let repeated = conds
@@ -292,9 +242,7 @@ impl ProfileFilter {
             }
         }
         if !unknown.is_empty() {
-            let version = libseccomp::ScmpVersion::current()
-                .map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro))
-                .unwrap_or_else(|_| "?".into());
+            let version = libseccomp_version();
             warnings.push(format!(
                 "libseccomp {version} does not know {} syscall name(s), left out of the filter \
                  (they get the default action): {}",
@@ -315,7 +263,7 @@ impl ProfileFilter {
 
     /// Read `path` and resolve it against this host.
     pub fn from_file(path: &Path) -> Result<ProfileFilter, EnforceError> {
-        ProfileFilter::new(&read_profile(path)?, &host_facts())
+        ProfileFilter::new(&read_profile(path)?, &crate::host::facts())
     }
 
     pub(super) fn mapped(action: ScmpAction, mode: Mode) -> ScmpAction {
@@ -367,7 +315,7 @@ impl ProfileFilter {
             if action == default {
                 continue;
             }
-            let conds: Vec<ScmpArgCompare> = rule.conds.iter().map(|c| c.to_scmp()).collect();
+            let conds: Vec<ScmpArgCompare> = rule.conds.iter().map(scmp_compare).collect();
             for name in &rule.names {
                 let what = format!("rule #{} for {name} ({action:?})", rule.number);
                 let syscall = ScmpSyscall::from_name(name).map_err(seccomp_err(what.clone()))?;
@@ -391,7 +339,7 @@ impl ProfileFilter {
             .iter()
             .filter(|r| r.names.iter().any(|n| n == name))
         {
-            if rule.conds.iter().all(|c| c.matches(args, wide)) {
+            if rule.conds.iter().all(|c| c.holds(args, wide)) {
                 if !is_allowing(rule.action) {
                     return rule.action;
                 }

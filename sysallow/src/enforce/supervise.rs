@@ -11,7 +11,9 @@ use libseccomp::{
     ScmpAction, ScmpArch, ScmpFilterContext, ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags,
 };
 
-use super::*;
+use super::command::{Command, ExecFailure};
+use super::filter::{Mode, ProfileFilter};
+use super::{EnforceError, io_err, seccomp_err};
 
 // ---------------------------------------------------------------------------------------------
 // Supervised runs: SECCOMP_RET_USER_NOTIF
