@@ -11,7 +11,7 @@
 //! Each need is a constructor of [`Need`] (`root`, `gcc`, `program(NAME, PACKAGE)`,
 //! `that(WHAT, MET)`, and the engines' `docker`, `crun`, `podman(RUNTIME)`, `containerd`),
 //! checked in order. When one is missing the test skips: it returns, and says so in `cargo
-//! test`'s output, as a line when it skips and in a summary at the end; with
+//! test`'s output, in a list of skips after the result line; with
 //! `SYSALLOW_REQUIRE_PRIVILEGED_TESTS=1` (CI) it fails instead. The skip line names the test
 //! as libtest does (`record::counts_every_syscall`), from the function the macro expands in.
 
@@ -125,11 +125,10 @@ pub fn check(test: &str, need: Need) -> bool {
 static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static SUMMARY_AT_EXIT: Once = Once::new();
 
-/// libtest shows a passing test's output only with `--nocapture`, and `eprintln!` goes to that
-/// capture; a write to the process's stderr handle does not, so the line shows when the test
-/// skips. libtest has no hook after the last test: the summary is printed at process exit.
+/// libtest shows a passing test's output only with `--nocapture` (`eprintln!` goes to its
+/// capture), and has no hook after the last test: the skips are listed at process exit, after
+/// libtest's result line, on the process's stderr handle (which libtest does not capture).
 fn report_skip(line: String) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
     SKIPPED
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

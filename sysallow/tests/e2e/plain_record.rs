@@ -309,12 +309,13 @@ fn busybox_wget_against_httpd_recorded_plainly_runs_10_of_10_busy_in_5_batches()
 }
 
 /// Not a check: the measurement behind the runc tail's Go scheduler calls and the web test's
-/// note. `W=late|web N=10 cargo test -p sysallow-tests --test plain_record
-/// which_calls_come_and_go -- --ignored --nocapture` records N plain runs of a container and
+/// note. `W=late|web N=10 cargo test -p sysallow --test e2e
+/// plain_record::which_calls_come_and_go -- --ignored --nocapture` records N plain runs of a container and
 /// prints each (syscall, program) that only some recordings saw.
 #[test]
 #[ignore = "a measurement, run by hand"]
 fn which_calls_come_and_go_between_plain_recordings_of_a_container() {
+    require!(docker);
     let mut d = Dockerd::start();
     let image = d.import_test_image();
     let dir = tempfile::tempdir().unwrap();
