@@ -12,21 +12,14 @@ use crate::common;
 use crate::common::harness;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 
 use crate::common::docker::Dockerd;
 use crate::common::image::PROBE;
 use crate::common::parent_e2e::{self, RUN_TIMEOUT, RuntimeCase};
 
-/// The tests here run one at a time: a crun daemon binds the v2 controllers to v1 for the whole
-/// host while it runs, and the first test checks that they come back after its daemon stops.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+// The tests here have the machine alone (`require!(alone: crun)`): a crun daemon binds the v2
+// controllers to v1 for the whole host while it runs, and the first test checks that they
+// come back after its daemon stops (a Podman with crun, in another test, would bind them too).
 
 /// The controllers cgroup v2 offers now (empty while a crun daemon binds them to v1).
 fn v2_controllers() -> Vec<String> {
@@ -40,8 +33,7 @@ fn v2_controllers() -> Vec<String> {
 
 #[test]
 fn crun_daemon_runs_containers_and_leaves_nothing_behind() {
-    require!(crun);
-    let _serial = serial();
+    require!(alone: crun);
     let before = v2_controllers();
     let mut d = Dockerd::start_with_crun();
     // The workaround's point: nothing left in v2 for crun to refuse (hybrid host).
@@ -136,8 +128,7 @@ fn crun_daemon_runs_containers_and_leaves_nothing_behind() {
 
 #[test]
 fn crun_daemon_cleans_up_when_a_test_panics() {
-    require!(crun);
-    let _serial = serial();
+    require!(alone: crun);
     let before = v2_controllers();
     let (tx, rx) = std::sync::mpsc::channel();
     let result = std::thread::spawn(move || {
@@ -176,7 +167,6 @@ const CRUN: RuntimeCase<Dockerd> = RuntimeCase {
 
 #[test]
 fn crun_containers_recorded_under_a_parent_run_under_their_profiles() {
-    require!(crun);
-    let _serial = serial();
+    require!(alone: crun);
     parent_e2e::recorded_under_a_parent_run_under_their_profiles(&CRUN).finish();
 }

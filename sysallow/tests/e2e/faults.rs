@@ -1,22 +1,16 @@
 //! The recorder killed at any point: nothing of it stays, and the command does not go on
 //! running unrecorded (it ends with the recorder, as `unshare --kill-child` does). A later
 //! run clears what a dead recorder's reaper could not.
+//!
+//! Each test here has the machine alone (`require!(alone: ...)`): a recorder clears stale
+//! cgroups of others, so the one expected to say so must be the one that does, and the BPF
+//! programs bpftool lists must be this test's recorder's only.
 
 use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The tests here each run a recorder, and a recorder clears stale cgroups of others: one at
-/// a time, so that the one expected to say so is the one that does.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 fn v2() -> PathBuf {
     common::harness::cgroup2_mount().expect("a cgroup v2 mount")
@@ -59,8 +53,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 
 #[test]
 fn a_recorder_killed_with_sigkill_takes_its_command_and_leaves_nothing() {
-    require!(root, program("bpftool", "bpftool"));
-    let _serial = serial();
+    require!(alone: root, program("bpftool", "bpftool"));
     let before = sysallow_programs();
     let dir = tempfile::tempdir().unwrap();
     let mut recorder = common::sysallow()
@@ -112,8 +105,7 @@ fn a_recorder_killed_with_sigkill_takes_its_command_and_leaves_nothing() {
 
 #[test]
 fn a_later_run_clears_what_a_dead_recorder_left_and_says_so() {
-    require!(root);
-    let _serial = serial();
+    require!(alone: root);
     // A recorder (pid 4194303, above any pid_max in use here) whose reaper died with it.
     let parent = v2().join("sysallow");
     let _ = std::fs::create_dir(&parent);
@@ -140,8 +132,7 @@ fn a_later_run_clears_what_a_dead_recorder_left_and_says_so() {
 
 #[test]
 fn a_workload_killed_by_a_signal_still_gets_its_recording_and_the_reason() {
-    require!(root);
-    let _serial = serial();
+    require!(alone: root);
     let dir = tempfile::tempdir().unwrap();
     let out = common::sysallow()
         .args([
@@ -176,8 +167,7 @@ impl Drop for TinyFs {
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_leaves_no_half_written_file() {
-    require!(root);
-    let _serial = serial();
+    require!(alone: root);
     let fs = TinyFs(tempfile::tempdir().unwrap());
     let mounted = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=8k", "tmpfs"])
@@ -208,7 +198,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_no_half_written_file() {
 
 #[test]
 fn a_workload_that_execs_a_missing_binary_or_exits_at_once_still_gets_its_recording() {
-    require!(root);
+    require!(alone: root);
     let dir = tempfile::tempdir().unwrap();
     for (argv, status, said) in [
         (

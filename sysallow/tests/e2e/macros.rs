@@ -10,20 +10,27 @@
 //!
 //! Each need is a constructor of [`Need`] (`root`, `gcc`, `program(NAME, PACKAGE)`,
 //! `that(WHAT, MET)`, and the engines' `docker`, `crun`, `podman(RUNTIME)`, `containerd`),
-//! checked in order. When one is missing the test skips: it returns, and says so in `cargo
+//! checked in order (`require!(alone: ...)` also keeps the machine to itself: [`Machine`]).
+//! When one is missing the test skips: it returns, and says so in `cargo
 //! test`'s output, in a list of skips after the result line; with
 //! `SYSALLOW_REQUIRE_PRIVILEGED_TESTS=1` (CI) it fails instead. The skip line names the test
 //! as libtest does (`record::counts_every_syscall`), from the function the macro expands in.
 
+use std::cell::Cell;
 use std::io::Write as _;
-use std::sync::{Mutex, Once};
+use std::sync::{Mutex, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// CI sets this: every privileged test must run, and a skip becomes a failure.
 pub const REQUIRE: &str = "SYSALLOW_REQUIRE_PRIVILEGED_TESTS";
 
-/// Skip the rest of the test (or fail it, see the module) unless every need is met.
+/// Skip the rest of the test (or fail it, see the module) unless every need is met; then hold
+/// the machine, shared or (`alone:`) exclusively, until the test ends (see [`Machine`]).
 macro_rules! require {
-    ($($need:ident $(( $($arg:expr),* $(,)? ))?),+ $(,)?) => {
+    (alone: $($need:ident $(( $($arg:expr),* $(,)? ))?),+ $(,)?) => {
+        require!(@check $($need $(( $($arg),* ))?),+);
+        let _machine = $crate::macros::Machine::alone();
+    };
+    (@check $($need:ident $(( $($arg:expr),* $(,)? ))?),+) => {
         let test = {
             // The path of an item nested in the test function is the test's path plus `::f`.
             fn f() {}
@@ -35,6 +42,65 @@ macro_rules! require {
             }
         )+
     };
+    ($($need:ident $(( $($arg:expr),* $(,)? ))?),+ $(,)?) => {
+        require!(@check $($need $(( $($arg),* ))?),+);
+        let _machine = $crate::macros::Machine::shared();
+    };
+}
+
+/// The machine, as the tests of this one binary share it (libtest runs them in parallel).
+/// Before they were one binary, each file's tests ran only beside each other; a few rely on
+/// seeing the host undisturbed by other tests' recorders and engines, and say `require!(alone:
+/// ...)`: a quiet recording (`plain_record`: no other test's busy loops or recordings), what a
+/// recorder leaves and the next one clears (`faults`: BPF programs listed by bpftool, stale
+/// cgroups that any recorder removes), v2's controllers that a crun engine binds to v1 for the
+/// whole host (`containers_crun`). Every other `require!` holds the machine shared. So a test
+/// that is alone runs beside no other test with requirements (every root and engine test has
+/// them), and the others run in parallel as before; busy loops (`common::Busy`) need no lock
+/// of their own.
+pub struct Machine(Option<Hold>);
+
+enum Hold {
+    Shared(#[expect(dead_code, reason = "held for its Drop")] RwLockReadGuard<'static, ()>),
+    Alone(#[expect(dead_code, reason = "held for its Drop")] RwLockWriteGuard<'static, ()>),
+}
+
+static MACHINE: RwLock<()> = RwLock::new(());
+
+thread_local! {
+    /// Whether this thread (a test) holds the machine already: a second `require!` in a test
+    /// must not take it again (a read lock taken twice waits for a writer queued in between).
+    static HELD: Cell<bool> = const { Cell::new(false) };
+}
+
+impl Machine {
+    pub fn shared() -> Machine {
+        if HELD.get() {
+            return Machine(None);
+        }
+        // A test that panicked holding it left nothing behind in `()`.
+        let hold = Hold::Shared(MACHINE.read().unwrap_or_else(PoisonError::into_inner));
+        HELD.set(true);
+        Machine(Some(hold))
+    }
+
+    pub fn alone() -> Machine {
+        assert!(
+            !HELD.get(),
+            "require!(alone: ...) must be the test's first require!"
+        );
+        let hold = Hold::Alone(MACHINE.write().unwrap_or_else(PoisonError::into_inner));
+        HELD.set(true);
+        Machine(Some(hold))
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            HELD.set(false);
+        }
+    }
 }
 
 /// Something a test needs of the machine, and whether the machine has it.
@@ -131,7 +197,7 @@ static SUMMARY_AT_EXIT: Once = Once::new();
 fn report_skip(line: String) {
     SKIPPED
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .unwrap_or_else(PoisonError::into_inner)
         .push(line);
     SUMMARY_AT_EXIT.call_once(|| {
         // SAFETY: registers a function that takes no arguments and does not unwind (it only
@@ -141,9 +207,7 @@ fn report_skip(line: String) {
 }
 
 extern "C" fn print_skip_summary() {
-    let skipped = SKIPPED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let skipped = SKIPPED.lock().unwrap_or_else(PoisonError::into_inner);
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,

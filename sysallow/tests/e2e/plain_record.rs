@@ -5,7 +5,6 @@
 
 use crate::common;
 use crate::common::image;
-use crate::common::load;
 
 use std::path::{Path, PathBuf};
 
@@ -37,10 +36,8 @@ fn assert_same_profile(old: &Path, new: &Path) {
 
 #[test]
 fn a_plain_record_of_the_xz_pipeline_runs_20_of_20_busy_in_5_fresh_recordings() {
-    require!(root, program("xz", "xz-utils"));
-    // A recording that must be quiet may not share the machine with another test's busy loops
-    // (`common::load`); the tests of this file run one at a time.
-    let quiet = load::quiet();
+    require!(alone: root, program("xz", "xz-utils"));
+    // A recording that must be quiet: no other test's busy loops or recordings beside it.
     let dir = tempfile::tempdir().unwrap();
     let numbers: String = (1..=300_000).map(|n| format!("{n}\n")).collect();
     std::fs::write(dir.path().join("f"), numbers).unwrap();
@@ -80,7 +77,7 @@ fn a_plain_record_of_the_xz_pipeline_runs_20_of_20_busy_in_5_fresh_recordings() 
         assert!(profile_names(&profile).iter().any(|n| n == "poll"));
         common::assert_not_wider_than_docker_default(&profile);
 
-        let _busy = quiet.busy();
+        let _busy = common::Busy::start();
         for i in 1..=20 {
             let out = common::run_under(dir.path(), &format!("plain-{batch}.json"), &pipeline);
             assert!(
@@ -105,10 +102,7 @@ fn a_plain_record_of_the_xz_pipeline_runs_20_of_20_busy_in_5_fresh_recordings() 
 
 #[test]
 fn five_plain_recordings_of_the_example_suite_give_the_same_profile() {
-    require!(root);
-    // A recording that must be quiet may not share the machine with another test's busy loops
-    // (`common::load`); the tests of this file run one at a time.
-    let _quiet = load::quiet();
+    require!(alone: root);
     let dir = tempfile::tempdir().unwrap();
     let suite = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/wordfreq/run-tests.sh");
     let suite = suite.to_str().unwrap();
@@ -235,13 +229,7 @@ fn assert_runs_10_of_10(d: &Dockerd, image: &str, w: &Workload, profile: &Path, 
 
 /// Plain recordings (one run, a quiet machine) of `w`, each run 10 times with every core busy;
 /// the profiles, in batch order.
-fn plain_batches(
-    quiet: &load::Quiet,
-    d: &Dockerd,
-    image: &str,
-    dir: &Path,
-    w: &Workload,
-) -> Vec<PathBuf> {
+fn plain_batches(d: &Dockerd, image: &str, dir: &Path, w: &Workload) -> Vec<PathBuf> {
     let mut profiles = Vec::new();
     for batch in 1..=BATCHES {
         let tag = format!("plain{batch}");
@@ -252,7 +240,7 @@ fn plain_batches(
             names.iter().any(|n| n == "poll"),
             "batch {batch}: {names:?}"
         );
-        let _busy = quiet.busy();
+        let _busy = common::Busy::start();
         assert_runs_10_of_10(d, image, w, &profile, &format!("plain, batch {batch}"));
         profiles.push(profile);
     }
@@ -261,14 +249,11 @@ fn plain_batches(
 
 #[test]
 fn a_static_client_in_a_container_recorded_plainly_runs_10_of_10_busy_in_5_batches() {
-    require!(docker);
-    // A recording that must be quiet may not share the machine with another test's busy loops
-    // (`common::load`); the tests of this file run one at a time.
-    let quiet = load::quiet();
+    require!(alone: docker);
     let mut d = Dockerd::start();
     let image = d.import_test_image();
     let dir = tempfile::tempdir().unwrap();
-    let plain = plain_batches(&quiet, &d, &image, dir.path(), &LATE_WORKLOAD);
+    let plain = plain_batches(&d, &image, dir.path(), &LATE_WORKLOAD);
     // Fresh recordings of the same container: the same profile.
     for other in &plain[1..] {
         assert_same_profile(&plain[0], other);
@@ -286,7 +271,7 @@ fn a_static_client_in_a_container_recorded_plainly_runs_10_of_10_busy_in_5_batch
             3,
         );
         common::assert_not_wider_than_docker_default(&profile);
-        let _busy = quiet.busy();
+        let _busy = common::Busy::start();
         let what = format!("README's way, batch {batch}");
         assert_runs_10_of_10(&d, &image, &LATE_WORKLOAD, &profile, &what);
     }
@@ -298,14 +283,11 @@ fn a_static_client_in_a_container_recorded_plainly_runs_10_of_10_busy_in_5_batch
 /// changes nothing.)
 #[test]
 fn busybox_wget_against_httpd_recorded_plainly_runs_10_of_10_busy_in_5_batches() {
-    require!(docker);
-    // A recording that must be quiet may not share the machine with another test's busy loops
-    // (`common::load`); the tests of this file run one at a time.
-    let quiet = load::quiet();
+    require!(alone: docker);
     let mut d = Dockerd::start();
     let image = d.import_test_image();
     let dir = tempfile::tempdir().unwrap();
-    plain_batches(&quiet, &d, &image, dir.path(), &WEB_WORKLOAD);
+    plain_batches(&d, &image, dir.path(), &WEB_WORKLOAD);
 }
 
 /// Not a check: the measurement behind the runc tail's Go scheduler calls and the web test's
