@@ -155,8 +155,6 @@ fn test(no_lint: bool, cargo_args: &[String]) -> anyhow::Result<()> {
         run(cargo().args(["fmt", "--all", "--check"]))?;
         run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]))?;
     }
-    // The end-to-end tests run the real binary, which the tests crate cannot depend on.
-    run(cargo().args(["build", "--bins"]))?;
     run(cargo().arg("test").args(cargo_args))?;
     Ok(())
 }
