@@ -7,6 +7,7 @@ pub mod baseline;
 pub mod caps;
 pub mod ceiling;
 pub mod check;
+pub mod container;
 pub mod diff;
 pub mod discovery;
 pub mod errno;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::abi::Abi;
 use crate::args::ArgValues;
+use crate::container::{Engine, Runtime};
 
 /// The `format` field of every Recording.
 pub const FORMAT: &str = "sysallow-recording";
@@ -112,13 +113,13 @@ pub enum Target {
         id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
-        /// The engine that ran it (`docker`, `podman`, `containerd`, `crio`).
+        /// The engine that ran it (`docker`, `podman`, `containerd`, `cri-o`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        engine: Option<String>,
+        engine: Option<Engine>,
         /// The OCI runtime that started it (`runc`, `crun`), where the engine said: it decides
         /// the runtime tail a profile for it needs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        runtime: Option<String>,
+        runtime: Option<Runtime>,
         /// It was started with no-new-privileges (a smaller runtime tail).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         no_new_privileges: bool,

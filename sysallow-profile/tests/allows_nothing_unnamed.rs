@@ -37,7 +37,7 @@ fn recording(
             id: "c0ffee".into(),
             name: Some("web".into()),
             engine: Some("docker".into()),
-            runtime: runtime.map(str::to_owned),
+            runtime: runtime.map(Into::into),
             no_new_privileges,
             cgroup: "/sysallow.slice/c0ffee".into(),
         },

@@ -68,9 +68,9 @@ impl Format {
     pub fn for_target(target: &crate::recording::Target) -> Format {
         match target {
             crate::recording::Target::Container {
-                engine: Some(engine),
+                engine: Some(crate::container::Engine::Podman),
                 ..
-            } if engine == "podman" => Format::Podman,
+            } => Format::Podman,
             _ => Format::Docker,
         }
     }

@@ -147,11 +147,12 @@ impl GenerationPolicy {
                 ..
             } => GenerationPolicy {
                 runtime: RuntimeChoice::OciRuntime {
-                    // The OCI runtime the engine reported; runc (Docker's default) if unknown.
-                    runtime: match runtime.as_deref() {
-                        Some(r) if r.contains("crun") => OciRuntime::Crun,
-                        _ => OciRuntime::Runc,
-                    },
+                    // The OCI runtime the engine reported; runc (Docker's, containerd's and
+                    // Kubernetes' default) when unknown or one without a measured tail.
+                    runtime: runtime
+                        .as_ref()
+                        .and_then(|r| r.oci())
+                        .unwrap_or(OciRuntime::Runc),
                     version: None,
                 },
                 no_new_privileges: *no_new_privileges,

@@ -82,7 +82,7 @@ mod tests {
         Target::Container {
             id: id.to_owned(),
             name: name.map(str::to_owned),
-            engine: Some("docker".to_owned()),
+            engine: Some("docker".into()),
             runtime: None,
             no_new_privileges: false,
             cgroup: format!("/p/{id}"),

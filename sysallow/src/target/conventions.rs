@@ -43,6 +43,21 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The engine as a Recording names it; none when only the cgroup's shape was seen.
+    pub fn recorded(self) -> Option<sysallow_profile::container::Engine> {
+        use sysallow_profile::container::Engine as Recorded;
+        match self {
+            Engine::Docker => Some(Recorded::Docker),
+            Engine::Podman => Some(Recorded::Podman),
+            Engine::Containerd => Some(Recorded::Containerd),
+            Engine::CriO => Some(Recorded::CriO),
+            Engine::Kubernetes => Some(Recorded::Kubernetes),
+            Engine::Unknown => None,
+        }
+    }
+}
+
 impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

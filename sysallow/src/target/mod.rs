@@ -133,7 +133,8 @@ pub struct ContainerInfo {
 impl ResolvedTarget {
     /// The target as the Recording describes it (`sysallow_profile::recording::Target`).
     pub fn recording_target(&self) -> sysallow_profile::recording::Target {
-        use sysallow_profile::recording::Target as Rec;
+        use sysallow_profile::container::Runtime;
+use sysallow_profile::recording::Target as Rec;
         let cgroup = self.cgroup.relative.display().to_string();
         match &self.description {
             Description::Cgroup => Rec::Cgroup {
@@ -147,8 +148,8 @@ impl ResolvedTarget {
             Description::Container(c) => Rec::Container {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                engine: Some(c.engine.as_str().to_owned()),
-                runtime: c.oci_runtime.clone(),
+                engine: c.engine.recorded(),
+                runtime: c.oci_runtime.as_deref().map(Runtime::from_reported),
                 no_new_privileges: c.no_new_privileges,
                 cgroup,
             },

@@ -361,7 +361,7 @@ fn docker_run_rm_containers_of_a_few_milliseconds_are_recorded_under_their_names
                 ..
             } => {
                 assert_eq!(recorded, name);
-                assert_eq!(runtime.as_deref(), Some("runc"), "{name}");
+                assert_eq!(runtime.as_ref().map(|r| r.as_str()), Some("runc"), "{name}");
             }
             other => panic!("{name}: {other:?}"),
         }

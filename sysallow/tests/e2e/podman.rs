@@ -53,7 +53,7 @@ const CRUN: RuntimeCase<Podman> = RuntimeCase {
 /// The recording's engine, as `record` found it.
 fn engine_of(rec: &sysallow_profile::Recording) -> Option<&str> {
     match &rec.target {
-        Target::Container { engine, .. } => engine.as_deref(),
+        Target::Container { engine, .. } => engine.as_ref().map(|e| e.as_str()),
         _ => None,
     }
 }
@@ -111,7 +111,7 @@ fn podman_specific_checks(recorded: &parent_e2e::Recorded<Podman>) {
             ..
         } => {
             assert_eq!((found.as_str(), engine.as_str()), (name.as_str(), "podman"));
-            assert_eq!(runtime, d.runtime());
+            assert_eq!(runtime.as_str(), d.runtime());
             assert_eq!(id.len(), 64, "{id}");
         }
         other => panic!("not a named Podman container: {other:?}"),

@@ -293,7 +293,11 @@ pub fn recorded_under_a_parent_run_under_their_profiles<E: ContainerEngine>(
                 name: Some(container),
                 ..
             } => {
-                assert_eq!(runtime.as_deref(), Some(case.name), "{name}");
+                assert_eq!(
+                    runtime.as_ref().map(|r| r.as_str()),
+                    Some(case.name),
+                    "{name}"
+                );
                 assert_eq!(*no_new_privileges, name == "web-nnp", "{name}");
                 assert_eq!(container, name);
             }
