@@ -60,6 +60,11 @@ pub const fn counter_index(abi: u32, nr: u32) -> usize {
     (abi * MAX_NR + nr) as usize
 }
 
+/// The (ABI, syscall number) of a counter index: the inverse of [`counter_index`].
+pub const fn counter_abi_nr(counter: u32) -> (u32, u32) {
+    (counter / MAX_NR, counter % MAX_NR)
+}
+
 /// Tasks followed at once (processes and threads that forked from a followed task).
 pub const MAX_TASKS: u32 = 32768;
 
@@ -96,9 +101,39 @@ pub enum Loss {
 
 pub const LOSS_KINDS: u32 = 9;
 
+impl Loss {
+    /// Every cause, in `LOSSES` index order.
+    pub const ALL: [Loss; LOSS_KINDS as usize] = [
+        Loss::NrOutOfRange,
+        Loss::SlotsFull,
+        Loss::TaskMapFull,
+        Loss::PathTruncated,
+        Loss::CounterMissing,
+        Loss::AbiUnknown,
+        Loss::TargetsFull,
+        Loss::FirstSeenFull,
+        Loss::ArgMapFull,
+    ];
+
+    /// Its element in the `LOSSES` map.
+    #[inline(always)]
+    pub const fn index(self) -> u32 {
+        self as u32
+    }
+
+    /// The cause counted at `LOSSES` element `index`: the inverse of [`Loss::index`].
+    pub const fn from_index(index: u32) -> Option<Loss> {
+        if index < LOSS_KINDS {
+            Some(Loss::ALL[index as usize])
+        } else {
+            None
+        }
+    }
+}
+
 /// How the kernel side captures an argument of a syscall: the `CAPTURE` array, indexed by
-/// `counter_index(abi, nr)`, holds the kind + 1 (0: not captured). The collector fills it from
-/// its syscall tables; what each value means is `sysallow_profile::args`' to say.
+/// `counter_index(abi, nr)`, holds [`ArgKind::capture_entry`] (0: not captured). The collector
+/// fills it from its syscall tables; what each value means is `sysallow_profile::args`' to say.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArgKind {
@@ -117,6 +152,40 @@ pub enum ArgKind {
 }
 
 pub const ARG_KINDS: u32 = 6;
+
+impl ArgKind {
+    /// Every kind, in number order.
+    pub const ALL: [ArgKind; ARG_KINDS as usize] = [
+        ArgKind::Arg0,
+        ArgKind::Arg1,
+        ArgKind::Socket,
+        ArgKind::Prot,
+        ArgKind::Setsockopt,
+        ArgKind::Clone3Flags,
+    ];
+
+    /// The `CAPTURE` element of a syscall captured this way (0 is left for "not captured").
+    pub const fn capture_entry(self) -> u32 {
+        self as u32 + 1
+    }
+
+    /// The kind a `CAPTURE` element asks for: the inverse of [`ArgKind::capture_entry`]; `None`
+    /// for 0 (not captured) and for a value no kind has.
+    #[inline(always)]
+    pub const fn from_capture_entry(entry: u32) -> Option<ArgKind> {
+        // A match, not an index into `ALL`: the kernel side decodes this too, and a match
+        // compiles to compares there instead of a load from `.rodata`.
+        Some(match entry {
+            1 => ArgKind::Arg0,
+            2 => ArgKind::Arg1,
+            3 => ArgKind::Socket,
+            4 => ArgKind::Prot,
+            5 => ArgKind::Setsockopt,
+            6 => ArgKind::Clone3Flags,
+            _ => return None,
+        })
+    }
+}
 
 /// Distinct values kept per (target, ABI, syscall); one more and the set is marked
 /// overflowed (`ARG_OVERFLOW`), and no rule is generated for it.
@@ -156,10 +225,16 @@ pub struct ExitFacts {
     pub denied_enosys: u64,
 }
 
-/// Key of the `ARG_SETS` map: the set of one (target, ABI, syscall).
+/// Key of the `ARG_SETS` and `EXIT_FACTS` maps: the set of one (target, ABI, syscall).
 #[inline(always)]
 pub const fn arg_set_key(target: u32, counter: u32) -> u64 {
     ((target as u64) << 32) | counter as u64
+}
+
+/// The (target, counter index) of an `ARG_SETS` or `EXIT_FACTS` key: the inverse of
+/// [`arg_set_key`].
+pub const fn arg_set_target_counter(key: u64) -> (u32, u32) {
+    ((key >> 32) as u32, key as u32)
 }
 
 /// First-seen times kept (one per slot, ABI and syscall that was ever made): 64 slots making
@@ -172,7 +247,7 @@ pub const fn first_seen_key(slot: u32, counter: usize) -> u32 {
     slot * SLOT_COUNTERS as u32 + counter as u32
 }
 
-/// The (slot, counter index) of a `FIRST_SEEN` key.
+/// The (slot, counter index) of a `FIRST_SEEN` key: the inverse of [`first_seen_key`].
 pub const fn first_seen_slot_counter(key: u32) -> (u32, usize) {
     (
         key / SLOT_COUNTERS as u32,
@@ -212,6 +287,24 @@ pub const TARGET_CHILD: u32 = 4;
 /// In a `TASK_SLOT` value: the process is past the runtime boundary.
 pub const TASK_ARMED: u32 = 1 << 31;
 
+/// A `TASK_SLOT` value: the process's program slot, and whether it is past the boundary.
+#[inline(always)]
+pub const fn task_entry(slot: u32, armed: bool) -> u32 {
+    if armed { slot | TASK_ARMED } else { slot }
+}
+
+/// The program slot of a `TASK_SLOT` value (see [`task_entry`]).
+#[inline(always)]
+pub const fn task_entry_slot(entry: u32) -> u32 {
+    entry & !TASK_ARMED
+}
+
+/// Whether a `TASK_SLOT` value's process is past the boundary (see [`task_entry`]).
+#[inline(always)]
+pub const fn task_entry_armed(entry: u32) -> bool {
+    entry & TASK_ARMED != 0
+}
+
 /// Key of the `PROGRAM_SLOTS` map: an executable path within one target.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -226,6 +319,29 @@ impl ProgramKey {
             target: 0,
             path: [0; PATH_LEN],
         }
+    }
+
+    /// The key of `path` in `target`, as the kernel side builds it at exec: NUL-terminated,
+    /// truncated to `PATH_LEN - 1` bytes.
+    pub fn new(target: u32, path: &[u8]) -> Self {
+        let mut key = Self::zeroed();
+        key.target = target;
+        let len = if path.len() < PATH_LEN - 1 {
+            path.len()
+        } else {
+            PATH_LEN - 1
+        };
+        key.path[..len].copy_from_slice(&path[..len]);
+        key
+    }
+
+    /// The path's bytes, up to its NUL (the whole buffer if it has none).
+    pub fn path_bytes(&self) -> &[u8] {
+        let mut len = 0;
+        while len < PATH_LEN && self.path[len] != 0 {
+            len += 1;
+        }
+        &self.path[..len]
     }
 }
 
@@ -277,10 +393,6 @@ pub mod globals {
     pub const NR_PRCTL_COMPAT: &str = "NR_PRCTL_COMPAT";
 }
 
-/// `TS_COMPAT` in `thread_info.status`: set while the task is in a 32-bit syscall
-/// (arch/x86/include/asm/thread_info.h; `in_ia32_syscall()`).
-pub const TS_COMPAT: u32 = 0x0002;
-
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain `#[repr(C)]` data with no padding and no pointers.
@@ -291,4 +403,97 @@ mod pod {
     unsafe impl aya::Pod for super::ArgKey {}
     // SAFETY: four `u64`: no padding, no pointers.
     unsafe impl aya::Pod for super::ExitFacts {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_index_round_trips() {
+        for abi in [ABI_NATIVE, ABI_COMPAT] {
+            for nr in [0, 1, 59, MAX_NR - 1] {
+                let counter = counter_index(abi, nr);
+                assert!(counter < SLOT_COUNTERS);
+                assert_eq!(counter_abi_nr(counter as u32), (abi, nr));
+            }
+        }
+    }
+
+    #[test]
+    fn first_seen_key_round_trips() {
+        for slot in [0, 1, MAX_SLOTS - 1] {
+            for counter in [0, counter_index(ABI_COMPAT, 5), SLOT_COUNTERS - 1] {
+                let key = first_seen_key(slot, counter);
+                assert_eq!(first_seen_slot_counter(key), (slot, counter));
+            }
+        }
+        // Every key of the last slot fits in a u32 and stays below the next slot's.
+        assert_eq!(
+            first_seen_key(MAX_SLOTS - 1, SLOT_COUNTERS - 1) + 1,
+            first_seen_key(MAX_SLOTS, 0)
+        );
+    }
+
+    #[test]
+    fn arg_set_key_round_trips() {
+        for target in [0, 2, MAX_SLOTS - 1, u32::MAX] {
+            for counter in [0, counter_index(ABI_NATIVE, 16) as u32, u32::MAX] {
+                let key = arg_set_key(target, counter);
+                assert_eq!(arg_set_target_counter(key), (target, counter));
+            }
+        }
+    }
+
+    #[test]
+    fn task_entry_round_trips() {
+        for slot in [0, 1, MAX_SLOTS - 1] {
+            for armed in [false, true] {
+                let entry = task_entry(slot, armed);
+                assert_eq!(task_entry_slot(entry), slot);
+                assert_eq!(task_entry_armed(entry), armed);
+            }
+        }
+    }
+
+    #[test]
+    fn loss_index_round_trips() {
+        assert_eq!(Loss::ALL.len(), LOSS_KINDS as usize);
+        for (i, loss) in Loss::ALL.iter().enumerate() {
+            assert_eq!(loss.index(), i as u32);
+            assert_eq!(Loss::from_index(loss.index()), Some(*loss));
+        }
+        assert_eq!(Loss::from_index(LOSS_KINDS), None);
+    }
+
+    #[test]
+    fn capture_entry_round_trips() {
+        assert_eq!(ArgKind::ALL.len(), ARG_KINDS as usize);
+        for (i, kind) in ArgKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as u32, i as u32);
+            assert_ne!(kind.capture_entry(), 0, "0 means not captured");
+            assert_eq!(
+                ArgKind::from_capture_entry(kind.capture_entry()),
+                Some(*kind)
+            );
+        }
+        assert_eq!(ArgKind::from_capture_entry(0), None);
+        assert_eq!(ArgKind::from_capture_entry(ARG_KINDS + 1), None);
+    }
+
+    #[test]
+    fn program_key_round_trips() {
+        let key = ProgramKey::new(3, b"/usr/bin/true");
+        assert_eq!(key.target, 3);
+        assert_eq!(key.path_bytes(), b"/usr/bin/true");
+        // Too long: truncated, still NUL-terminated as the kernel's string read leaves it.
+        let long = [b'a'; PATH_LEN + 10];
+        let key = ProgramKey::new(0, &long);
+        assert_eq!(key.path_bytes(), &long[..PATH_LEN - 1]);
+        assert_eq!(key.path[PATH_LEN - 1], 0);
+        // A buffer with no NUL is read whole.
+        let mut full = ProgramKey::zeroed();
+        full.path = [b'b'; PATH_LEN];
+        assert_eq!(full.path_bytes().len(), PATH_LEN);
+    }
 }

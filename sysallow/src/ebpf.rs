@@ -13,9 +13,10 @@ use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use sysallow_common::{
     ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, ExitFacts, LOSS_KINDS, Loss,
-    MAX_NR, MAX_SLOTS, PATH_LEN, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS,
-    SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TASK_ARMED, TargetInfo, counter_index,
-    counter_shards, counts_index, first_seen_slot_counter, globals, maps,
+    MAX_NR, MAX_SLOTS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters,
+    TARGET_BOUNDARY, TARGET_CHILD, TargetInfo, arg_set_target_counter, counter_abi_nr,
+    counter_index, counter_shards, counts_index, first_seen_slot_counter, globals, maps,
+    task_entry,
 };
 use sysallow_profile::args::{ArgValues, Capture};
 use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
@@ -95,6 +96,25 @@ pub enum TracerError {
     },
     #[error("every one of the {max} program slots is taken")]
     SlotsFull { max: u32 },
+}
+
+/// `TracerError::Map` for a failed operation on map `map`: the one way a map error gets its
+/// map's name.
+trait ForMap<T> {
+    fn for_map(self, map: &'static str) -> Result<T, TracerError>;
+}
+
+impl<T> ForMap<T> for Result<T, aya::maps::MapError> {
+    fn for_map(self, map: &'static str) -> Result<T, TracerError> {
+        self.map_err(|source| TracerError::Map { map, source })
+    }
+}
+
+/// The (ABI, syscall number) of counter index `counter` on a host whose ABIs are `abis`
+/// (native first), if the host has that ABI.
+fn syscall_at(abis: &[Abi], counter: u32) -> Option<(Abi, u32)> {
+    let (abi_index, nr) = counter_abi_nr(counter);
+    abis.get(abi_index as usize).map(|abi| (*abi, nr))
 }
 
 /// A target armed in the kernel, as the collector knows it.
@@ -316,20 +336,12 @@ impl Tracer {
         for slot in [ROOT_BASE_SLOT, ROOT_SETUP_SLOT] {
             let mut taken: HashMap<&mut MapData, u32, u8> =
                 map_mut(&mut tracer.ebpf, maps::SLOTS_TAKEN)?;
-            taken
-                .insert(slot, 1, 0)
-                .map_err(|source| TracerError::Map {
-                    map: maps::SLOTS_TAKEN,
-                    source,
-                })?;
+            taken.insert(slot, 1, 0).for_map(maps::SLOTS_TAKEN)?;
         }
         {
             let mut next: Array<&mut MapData, u32> = map_mut(&mut tracer.ebpf, maps::NEXT_SLOT)?;
             next.set(0, ROOT_SETUP_SLOT + 1, 0)
-                .map_err(|source| TracerError::Map {
-                    map: maps::NEXT_SLOT,
-                    source,
-                })?;
+                .for_map(maps::NEXT_SLOT)?;
         }
         let armed = ArmedTarget {
             cgroup_id: root.cgroup_id,
@@ -418,11 +430,7 @@ impl Tracer {
     /// Follow a process that is already running in a target (attaching to a running
     /// container): it is past any boundary, and its program is `exe`.
     fn adopt(&mut self, target: &TargetInfo, pid: u32, exe: &str) -> Result<(), TracerError> {
-        let mut key = ProgramKey::zeroed();
-        key.target = target.index;
-        let bytes = exe.as_bytes();
-        let len = bytes.len().min(PATH_LEN - 1);
-        key.path[..len].copy_from_slice(&bytes[..len]);
+        let key = ProgramKey::new(target.index, exe.as_bytes());
         let existing = {
             let programs: HashMap<&MapData, ProgramKey, u32> =
                 map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
@@ -434,22 +442,14 @@ impl Tracer {
                 let slot = self.claim_slot()?;
                 let mut programs: HashMap<&mut MapData, ProgramKey, u32> =
                     map_mut(&mut self.ebpf, maps::PROGRAM_SLOTS)?;
-                programs
-                    .insert(key, slot, 0)
-                    .map_err(|source| TracerError::Map {
-                        map: maps::PROGRAM_SLOTS,
-                        source,
-                    })?;
+                programs.insert(key, slot, 0).for_map(maps::PROGRAM_SLOTS)?;
                 slot
             }
         };
         let mut tasks: HashMap<&mut MapData, u32, u32> = map_mut(&mut self.ebpf, maps::TASK_SLOT)?;
         tasks
-            .insert(pid, slot | TASK_ARMED, 0)
-            .map_err(|source| TracerError::Map {
-                map: maps::TASK_SLOT,
-                source,
-            })
+            .insert(pid, task_entry(slot, true), 0)
+            .for_map(maps::TASK_SLOT)
     }
 
     /// Targets the kernel side created for child cgroups of split targets, by cgroup id.
@@ -457,10 +457,7 @@ impl Tracer {
         let targets: HashMap<&MapData, u64, TargetInfo> = map_ref(&self.ebpf, maps::TARGETS)?;
         let mut children = Vec::new();
         for entry in targets.iter() {
-            let (cgroup_id, info) = entry.map_err(|source| TracerError::Map {
-                map: maps::TARGETS,
-                source,
-            })?;
+            let (cgroup_id, info) = entry.for_map(maps::TARGETS)?;
             if info.flags & TARGET_CHILD != 0 {
                 children.push(ArmedTarget { cgroup_id, info });
             }
@@ -486,11 +483,7 @@ impl Tracer {
         let mut next: Array<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::NEXT_SLOT)?;
         let hint = next.get(&0, 0).unwrap_or(0);
         if hint <= slot {
-            next.set(0, slot + 1, 0)
-                .map_err(|source| TracerError::Map {
-                    map: maps::NEXT_SLOT,
-                    source,
-                })?;
+            next.set(0, slot + 1, 0).for_map(maps::NEXT_SLOT)?;
         }
         Ok(slot)
     }
@@ -510,17 +503,9 @@ impl Tracer {
         let programs: HashMap<&MapData, ProgramKey, u32> =
             map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
         for entry in programs.iter() {
-            let (key, slot) = entry.map_err(|source| TracerError::Map {
-                map: maps::PROGRAM_SLOTS,
-                source,
-            })?;
+            let (key, slot) = entry.for_map(maps::PROGRAM_SLOTS)?;
             if key.target == info.index {
-                let len = key
-                    .path
-                    .iter()
-                    .position(|b| *b == 0)
-                    .unwrap_or(key.path.len());
-                slots.insert(slot, String::from_utf8_lossy(&key.path[..len]).into_owned());
+                slots.insert(slot, String::from_utf8_lossy(key.path_bytes()).into_owned());
             }
         }
 
@@ -536,8 +521,7 @@ impl Tracer {
             let Some(program) = slots.get(&slot) else {
                 continue;
             };
-            let (abi_index, nr) = (counter as u32 / MAX_NR, counter as u32 % MAX_NR);
-            let Some(abi) = abis.get(abi_index as usize).copied() else {
+            let Some((abi, nr)) = syscall_at(abis, counter as u32) else {
                 continue;
             };
             let seen = result
@@ -563,10 +547,7 @@ impl Tracer {
         for shard in 0..shards {
             let counts = counters
                 .get(&counts_index(shard, slot), 0)
-                .map_err(|source| TracerError::Map {
-                    map: maps::COUNTS,
-                    source,
-                })?;
+                .for_map(maps::COUNTS)?;
             for (sum, n) in total.iter_mut().zip(counts) {
                 // 64-bit counters: 2^64 syscalls do not happen in a recording; saturate anyway.
                 *sum = sum.saturating_add(n);
@@ -594,34 +575,25 @@ impl Tracer {
         host: Abi,
     ) -> Result<BTreeMap<(Abi, u32), ArgValues>, TracerError> {
         let abis = host.host_abis();
-        let syscall = |counter: u32| {
-            let (abi_index, nr) = (counter / MAX_NR, counter % MAX_NR);
-            abis.get(abi_index as usize).map(|abi| (*abi, nr))
-        };
         let mut out: BTreeMap<(Abi, u32), ArgValues> = BTreeMap::new();
         let values: HashMap<&MapData, ArgKey, u8> = map_ref(&self.ebpf, maps::ARG_VALUES)?;
         for entry in values.iter() {
-            let (key, _) = entry.map_err(|source| TracerError::Map {
-                map: maps::ARG_VALUES,
-                source,
-            })?;
+            let (key, _) = entry.for_map(maps::ARG_VALUES)?;
             if key.target != target {
                 continue;
             }
-            if let Some(at) = syscall(key.counter) {
+            if let Some(at) = syscall_at(abis, key.counter) {
                 out.entry(at).or_default().values.insert(key.value);
             }
         }
         let sets: HashMap<&MapData, u64, u32> = map_ref(&self.ebpf, maps::ARG_SETS)?;
         for entry in sets.iter() {
-            let (key, count) = entry.map_err(|source| TracerError::Map {
-                map: maps::ARG_SETS,
-                source,
-            })?;
-            if (key >> 32) as u32 != target || count != ARG_OVERFLOW {
+            let (key, count) = entry.for_map(maps::ARG_SETS)?;
+            let (set_target, counter) = arg_set_target_counter(key);
+            if set_target != target || count != ARG_OVERFLOW {
                 continue;
             }
-            if let Some(at) = syscall(key as u32) {
+            if let Some(at) = syscall_at(abis, counter) {
                 out.entry(at).or_default().overflow = true;
             }
         }
@@ -638,17 +610,13 @@ impl Tracer {
         let facts: HashMap<&MapData, u64, ExitFacts> = map_ref(&self.ebpf, maps::EXIT_FACTS)?;
         let mut out = BTreeMap::new();
         for entry in facts.iter() {
-            let (key, value) = entry.map_err(|source| TracerError::Map {
-                map: maps::EXIT_FACTS,
-                source,
-            })?;
-            if (key >> 32) as u32 != target {
+            let (key, value) = entry.for_map(maps::EXIT_FACTS)?;
+            let (set_target, counter) = arg_set_target_counter(key);
+            if set_target != target {
                 continue;
             }
-            let counter = key as u32;
-            let (abi_index, nr) = (counter / MAX_NR, counter % MAX_NR);
-            if let Some(abi) = abis.get(abi_index as usize) {
-                out.insert((*abi, nr), value);
+            if let Some(at) = syscall_at(abis, counter) {
+                out.insert(at, value);
             }
         }
         Ok(out)
@@ -676,11 +644,8 @@ impl Tracer {
                 };
                 let index = counter_index(abi_index as u32, nr) as u32;
                 capture
-                    .set(index, kind as u32 + 1, 0)
-                    .map_err(|source| TracerError::Map {
-                        map: maps::CAPTURE,
-                        source,
-                    })?;
+                    .set(index, kind.capture_entry(), 0)
+                    .for_map(maps::CAPTURE)?;
             }
         }
         Ok(())
@@ -691,10 +656,7 @@ impl Tracer {
         let map: HashMap<&MapData, u32, u64> = map_ref(&self.ebpf, maps::FIRST_SEEN)?;
         let mut out = BTreeMap::new();
         for entry in map.iter() {
-            let (key, ns) = entry.map_err(|source| TracerError::Map {
-                map: maps::FIRST_SEEN,
-                source,
-            })?;
+            let (key, ns) = entry.for_map(maps::FIRST_SEEN)?;
             out.insert(key, ns);
         }
         Ok(out)
@@ -712,8 +674,7 @@ impl Tracer {
             if slot == ROOT_SETUP_SLOT {
                 continue;
             }
-            let (abi_index, nr) = (counter as u32 / MAX_NR, counter as u32 % MAX_NR);
-            let Some(abi) = abis.get(abi_index as usize).copied() else {
+            let Some((abi, nr)) = syscall_at(abis, counter as u32) else {
                 continue;
             };
             slots.insert(slot);
@@ -740,16 +701,11 @@ impl Tracer {
     pub fn losses(&self) -> Result<Losses, TracerError> {
         let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::LOSSES)?;
         let mut totals = [0u64; LOSS_KINDS as usize];
-        for (kind, total) in totals.iter_mut().enumerate() {
-            let values = counters
-                .get(&(kind as u32), 0)
-                .map_err(|source| TracerError::Map {
-                    map: maps::LOSSES,
-                    source,
-                })?;
+        for (loss, total) in Loss::ALL.iter().zip(&mut totals) {
+            let values = counters.get(&loss.index(), 0).for_map(maps::LOSSES)?;
             *total = values.iter().sum();
         }
-        let get = |loss: Loss| totals[loss as usize];
+        let get = |loss: Loss| totals[loss.index() as usize];
         Ok(Losses {
             nr_out_of_range: get(Loss::NrOutOfRange),
             program_slots_full: get(Loss::SlotsFull),
@@ -880,7 +836,7 @@ where
     let map = ebpf
         .map_mut(name)
         .ok_or(TracerError::Missing { kind: "map", name })?;
-    T::try_from(map).map_err(|source| TracerError::Map { map: name, source })
+    T::try_from(map).for_map(name)
 }
 
 fn map_ref<'a, T>(ebpf: &'a Ebpf, name: &'static str) -> Result<T, TracerError>
@@ -890,7 +846,7 @@ where
     let map = ebpf
         .map(name)
         .ok_or(TracerError::Missing { kind: "map", name })?;
-    T::try_from(map).map_err(|source| TracerError::Map { map: name, source })
+    T::try_from(map).for_map(name)
 }
 
 #[cfg(test)]

@@ -1,11 +1,17 @@
-//! The bench's reference programs (`cargo xtask bench`): the same object as `record`, with
-//! only one tiny program attached to `sys_enter`, so that the bench can tell what the
-//! tracepoint itself costs from what sysallow's program adds.
+//! The bench's reference programs (`cargo xtask bench`): one tiny program attached to
+//! `sys_enter`, so that the bench can tell what the tracepoint itself costs from what
+//! sysallow's program adds. They are an object of their own (`sysallow-ebpf`'s
+//! `sysallow-ebpf-reference` binary), which only the bench loads: the object `record` loads
+//! has none of them.
 
 use aya::programs::RawTracePoint;
 use sysallow_common::globals;
 
-use super::{OBJECT, TracerError, program_mut, without_kernel_btf};
+use super::{TracerError, program_mut, without_kernel_btf};
+
+/// The reference object, or an empty stub when built without the BPF toolchain.
+static REFERENCE_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sysallow-ebpf-reference"));
 
 /// Which reference to attach.
 #[derive(Clone, Copy, Debug)]
@@ -23,7 +29,7 @@ pub struct ReferenceProgram {
 
 impl ReferenceProgram {
     pub fn attach(reference: Reference) -> Result<Self, TracerError> {
-        if OBJECT.is_empty() {
+        if REFERENCE_OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
         let (program, level, cgroup_id) = match reference {
@@ -36,7 +42,7 @@ impl ReferenceProgram {
         loader
             .override_global(globals::TARGET_LEVEL, &level, true)
             .override_global(globals::TARGET_CGROUP, &cgroup_id, true);
-        let mut ebpf = loader.load(OBJECT)?;
+        let mut ebpf = loader.load(REFERENCE_OBJECT)?;
         let raw: &mut RawTracePoint = program_mut(&mut ebpf, program)?;
         raw.load()
             .and_then(|()| raw.attach("sys_enter").map(drop))

@@ -1,0 +1,124 @@
+//! Every map of the object `record` loads. Names are fixed (`sysallow_common::maps` for the
+//! ones the collector reads; the loader, the kernel memory model and the tests know them all).
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, PerCpuArray},
+};
+use sysallow_common::{
+    ARG_SETS_MAX, ARG_VALUES_MAX, ArgKey, ExitFacts, FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_SLOTS,
+    MAX_TARGETS, MAX_TASKS, ProgramKey, SLOT_COUNTERS, SlotCounters, TargetInfo,
+};
+
+use crate::task::TaskCache;
+
+/// Targets created for the child cgroups of a split target (containers under a parent), keyed
+/// by cgroup v2 id.
+#[map(name = "TARGETS")]
+pub static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Program slot of each followed process, a `sysallow_common::task_entry` (key: tgid; its
+/// threads share it; removed when the last thread exits).
+#[map(name = "TASK_SLOT")]
+pub static TASK_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0);
+
+/// Per CPU, the last task looked up in `TASK_SLOT`: a syscall-heavy task hits it almost
+/// every time, which saves a hash lookup on the hot path. Valid while `TASK_GEN` is unchanged.
+#[map(name = "TASK_CACHE")]
+pub static TASK_CACHE: PerCpuArray<TaskCache> = PerCpuArray::with_max_entries(1, 0);
+
+/// Bumped after every change to `TASK_SLOT` (writers change the entry first, then bump;
+/// readers read the generation first), so no CPU keeps using a stale cached entry.
+#[map(name = "TASK_GEN")]
+pub static TASK_GEN: Array<u64> = Array::with_max_entries(1, 0);
+
+/// Slot of each distinct (target, executable path).
+#[map(name = "PROGRAM_SLOTS")]
+pub static PROGRAM_SLOTS: HashMap<ProgramKey, u32> = HashMap::with_max_entries(MAX_SLOTS, 0);
+
+/// Next free slot; the collector sets it past the slots it reserved.
+#[map(name = "NEXT_SLOT")]
+pub static NEXT_SLOT: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Slots taken (value unused): the atomic claim of a slot, see `program::claim_slot`.
+#[map(name = "SLOTS_TAKEN")]
+pub static SLOTS_TAKEN: HashMap<u32, u8> = HashMap::with_max_entries(MAX_SLOTS, 0);
+
+/// Counters: (shard, slot) x ABI x syscall number, at `counts_index`. A CPU counts in shard
+/// `cpu & (COUNTER_SHARDS - 1)` with an atomic add (see `MAX_COUNTER_SHARDS`); the loader
+/// sizes the map to `COUNTER_SHARDS` x `MAX_SLOTS`.
+#[map(name = "COUNTS")]
+pub static COUNTS: Array<SlotCounters> = Array::with_max_entries(MAX_SLOTS, 0);
+
+/// When each (slot, ABI, syscall) was first made, in `bpf_ktime_get_ns` (CLOCK_MONOTONIC)
+/// nanoseconds, keyed by `first_seen_key`. Written only on a shard's counter's 0 -> 1 step, so
+/// a syscall already counted in this CPU's shard pays nothing for it; the first insert wins.
+#[map(name = "FIRST_SEEN")]
+pub static FIRST_SEEN: HashMap<u32, u64> = HashMap::with_max_entries(FIRST_SEEN_MAX, 0);
+
+/// Which syscalls have an argument captured, and how: `ArgKind::capture_entry` (0: none),
+/// indexed by `counter_index(abi, nr)`. An array lookup, which the verifier inlines: a syscall
+/// without a captured argument pays one load for it.
+#[map(name = "CAPTURE")]
+pub static CAPTURE: Array<u32> = Array::with_max_entries(SLOT_COUNTERS as u32, 0);
+
+/// The distinct values seen of each captured argument (value unused).
+#[map(name = "ARG_VALUES")]
+pub static ARG_VALUES: HashMap<ArgKey, u8> = HashMap::with_max_entries(ARG_VALUES_MAX, 0);
+
+/// Per CPU, the last value kept: a loop that makes the same call again and again (the common
+/// case) pays one compare instead of a hash lookup.
+#[map(name = "LAST_CAPTURE")]
+pub static LAST_CAPTURE: PerCpuArray<ArgKey> = PerCpuArray::with_max_entries(1, 0);
+
+/// How many distinct values each (target, ABI, syscall) has, or `ARG_OVERFLOW`.
+#[map(name = "ARG_SETS")]
+pub static ARG_SETS: HashMap<u64, u32> = HashMap::with_max_entries(ARG_SETS_MAX, 0);
+
+/// How syscalls failed with EPERM or ENOSYS, per (target, ABI, syscall) (see `ExitFacts`).
+#[map(name = "EXIT_FACTS")]
+pub static EXIT_FACTS: HashMap<u64, ExitFacts> = HashMap::with_max_entries(ARG_SETS_MAX, 0);
+
+/// What could not be recorded, by `Loss`.
+#[map(name = "LOSSES")]
+pub static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOSS_KINDS, 0);
+
+/// Threads inside a seccomp filter install (`seccomp(SECCOMP_SET_MODE_FILTER)` or
+/// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)`), keyed by tid; `sys_exit` arms their process
+/// if the call succeeded.
+#[map(name = "PENDING_FILTER")]
+pub static PENDING_FILTER: HashMap<u32, u32> = HashMap::with_max_entries(1024, 0);
+
+/// Scratch space for building a `ProgramKey` (too large for the 512-byte BPF stack with room
+/// to spare).
+#[map(name = "SCRATCH")]
+pub static SCRATCH: PerCpuArray<ProgramKey> = PerCpuArray::with_max_entries(1, 0);
+
+/// `EEXIST` (include/uapi/asm-generic/errno-base.h): an insert with `BPF_NOEXIST` lost a race.
+pub const EEXIST: i32 = 17;
+
+/// Count one thing that could not be recorded.
+#[inline(always)]
+pub fn lose(kind: Loss) {
+    if let Some(counter) = LOSSES.get_ptr_mut(kind.index()) {
+        // SAFETY: a per-CPU slot; BPF programs do not preempt each other on one CPU for the
+        // same program type, and a lost increment here would only under-count a loss.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// `*counter += n` with the BPF atomic add (`lock xadd` before BPF v3): CPUs share counters.
+/// The BPF target has no atomic read-modify-write in `core::sync::atomic` (no compare and
+/// swap), so the intrinsic; its result is unused, which every BPF CPU version supports.
+///
+/// # Safety
+///
+/// `counter` points into a live map value.
+#[inline(always)]
+pub unsafe fn atomic_add(counter: *mut u64, n: u64) {
+    // SAFETY: the caller's promise.
+    unsafe {
+        core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            counter, n,
+        );
+    }
+}
