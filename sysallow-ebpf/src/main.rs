@@ -29,6 +29,7 @@ mod enter;
 mod exit;
 mod maps;
 mod program;
+mod slots;
 mod syscall;
 mod target;
 mod task;

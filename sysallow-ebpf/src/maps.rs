@@ -9,7 +9,15 @@ use sysallow_common::{
     MAX_TARGETS, MAX_TASKS, ProgramKey, SLOT_COUNTERS, SlotCounters, TargetInfo,
 };
 
-use crate::task::TaskCache;
+/// A CPU's cached `TASK_SLOT` lookup (`TASK_CACHE`'s value; `task.rs` keeps it current).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TaskCache {
+    pub generation: u64,
+    pub tgid: u32,
+    /// The `TASK_SLOT` value, or `task::NO_TASK`.
+    pub value: u32,
+}
 
 /// Targets created for the child cgroups of a split target (containers under a parent), keyed
 /// by cgroup v2 id.

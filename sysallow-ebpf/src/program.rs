@@ -3,15 +3,13 @@ use aya_ebpf::{
     EbpfContext, bindings::BPF_NOEXIST, helpers::bpf_probe_read_kernel_str_bytes,
     programs::TracePointContext,
 };
-use sysallow_common::{Loss, MAX_SLOTS, PATH_LEN, TARGET_BOUNDARY, TargetInfo, task_entry};
+use sysallow_common::{Loss, PATH_LEN, TARGET_BOUNDARY, TargetInfo, task_entry};
 
 use crate::config::EXEC_FILENAME_OFFSET;
-use crate::maps::{NEXT_SLOT, PROGRAM_SLOTS, SCRATCH, SLOTS_TAKEN, TASK_SLOT, lose};
+use crate::maps::{PROGRAM_SLOTS, SCRATCH, TASK_SLOT, lose};
+use crate::slots::claim_slot;
 use crate::target::current_target;
 use crate::task::{current_tgid, set_current};
-
-/// Execs racing for a new slot at the same moment that `claim_slot` tolerates.
-const CLAIM_TRIES: u32 = 16;
 
 /// `sched:sched_process_exec`: the current task now runs a new program. Give it the slot of
 /// that program within its target, assigning a new slot for a path not seen before.
@@ -80,31 +78,4 @@ fn program_slot(ctx: &TracePointContext, target: &TargetInfo) -> Option<u32> {
         return unsafe { PROGRAM_SLOTS.get(&*key) }.copied();
     }
     Some(slot)
-}
-
-/// Take a free slot. The BPF target has no atomic add, so a slot is taken by inserting it into
-/// `SLOTS_TAKEN` with `BPF_NOEXIST`, which the kernel performs atomically; `NEXT_SLOT` is only
-/// a hint of where to start. Execs racing on other CPUs make the insert fail and we try the
-/// next slot.
-pub fn claim_slot() -> Option<u32> {
-    let hint = NEXT_SLOT.get_ptr_mut(0)?;
-    // SAFETY: `hint` points at a live u32 in an array map; a stale read only costs a retry.
-    let start = unsafe { *hint };
-    for try_ in 0..CLAIM_TRIES {
-        let slot = start + try_;
-        if slot >= MAX_SLOTS {
-            lose(Loss::SlotsFull);
-            return None;
-        }
-        if SLOTS_TAKEN
-            .insert(&slot, &1, u64::from(BPF_NOEXIST))
-            .is_ok()
-        {
-            // SAFETY: as above; a racing writer can only move the hint, never a claim.
-            unsafe { *hint = slot + 1 };
-            return Some(slot);
-        }
-    }
-    lose(Loss::SlotsFull);
-    None
 }

@@ -5,17 +5,7 @@ use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
 use sysallow_common::Loss;
 
 use crate::config::{EXIT_GROUP_DEAD_OFFSET, NEWTASK_FLAGS_OFFSET, NEWTASK_PID_OFFSET};
-use crate::maps::{TASK_CACHE, TASK_GEN, TASK_SLOT, lose};
-
-/// A CPU's cached `TASK_SLOT` lookup.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct TaskCache {
-    generation: u64,
-    tgid: u32,
-    /// The `TASK_SLOT` value, or `NO_TASK`.
-    value: u32,
-}
+use crate::maps::{TASK_CACHE, TASK_GEN, TASK_SLOT, TaskCache, lose};
 
 /// A cached "no entry" (slot values are small, with at most `TASK_ARMED` set).
 const NO_TASK: u32 = u32::MAX;

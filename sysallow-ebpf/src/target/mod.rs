@@ -12,7 +12,7 @@ use sysallow_common::{
 
 use crate::config::{TARGET_FLAGS, TARGET_LEVEL};
 use crate::maps::{TARGETS, lose};
-use crate::program::claim_slot;
+use crate::slots::claim_slot;
 
 /// The target the current task belongs to, if any: its cgroup's ancestor at the armed level.
 /// A task in a sub-cgroup of a target (systemd scopes, containers under a parent) is found by

@@ -134,7 +134,7 @@ impl ResolvedTarget {
     /// The target as the Recording describes it (`sysallow_profile::recording::Target`).
     pub fn recording_target(&self) -> sysallow_profile::recording::Target {
         use sysallow_profile::container::Runtime;
-use sysallow_profile::recording::Target as Rec;
+        use sysallow_profile::recording::Target as Rec;
         let cgroup = self.cgroup.relative.display().to_string();
         match &self.description {
             Description::Cgroup => Rec::Cgroup {
