@@ -31,23 +31,26 @@ pub struct TimingClass {
     pub by_blocking_fds: bool,
 }
 
+/// The ways to wait on file descriptors (also the companions of an observed one).
+pub const WAITS_ON_FDS: &[&str] = &[
+    "poll",
+    "ppoll",
+    "ppoll_time64",
+    "select",
+    "_newselect",
+    "pselect6",
+    "pselect6_time64",
+    "epoll_wait",
+    "epoll_pwait",
+];
+
 /// The timing classes. Which syscall of a class a program uses depends on its libc, libc
 /// version and ABI (glibc's `poll` makes `ppoll` on ABIs without `poll`; `sleep` makes
 /// `clock_nanosleep`, older code `nanosleep`), so a class is allowed whole.
 pub const TIMING_CLASSES: &[TimingClass] = &[
     TimingClass {
         name: "waits on file descriptors",
-        members: &[
-            "poll",
-            "ppoll",
-            "ppoll_time64",
-            "select",
-            "_newselect",
-            "pselect6",
-            "pselect6_time64",
-            "epoll_wait",
-            "epoll_pwait",
-        ],
+        members: WAITS_ON_FDS,
         reason: "made only when the data is not there yet or the pipe is full",
         by_blocking_fds: true,
     },

@@ -140,17 +140,8 @@ pub const COMPANIONS: &[Companion] = &[
     },
 ];
 
-pub(super) const WAITS_ON_FDS: &[&str] = &[
-    "poll",
-    "ppoll",
-    "ppoll_time64",
-    "select",
-    "_newselect",
-    "pselect6",
-    "pselect6_time64",
-    "epoll_wait",
-    "epoll_pwait",
-];
+/// The ways to wait on file descriptors: the timing class's members (`timing.rs`).
+const WAITS_ON_FDS: &[&str] = crate::timing::WAITS_ON_FDS;
 
 /// Time calls that usually go through the vDSO, so a tracer does not see them, yet are
 /// syscalls where the vDSO is unavailable (FIELD-NOTES: glibc fallbacks).
