@@ -11,57 +11,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::{ArgCondition, Op};
 
-/// How a captured value is made from a syscall's arguments.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Capture {
-    /// arg0 as is.
-    Arg0,
-    /// arg1 as is.
-    Arg1,
-    /// `domain << 32 | type` without SOCK_NONBLOCK and SOCK_CLOEXEC.
-    Socket,
-    /// `prot & (PROT_WRITE | PROT_EXEC)`, prot being arg2.
-    Prot,
-    /// `level << 32 | optname`.
-    Setsockopt,
-    /// `clone_args.flags`, read from the struct arg0 points to.
-    Clone3Flags,
-}
+/// How a captured value is made from a syscall's arguments: the kernel side's own enum, so
+/// the two cannot disagree on a kind.
+pub use sysallow_common::ArgKind;
 
 /// The syscalls whose argument is captured, and how.
-pub const CAPTURED: &[(&str, Capture)] = &[
-    ("clone", Capture::Arg0),
-    ("clone3", Capture::Clone3Flags),
-    ("socket", Capture::Socket),
-    ("personality", Capture::Arg0),
-    ("prctl", Capture::Arg0),
-    ("ioctl", Capture::Arg1),
-    ("fcntl", Capture::Arg1),
-    ("fcntl64", Capture::Arg1),
-    ("mmap", Capture::Prot),
-    ("mmap2", Capture::Prot),
-    ("mprotect", Capture::Prot),
-    ("pkey_mprotect", Capture::Prot),
-    ("setsockopt", Capture::Setsockopt),
+pub const CAPTURED: &[(&str, ArgKind)] = &[
+    ("clone", ArgKind::Arg0),
+    ("clone3", ArgKind::Clone3Flags),
+    ("socket", ArgKind::Socket),
+    ("personality", ArgKind::Arg0),
+    ("prctl", ArgKind::Arg0),
+    ("ioctl", ArgKind::Arg1),
+    ("fcntl", ArgKind::Arg1),
+    ("fcntl64", ArgKind::Arg1),
+    ("mmap", ArgKind::Prot),
+    ("mmap2", ArgKind::Prot),
+    ("mprotect", ArgKind::Prot),
+    ("pkey_mprotect", ArgKind::Prot),
+    ("setsockopt", ArgKind::Setsockopt),
 ];
 
 /// The value `capture` keeps of a call with these arguments, as the kernel side computes it
 /// (None for clone3, whose flags are in user memory).
-pub fn value_of(capture: Capture, args: &[u64; 6], wide: bool) -> Option<u64> {
+pub fn value_of(capture: ArgKind, args: &[u64; 6], wide: bool) -> Option<u64> {
     let width = if wide { u64::MAX } else { LOW32 };
     let arg = |i: usize| args[i] & width;
     Some(match capture {
-        Capture::Arg0 => arg(0),
-        Capture::Arg1 => arg(1),
-        Capture::Socket => ((arg(0) & LOW32) << 32) | (arg(1) & LOW32 & !SOCK_FLAGS),
-        Capture::Prot => arg(2) & PROT_WX,
-        Capture::Setsockopt => ((arg(1) & LOW32) << 32) | (arg(2) & LOW32),
-        Capture::Clone3Flags => return None,
+        ArgKind::Arg0 => arg(0),
+        ArgKind::Arg1 => arg(1),
+        ArgKind::Socket => ((arg(0) & LOW32) << 32) | (arg(1) & LOW32 & !SOCK_FLAGS),
+        ArgKind::Prot => arg(2) & PROT_WX,
+        ArgKind::Setsockopt => ((arg(1) & LOW32) << 32) | (arg(2) & LOW32),
+        ArgKind::Clone3Flags => return None,
     })
 }
 
 /// How `name`'s argument is captured, if it is.
-pub fn capture_of(name: &str) -> Option<Capture> {
+pub fn capture_of(name: &str) -> Option<ArgKind> {
     CAPTURED.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
 }
 

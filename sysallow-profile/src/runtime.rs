@@ -49,7 +49,7 @@ pub struct RuntimeTail {
 /// preempt a running goroutine (sysmon signals its thread: getpid, tgkill of SIGURG, then
 /// rt_sigreturn, an essential), yield (sched_yield) or look at its network poller
 /// (epoll_pwait). Whether it does depends on timing: in 10 recordings of one container
-/// (tests/tests/plain_record.rs) runc made tgkill in 6, sched_yield in 3, epoll_pwait in 2.
+/// (sysallow/tests/e2e/plain_record.rs) runc made tgkill in 6, sched_yield in 3, epoll_pwait in 2.
 /// Every runc tail has them, so that fresh recordings of one container give one profile.
 ///
 /// runc 1.1.5 with no-new-privileges: it installs the filter late and only closes its fds,
@@ -206,7 +206,7 @@ pub const TAILS: &[RuntimeTail] = &[
         version: "1.8.1",
         no_new_privileges: true,
         syscalls: CRUN_181_NNP,
-        source: "measured by sysallow record (tests/tests/containers_crun.rs) with Docker \
+        source: "measured by sysallow record (sysallow/tests/e2e/containers_crun.rs) with Docker \
                  20.10, crun 1.8.1 and no-new-privileges on kernel 6.18",
     },
     RuntimeTail {
@@ -214,7 +214,7 @@ pub const TAILS: &[RuntimeTail] = &[
         version: "1.8.1",
         no_new_privileges: false,
         syscalls: CRUN_181,
-        source: "measured by sysallow record (tests/tests/containers_crun.rs) with Docker \
+        source: "measured by sysallow record (sysallow/tests/e2e/containers_crun.rs) with Docker \
                  20.10 and crun 1.8.1 on kernel 6.18",
     },
 ];

@@ -18,7 +18,7 @@ use sysallow_common::{
     counter_index, counter_shards, counts_index, first_seen_slot_counter, globals, maps,
     task_entry,
 };
-use sysallow_profile::args::{ArgValues, Capture};
+use sysallow_profile::args::ArgValues;
 use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
 use sysallow_profile::{Abi, Recording};
 
@@ -634,14 +634,7 @@ impl Tracer {
                 let Some(nr) = abi.syscall_nr(name).filter(|nr| *nr < MAX_NR) else {
                     continue;
                 };
-                let kind = match how {
-                    Capture::Arg0 => ArgKind::Arg0,
-                    Capture::Arg1 => ArgKind::Arg1,
-                    Capture::Socket => ArgKind::Socket,
-                    Capture::Prot => ArgKind::Prot,
-                    Capture::Setsockopt => ArgKind::Setsockopt,
-                    Capture::Clone3Flags => ArgKind::Clone3Flags,
-                };
+                let kind: ArgKind = *how;
                 let index = counter_index(abi_index as u32, nr) as u32;
                 capture
                     .set(index, kind.capture_entry(), 0)

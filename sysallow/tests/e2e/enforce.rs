@@ -2,8 +2,10 @@
 //!
 //! The workloads are the C programs in `tests/workloads/`, compiled here with gcc (statically,
 //! so the syscalls they make do not depend on the dynamic loader or the host's libraries).
-//! The profiles list the syscalls a static glibc 2.36 x86_64 program makes, found with
-//! `strace -f -c` and written out here so the tests are deterministic.
+//! The profiles list the syscalls a static glibc 2.36 x86_64 program makes (Debian 12's
+//! libc6-dev), found with `strace -f -c` and written out here so the tests are deterministic;
+//! `the_static_glibc_2_36_start_up_is_what_this_machine_builds` checks that premise with
+//! strace on the machine the tests run on, and says so when another libc breaks it.
 
 use crate::common;
 
@@ -22,7 +24,7 @@ use sysallow_profile::recording::{Host, Recording, Target};
 /// set_robust_list, rseq, prlimit64 for the stack limit, readlink of /proc/self/exe,
 /// getrandom for malloc's tcache key, mprotect for RELRO); printf (newfstatat of stdout,
 /// write); and the exit.
-const STATIC_X86_64: &[&str] = &[
+const STATIC_GLIBC_2_36_X86_64: &[&str] = &[
     "execve",
     "brk",
     "arch_prctl",
@@ -40,7 +42,7 @@ const STATIC_X86_64: &[&str] = &[
 
 /// The same for a static 32-bit (i386) program: ugetrlimit instead of prlimit64,
 /// set_thread_area instead of arch_prctl, statx instead of newfstatat.
-const STATIC_X86: &[&str] = &[
+const STATIC_GLIBC_2_36_X86: &[&str] = &[
     "brk",
     "readlink",
     "mprotect",
@@ -115,12 +117,47 @@ macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
 }
 
+/// The premise of this module, measured where it runs: a static `hello` built here makes
+/// exactly the syscalls of [`STATIC_GLIBC_2_36_X86_64`] (strace, same run). On a machine whose
+/// gcc links another static glibc this fails first, naming the difference, instead of the
+/// tests below failing with a denial.
+#[test]
+fn the_static_glibc_2_36_start_up_is_what_this_machine_builds() {
+    require!(gcc, x86_64, program("strace", "strace"));
+    let dir = tempfile::tempdir().unwrap();
+    let hello = compile(dir.path(), "hello", &[]);
+    let trace = dir.path().join("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-o"])
+        .arg(&trace)
+        .arg(&hello)
+        .arg("0")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "strace: {}", stderr(&out));
+    let text = std::fs::read_to_string(&trace).unwrap();
+    // `NAME(ARGS) = RESULT`, or `+++ exited with 0 +++`; strace names execve too.
+    let made: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once('(').map(|(name, _)| name))
+        .map(|name| name.rsplit(' ').next().unwrap_or(name).trim())
+        .filter(|name| !name.is_empty() && !name.starts_with('+'))
+        .collect();
+    let listed: std::collections::BTreeSet<&str> =
+        STATIC_GLIBC_2_36_X86_64.iter().copied().collect();
+    assert_eq!(
+        made, listed,
+        "a static program built on this machine makes other syscalls than glibc 2.36's \
+         (left: measured with strace, right: STATIC_GLIBC_2_36_X86_64); update the list"
+    );
+}
+
 #[test]
 fn a_static_workload_runs_under_its_profile_and_keeps_its_exit_status() {
     require!(gcc, x86_64);
     let dir = tempfile::tempdir().unwrap();
     let hello = compile(dir.path(), "hello", &[]);
-    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_X86_64));
+    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_GLIBC_2_36_X86_64));
     let out = sysallow(args!["run", "--profile", &profile, "--", &hello, "5"]);
     assert_eq!(stdout(&out), "hello\n", "stderr: {}", stderr(&out));
     assert_eq!(out.status.code(), Some(5), "stderr: {}", stderr(&out));
@@ -131,7 +168,7 @@ fn a_syscall_not_in_the_profile_is_denied_with_eperm() {
     require!(gcc, x86_64);
     let dir = tempfile::tempdir().unwrap();
     let hello = compile(dir.path(), "hello", &[]);
-    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_X86_64));
+    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_GLIBC_2_36_X86_64));
     let target = dir.path().join("made");
     let out = sysallow(args![
         "run",
@@ -154,7 +191,7 @@ fn a_syscall_not_in_the_profile_is_denied_with_eperm() {
 #[test]
 fn commands_that_cannot_start_get_shell_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_X86_64));
+    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_GLIBC_2_36_X86_64));
 
     let out = sysallow(args![
         "run",
@@ -207,7 +244,7 @@ fn a_malformed_profile_is_refused_with_its_location() {
 #[test]
 fn a_profile_without_execve_is_explained() {
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<&str> = STATIC_X86_64
+    let names: Vec<&str> = STATIC_GLIBC_2_36_X86_64
         .iter()
         .copied()
         .filter(|n| *n != "execve")
@@ -227,7 +264,7 @@ fn unknown_syscall_names_are_named_in_a_warning() {
     require!(gcc, x86_64);
     let dir = tempfile::tempdir().unwrap();
     let hello = compile(dir.path(), "hello", &[]);
-    let mut names = STATIC_X86_64.to_vec();
+    let mut names = STATIC_GLIBC_2_36_X86_64.to_vec();
     names.extend(["no_such_syscall_a", "no_such_syscall_b"]);
     let profile = write_profile(dir.path(), "p.json", allowlist(&names));
     let out = sysallow(args!["run", "--profile", &profile, "--", &hello]);
@@ -252,7 +289,7 @@ fn podman_string_errnos_and_min_kernel_are_honoured() {
             "defaultAction": "SCMP_ACT_ERRNO",
             "defaultErrno": "EACCES",
             "syscalls": [
-                { "names": STATIC_X86_64, "action": "SCMP_ACT_ALLOW" },
+                { "names": STATIC_GLIBC_2_36_X86_64, "action": "SCMP_ACT_ALLOW" },
                 { "names": ["mkdir"], "action": "SCMP_ACT_ALLOW",
                   "includes": { "minKernel": "99.0" } }
             ]
@@ -285,11 +322,11 @@ fn clone3_needs_enosys_not_eperm() {
     let dir = tempfile::tempdir().unwrap();
     let spawn = compile(dir.path(), "spawn", &[]);
     // What `spawn` makes when clone3 is answered with ENOSYS (strace -f under such a filter):
-    // the static start-up and exit of both processes (STATIC_X86_64), plus posix_spawn's own:
+    // the static start-up and exit of both processes (STATIC_GLIBC_2_36_X86_64), plus posix_spawn's own:
     // mmap/munmap for the child's stack, rt_sigprocmask to block signals around the clone,
     // rt_sigaction in the child to reset handlers, clone (the fallback: the recording never
     // observed clone3, because it was answered with ENOSYS), and wait4 for waitpid.
-    let mut names = STATIC_X86_64.to_vec();
+    let mut names = STATIC_GLIBC_2_36_X86_64.to_vec();
     names.extend([
         "mmap",
         "munmap",
@@ -363,7 +400,7 @@ fn verify_lists_what_is_missing_and_lets_the_workload_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let hello = compile(dir.path(), "hello", &[]);
     // Too small: no mkdir, and no write (so printf would fail under enforcement).
-    let names: Vec<&str> = STATIC_X86_64
+    let names: Vec<&str> = STATIC_GLIBC_2_36_X86_64
         .iter()
         .copied()
         .filter(|n| *n != "write")
@@ -394,13 +431,13 @@ fn verify_lists_what_is_missing_and_lets_the_workload_succeed() {
     assert_eq!(out.status.code(), Some(9));
 
     // A sufficient profile: 0, and says so.
-    let full = write_profile(dir.path(), "full.json", allowlist(STATIC_X86_64));
+    let full = write_profile(dir.path(), "full.json", allowlist(STATIC_GLIBC_2_36_X86_64));
     let out = sysallow(args!["verify", "--profile", &full, "--", &hello]);
     assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
     assert!(stderr(&out).contains("0 syscalls would be denied"));
 
     // A profile's warning is said once, also when verify writes a fix (it reads it twice).
-    let mut names: Vec<&str> = STATIC_X86_64.to_vec();
+    let mut names: Vec<&str> = STATIC_GLIBC_2_36_X86_64.to_vec();
     names.push("getpid");
     names.push("getpid");
     let repeated = write_profile(dir.path(), "repeated.json", allowlist(&names));
@@ -511,7 +548,7 @@ fn log_denials_denies_and_names_each_syscall() {
     require!(gcc, x86_64);
     let dir = tempfile::tempdir().unwrap();
     let hello = compile(dir.path(), "hello", &[]);
-    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_X86_64));
+    let profile = write_profile(dir.path(), "p.json", allowlist(STATIC_GLIBC_2_36_X86_64));
     let target = dir.path().join("made");
     let out = sysallow(args![
         "run",
@@ -542,7 +579,7 @@ fn argument_conditions_are_honoured() {
     require!(gcc, x86_64);
     let dir = tempfile::tempdir().unwrap();
     let args_bin = compile(dir.path(), "args", &[]);
-    let mut names = STATIC_X86_64.to_vec();
+    let mut names = STATIC_GLIBC_2_36_X86_64.to_vec();
     names.push("close");
     let profile = write_profile(
         dir.path(),
@@ -591,8 +628,8 @@ fn arch_map_adds_the_compat_abi() {
         .is_ok_and(|s| s.success());
     require!(that("gcc -m32 (gcc-multilib)", m32));
     let hello32 = dir.path().join("hello32");
-    let mut names = STATIC_X86_64.to_vec();
-    names.extend(STATIC_X86);
+    let mut names = STATIC_GLIBC_2_36_X86_64.to_vec();
+    names.extend(STATIC_GLIBC_2_36_X86);
     let with_map = write_profile(
         dir.path(),
         "map.json",
@@ -651,7 +688,11 @@ fn without_pidfd_open_verify_is_a_clear_error_not_a_hang() {
             "syscalls": [{ "names": ["pidfd_open"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38 }]
         }),
     );
-    let inner = write_profile(dir.path(), "inner.json", allowlist(STATIC_X86_64));
+    let inner = write_profile(
+        dir.path(),
+        "inner.json",
+        allowlist(STATIC_GLIBC_2_36_X86_64),
+    );
     let sysallow = common::sysallow_path();
     for how in [
         &["verify", "--profile"][..],

@@ -240,6 +240,23 @@ fn plain_batches(d: &Dockerd, image: &str, dir: &Path, w: &Workload) -> Vec<Path
             names.iter().any(|n| n == "poll"),
             "batch {batch}: {names:?}"
         );
+        // What the timing paths cost here, in allowed names (the README's table).
+        let without = profile.with_extension("no-timing.json");
+        let g = common::sysallow()
+            .arg("generate")
+            .arg(profile.with_extension("rec.json"))
+            .arg("--no-timing-paths")
+            .arg("-o")
+            .arg(&without)
+            .output()
+            .unwrap();
+        common::assert_success(&g);
+        eprintln!(
+            "{} batch {batch}: {} names allowed, {} with --no-timing-paths",
+            w.name,
+            names.len(),
+            profile_names(&without).len()
+        );
         let _busy = common::Busy::start();
         assert_runs_10_of_10(d, image, w, &profile, &format!("plain, batch {batch}"));
         profiles.push(profile);

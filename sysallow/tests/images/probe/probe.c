@@ -1,7 +1,7 @@
 /*
  * sysallow-probe: a small static test program for the container tests (built with
  * `gcc -static -O2`, put into the test image as /usr/bin/sysallow-probe by
- * tests/tests/common/docker.rs).
+ * sysallow/tests/e2e/common/image.rs).
  *
  *   sysallow-probe hello        print "sysallow-probe: hello" and exit 0
  *   sysallow-probe exit N       exit with status N
