@@ -26,9 +26,9 @@ mod measure;
 mod report;
 pub(crate) mod system;
 
-use configs::*;
-use measure::*;
-use report::*;
+use configs::{Config, Env, Sample, Sizes, WORKLOADS, Workload};
+use measure::{Startup, measure, median, min_max, startup};
+use report::{MODEL_CPUS, Report};
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -164,6 +164,10 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             }
         }
     }
+    // The last reference tracer has just been signalled: the kernel frees its programs a
+    // moment after the process ends (they were seen here as "loaded during the run"), so look
+    // once they are gone.
+    std::thread::sleep(std::time::Duration::from_secs(2));
     for program in system::tracing_programs() {
         if !foreign.contains(&program) {
             foreign.push(program);
