@@ -162,7 +162,7 @@ pub struct RecordedHow {
 }
 
 impl RecordedHow {
-    /// One line when the recording is likely incomplete: one run, or runs on a quiet machine,
+    /// One line when the recording is likely incomplete: one run, or runs without --stress,
     /// with the count of syscalls the programs' imports advise that the profile still does not
     /// allow. None when it was recorded the README's way (several stressed runs), where the
     /// advice above is the whole story.
@@ -184,9 +184,9 @@ impl RecordedHow {
             .filter(|name| !allowed.contains(name))
             .collect();
         let mut why = vec![match (self.runs, self.stressed) {
-            (1, false) => "one run on a quiet machine".to_owned(),
+            (1, false) => "one run, not stressed".to_owned(),
             (1, true) => "one run".to_owned(),
-            (n, false) => format!("{n} runs on a quiet machine"),
+            (n, false) => format!("{n} runs, not stressed"),
             (_, true) => return None,
         }];
         if !left_out.is_empty() {
@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(
             hint(1, false, false, &[]).unwrap(),
             format!(
-                "likely incomplete: one run on a quiet machine; for a profile to deploy, \
+                "likely incomplete: one run, not stressed; for a profile to deploy, \
                  sysallow record --repeat 3 --stress{README}"
             )
         );
@@ -304,7 +304,7 @@ mod tests {
         assert_eq!(
             hint(3, false, true, &[]).unwrap(),
             format!(
-                "likely incomplete: 3 runs on a quiet machine; for a profile to deploy, record \
+                "likely incomplete: 3 runs, not stressed; for a profile to deploy, record \
                  with --stress, run the container 3 times and `sysallow merge` the \
                  recordings{README}"
             )
@@ -319,7 +319,7 @@ mod tests {
         let text = hint(1, false, false, &["kexec_load", "read"]).unwrap();
         assert!(
             text.starts_with(
-                "likely incomplete: one run on a quiet machine; 1 syscall(s) the imports advise \
+                "likely incomplete: one run, not stressed; 1 syscall(s) the imports advise \
                  are not allowed (sysallow explain lists them); for a profile to deploy, "
             ),
             "{text}"

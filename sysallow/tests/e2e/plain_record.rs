@@ -64,7 +64,7 @@ fn a_plain_record_of_the_xz_pipeline_runs_20_of_20_busy_in_5_fresh_recordings() 
         assert_eq!(String::from_utf8_lossy(&out.stdout), "300000\n");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            stderr.contains("likely incomplete: one run on a quiet machine")
+            stderr.contains("likely incomplete: one run, not stressed")
                 && stderr.contains("record --repeat 3 --stress"),
             "record did not say the recording is likely incomplete:\n{stderr}"
         );
