@@ -1,5 +1,5 @@
-//! What a container recording says about who ran the container: the engine and the OCI
-//! runtime, typed at the boundary. Engines report these as strings (Docker's `HostConfig.Runtime`,
+//! Who ran a container: the engine (also what `sysallow::target` recognises a container's
+//! cgroup by) and the OCI runtime, typed at the boundary. Engines report these as strings (Docker's `HostConfig.Runtime`,
 //! conmon's `--runtime` path, containerd's shim binary); they are read here once, by exact
 //! name, so that a typo or an unknown runtime is `Other` and never selects runc's or crun's
 //! tail by accident. In a Recording both are written as their plain names.
@@ -18,8 +18,12 @@ pub enum Engine {
     Podman,
     Containerd,
     CriO,
-    /// A Kubernetes pod's container where containerd and CRI-O cannot be told apart.
+    /// A Kubernetes pod's container under the cgroupfs driver, where containerd and CRI-O
+    /// cannot be told apart from the path.
     Kubernetes,
+    /// A container whose engine nothing named: a bare 64-hex-digit cgroup outside the known
+    /// parents (e.g. Docker with `--cgroup-parent`) that no engine's API answered for.
+    Unknown,
     /// A name sysallow does not know, kept as written.
     Other(String),
 }
@@ -32,6 +36,7 @@ impl Engine {
             Engine::Containerd => "containerd",
             Engine::CriO => "cri-o",
             Engine::Kubernetes => "kubernetes",
+            Engine::Unknown => "unknown",
             Engine::Other(name) => name,
         }
     }
@@ -46,6 +51,7 @@ impl From<String> for Engine {
             // Earlier recordings wrote `crio`.
             "cri-o" | "crio" => Engine::CriO,
             "kubernetes" => Engine::Kubernetes,
+            "unknown" => Engine::Unknown,
             _ => Engine::Other(name),
         }
     }

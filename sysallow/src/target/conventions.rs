@@ -12,59 +12,10 @@
 //!
 //! Ids are 64 lowercase hex digits in all four.
 
-use std::fmt;
+/// The engine that runs a container: the Recording's own type, so that what the cgroup's
+/// shape says and what is recorded are one concept.
+pub use sysallow_profile::container::Engine;
 
-/// The engine that runs a container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Engine {
-    Docker,
-    Podman,
-    Containerd,
-    CriO,
-    /// A Kubernetes pod's container under the cgroupfs driver: containerd or CRI-O cannot be
-    /// told apart from the path.
-    Kubernetes,
-    /// A bare 64-hex-digit directory outside the known parents (e.g. Docker with
-    /// `--cgroup-parent`).
-    Unknown,
-}
-
-impl Engine {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Engine::Docker => "docker",
-            Engine::Podman => "podman",
-            Engine::Containerd => "containerd",
-            Engine::CriO => "cri-o",
-            Engine::Kubernetes => "kubernetes",
-            Engine::Unknown => "unknown",
-        }
-    }
-}
-
-impl Engine {
-    /// The engine as a Recording names it; none when only the cgroup's shape was seen.
-    pub fn recorded(self) -> Option<sysallow_profile::container::Engine> {
-        use sysallow_profile::container::Engine as Recorded;
-        match self {
-            Engine::Docker => Some(Recorded::Docker),
-            Engine::Podman => Some(Recorded::Podman),
-            Engine::Containerd => Some(Recorded::Containerd),
-            Engine::CriO => Some(Recorded::CriO),
-            Engine::Kubernetes => Some(Recorded::Kubernetes),
-            Engine::Unknown => None,
-        }
-    }
-}
-
-impl fmt::Display for Engine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Scope-unit prefixes of the systemd driver: `<prefix><id>.scope`.
 const SCOPES: &[(&str, Engine)] = &[
     ("docker-", Engine::Docker),
     ("libpod-", Engine::Podman),
@@ -90,7 +41,7 @@ pub fn parse_container_dir(ancestors: &[&str], name: &str) -> Option<(Engine, St
             // `libpod-<id>` (Podman, cgroupfs) has no `.scope`.
             let id = rest.strip_suffix(".scope").unwrap_or(rest);
             if is_container_id(id) && (rest.ends_with(".scope") || *runtime == Engine::Podman) {
-                return Some((*runtime, id.to_owned()));
+                return Some((runtime.clone(), id.to_owned()));
             }
             // `libpod-conmon-<id>.scope`, `crio-conmon-<id>.scope`: conmon's cgroup.
             return None;
@@ -253,7 +204,11 @@ mod tests {
         ];
         for (source, path, engine) in cases {
             let found = parse_path(path);
-            assert_eq!(found.as_ref().map(|(e, _)| *e), engine, "{source}: {path}");
+            assert_eq!(
+                found.as_ref().map(|(e, _)| e.clone()),
+                engine,
+                "{source}: {path}"
+            );
             if let Some((_, id)) = found {
                 assert!(path.contains(&id) && id.len() == 64, "{source}: id {id}");
             }

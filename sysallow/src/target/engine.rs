@@ -130,7 +130,7 @@ impl EngineSocket {
             "{prefix}/containers/{}/json",
             percent_encode(query)
         ))?;
-        decode_inspect(self.engine, &body).map_err(|reason| self.protocol(reason))
+        decode_inspect(self.engine.clone(), &body).map_err(|reason| self.protocol(reason))
     }
 
     /// `GET /containers/json?all=1`: (id, name without `/`) of every container.

@@ -148,7 +148,7 @@ impl ResolvedTarget {
             Description::Container(c) => Rec::Container {
                 id: c.id.clone(),
                 name: c.name.clone(),
-                engine: c.engine.recorded(),
+                engine: Some(c.engine.clone()),
                 runtime: c.oci_runtime.as_deref().map(Runtime::from_reported),
                 no_new_privileges: c.no_new_privileges,
                 cgroup,
@@ -350,7 +350,7 @@ impl Resolver {
         let info = |init_pid| ContainerInfo {
             id: found.id.clone(),
             name: Some(found.name.clone()).filter(|n| !n.is_empty()),
-            engine: socket.engine,
+            engine: socket.engine.clone(),
             image: found.image.clone(),
             init_pid,
             oci_runtime: found.oci_runtime.clone(),
@@ -445,7 +445,7 @@ mod tests {
         let found = resolver.search("ab1");
         assert_eq!(found.len(), 1);
         assert_eq!(
-            (found[0].0, found[0].1.as_str()),
+            (found[0].0.clone(), found[0].1.as_str()),
             (Engine::Docker, a.as_str())
         );
         match resolver.container("ab") {

@@ -249,7 +249,7 @@ impl CgroupParent {
         let known = child.container.as_ref().and_then(|(_, id)| {
             sockets
                 .iter()
-                .find_map(|s| s.inspect(id).ok().map(|found| (s.engine, found)))
+                .find_map(|s| s.inspect(id).ok().map(|found| (s.engine.clone(), found)))
         });
         // No API answered: Podman's or CRI-O's conmon may name it.
         if known.is_none()
@@ -298,7 +298,7 @@ impl CgroupParent {
             None => ContainerInfo {
                 id: id.clone(),
                 name: None,
-                engine: *engine,
+                engine: engine.clone(),
                 image: None,
                 init_pid: None,
                 oci_runtime: None,
