@@ -5,11 +5,12 @@
 use crate::common;
 use crate::common::image;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::common::docker::Dockerd;
 use crate::common::parent_e2e::{self, RUN_TIMEOUT, RuntimeCase, WORK};
-use crate::common::recorder::{Recorder, profile_names, read_recording};
+use crate::common::recorder::{Recorder, merge_and_generate, profile_names, read_recording};
 use sysallow_profile::Abi;
 
 /// runc: Docker's default runtime.
@@ -182,32 +183,11 @@ fn a_static_client_whose_wait_depends_on_timing_runs_20_of_20_on_a_busy_machine(
         assert!(o.status.success() && o.stdout == "pong\n", "{o}");
     }
     assert!(recorder.interrupt().success());
-    let recordings: Vec<String> = (1..=3)
-        .map(|run| {
-            out.path()
-                .join(format!("late-{run}.rec.json"))
-                .display()
-                .to_string()
-        })
+    let recordings: Vec<PathBuf> = (1..=3)
+        .map(|run| out.path().join(format!("late-{run}.rec.json")))
         .collect();
-    let merged = out.path().join("late.rec.json");
     let profile = out.path().join("late.json");
-    let m = common::sysallow()
-        .arg("merge")
-        .args(&recordings)
-        .arg("-o")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    common::assert_success(&m);
-    let g = common::sysallow()
-        .arg("generate")
-        .arg(&merged)
-        .arg("-o")
-        .arg(&profile)
-        .output()
-        .unwrap();
-    common::assert_success(&g);
+    merge_and_generate(&recordings, &out.path().join("late.rec.json"), &profile);
     common::assert_not_wider_than_docker_default(&profile);
     let names = profile_names(&profile);
     assert!(names.iter().any(|n| n == "poll"), "{names:?}");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::common::docker::Dockerd;
 use crate::common::parent_e2e::RUN_TIMEOUT;
-use crate::common::recorder::{Recorder, profile_names};
+use crate::common::recorder::{Recorder, merge_and_generate, profile_names};
 
 const BATCHES: usize = 5;
 
@@ -192,24 +192,8 @@ fn record_container(
     let recordings: Vec<PathBuf> = (1..=runs)
         .map(|run| out.join(format!("{}-{tag}-{run}.rec.json", w.name)))
         .collect();
-    let merged = out.join("merged.rec.json");
     let profile = out.join("merged.json");
-    let m = common::sysallow()
-        .arg("merge")
-        .args(&recordings)
-        .arg("-o")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    common::assert_success(&m);
-    let g = common::sysallow()
-        .arg("generate")
-        .arg(&merged)
-        .arg("-o")
-        .arg(&profile)
-        .output()
-        .unwrap();
-    common::assert_success(&g);
+    merge_and_generate(&recordings, &out.join("merged.rec.json"), &profile);
     profile
 }
 

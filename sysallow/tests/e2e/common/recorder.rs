@@ -2,7 +2,7 @@
 //! shared by the runc and crun container tests.
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -119,6 +119,27 @@ pub fn read_recording(path: &Path) -> Recording {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     Recording::from_json(&text).unwrap()
+}
+
+/// The README's last step for containers: `sysallow merge` the runs' recordings into
+/// `merged`, then `sysallow generate` it into `profile` (panics with stderr if either fails).
+pub fn merge_and_generate(recordings: &[PathBuf], merged: &Path, profile: &Path) {
+    let m = super::sysallow()
+        .arg("merge")
+        .args(recordings)
+        .arg("-o")
+        .arg(merged)
+        .output()
+        .expect("running sysallow merge");
+    super::assert_success(&m);
+    let g = super::sysallow()
+        .arg("generate")
+        .arg(merged)
+        .arg("-o")
+        .arg(profile)
+        .output()
+        .expect("running sysallow generate");
+    super::assert_success(&g);
 }
 
 pub fn profile_names(path: &Path) -> Vec<String> {
