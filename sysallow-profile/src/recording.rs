@@ -15,8 +15,9 @@ use crate::container::{Engine, Runtime};
 pub const FORMAT: &str = "sysallow-recording";
 /// The version this build writes and the highest it reads. Version 2 added `first_seen_ms`,
 /// `args` and `failed` per syscall, the `first_seen_full` and `arg_map_full` losses,
-/// `imports` and `denied_by_filter`; version 1 recordings still read.
-pub const VERSION: u32 = 2;
+/// `imports` and `denied_by_filter`; version 3 added `privileges` (the run-time layer) and
+/// `kubernetes` (the pod a container belonged to). Versions 1 and 2 still read.
+pub const VERSION: u32 = 3;
 
 /// Name under which syscalls of tasks whose program is unknown are attributed (for a spawned
 /// command: the `execve` that starts it, made by sysallow's child before the first exec).
@@ -66,6 +67,14 @@ pub struct Recording {
     /// made them; a profile answers them the same way (recorded for containers).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub denied_by_filter: BTreeMap<Abi, BTreeMap<String, Failures>>,
+    /// What the run-time layer (capabilities, no-new-privileges, a read-only root, the user)
+    /// depends on, seen after the set-up boundary. Absent where it was not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileges: Option<crate::privileges::Privileges>,
+    /// For a container of a Kubernetes pod: the pod and its workload (from the CRI labels
+    /// kubelet sets). Absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<crate::kubernetes::PodRef>,
 }
 
 /// How many merged inputs saw each syscall (written by `merge`).
@@ -333,6 +342,8 @@ impl Recording {
             coverage: None,
             imports: BTreeMap::new(),
             denied_by_filter: BTreeMap::new(),
+            privileges: None,
+            kubernetes: None,
         }
     }
 
