@@ -3,6 +3,7 @@
 //! enforcing profiles. The `sysallow` binary (`main.rs`, `cli/`) is a thin layer over this.
 
 pub mod cgroup;
+pub mod cri;
 pub mod ebpf;
 pub mod enforce;
 pub mod exec;
