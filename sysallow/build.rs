@@ -7,9 +7,6 @@
 //! written instead so that `cargo check`/`cargo clippy` work without the BPF toolchain; a
 //! binary built that way says so when asked to record (`cargo xtask setup` installs the
 //! toolchain).
-//!
-//! It also compiles the vendored CRI `api.proto` (`proto/`, see its README) into the gRPC client
-//! `src/cri` includes, with protox (no `protoc` needed).
 use std::{env, fs, path::PathBuf};
 
 const SKIP: &str = "SYSALLOW_SKIP_EBPF";
@@ -20,7 +17,6 @@ fn main() -> anyhow_free::Result {
     println!("cargo:rerun-if-env-changed={SKIP}");
     println!("cargo:rerun-if-env-changed=PATH");
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").ok_or("OUT_DIR is not set")?);
-    compile_cri()?;
     let skip = env::var(SKIP).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
     let have_linker = env::var_os("PATH")
         .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join("bpf-linker").is_file()));
@@ -49,20 +45,6 @@ fn main() -> anyhow_free::Result {
         aya_build::Toolchain::default(),
     )
     .map_err(|e| format!("building the eBPF program: {e:#}"))?;
-    Ok(())
-}
-
-/// The CRI client (`runtime.v1`): client stubs only, sysallow serves no CRI.
-fn compile_cri() -> anyhow_free::Result {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
-    let protos = manifest.join("proto");
-    println!("cargo:rerun-if-changed={}", protos.display());
-    let descriptors = protox::compile(["runtime/v1/api.proto"], [&protos])
-        .map_err(|e| format!("compiling proto/runtime/v1/api.proto: {e}"))?;
-    tonic_prost_build::configure()
-        .build_server(false)
-        .compile_fds(descriptors)
-        .map_err(|e| format!("generating the CRI client: {e}"))?;
     Ok(())
 }
 

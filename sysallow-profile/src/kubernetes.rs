@@ -4,7 +4,18 @@
 //! known from labels (`pod-template-hash`, `controller-revision-hash`, `job-name`) and the
 //! pod's name.
 
+mod names;
+mod outputs;
+mod workload;
+
 use serde::{Deserialize, Serialize};
+
+pub use names::{LOCALHOST_DIR, NameError, check, localhost_path, spo_localhost_path, spo_name};
+pub use outputs::{KubeOutputs, SpoApi, outputs, seccomp_profile_yaml};
+pub use workload::{
+    CONTROLLER_REVISION_HASH, JOB_NAME, LEGACY_JOB_NAME, POD_TEMPLATE_GENERATION,
+    POD_TEMPLATE_HASH, STATEFULSET_POD_NAME,
+};
 
 /// The pod and container a recording belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

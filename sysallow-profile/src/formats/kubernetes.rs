@@ -10,6 +10,8 @@ use super::FormatError;
 use crate::profile::Profile;
 
 pub const API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1beta1";
+/// The storage version since SPO v1.0 (which still serves `v1beta1`).
+pub const API_VERSION_V1: &str = "security-profiles-operator.x-k8s.io/v1";
 pub const KIND: &str = "SeccompProfile";
 
 #[derive(Serialize, Deserialize)]
@@ -32,8 +34,14 @@ struct Metadata {
 
 /// `profile` must already be restricted to what the resource carries.
 pub(super) fn write(profile: &Profile, name: &str) -> String {
+    write_versioned(profile, name, API_VERSION)
+}
+
+/// [`write`] with another served version of the same resource (SPO v1.0 serves `v1` and
+/// `v1beta1`, with one schema).
+pub(super) fn write_versioned(profile: &Profile, name: &str, api_version: &str) -> String {
     let resource = Resource {
-        api_version: API_VERSION.to_owned(),
+        api_version: api_version.to_owned(),
         kind: KIND.to_owned(),
         metadata: Metadata {
             name: resource_name(name),

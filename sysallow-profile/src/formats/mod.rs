@@ -23,7 +23,10 @@ use crate::errno::{errno_name, errno_number};
 use crate::profile::{Action, Profile, SyscallRule};
 use crate::{Abi, Recording};
 
-pub use kubernetes::{API_VERSION as KUBERNETES_API_VERSION, KIND as KUBERNETES_KIND};
+pub use kubernetes::{
+    API_VERSION as KUBERNETES_API_VERSION, API_VERSION_V1 as KUBERNETES_API_VERSION_V1,
+    KIND as KUBERNETES_KIND,
+};
 
 /// A file sysallow was given: a Recording, or a Profile in some format.
 #[derive(Clone, Debug, PartialEq)]
@@ -275,6 +278,12 @@ pub fn write_named(profile: &Profile, format: Format, name: &str) -> String {
         Format::Kubernetes => kubernetes::write(&restricted, name),
         Format::Systemd => systemd::write(&restricted, &notes(profile, format)),
     }
+}
+
+/// The Kubernetes format (an SPO `SeccompProfile` named `name`) with `api_version`
+/// ([`KUBERNETES_API_VERSION`] or [`KUBERNETES_API_VERSION_V1`]).
+pub fn write_kubernetes(profile: &Profile, name: &str, api_version: &str) -> String {
+    kubernetes::write_versioned(&restrict(profile, Format::Kubernetes), name, api_version)
 }
 
 /// Pretty JSON with a trailing newline, as Docker's own profile is laid out (tabs aside).

@@ -10,7 +10,7 @@ use crate::common::cri::kubelet::{ContainerSpec, Kubelet, PodSpec, Seccomp};
 use crate::common::cri::{self, Node};
 use crate::common::harness;
 use crate::common::image::PROBE;
-use sysallow::cri::v1;
+use sysallow::cri::api as v1;
 
 #[test]
 fn kubelet_harness_runs_a_pod_through_cri_and_leaves_nothing_behind() {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use sysallow::cri::v1;
+use sysallow::cri::api as v1;
 
 use super::{Node, TEST_IMAGE};
 use crate::common::harness;

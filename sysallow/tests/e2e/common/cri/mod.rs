@@ -16,6 +16,7 @@
 
 pub mod kubelet;
 
+use std::cell::RefCell;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use sysallow::cri::{self, v1};
+use sysallow::cri::{CriClient, CriError, api as v1};
 
 use super::harness::{self, Output};
 use super::image::{self, ImageConfig};
@@ -65,7 +66,47 @@ pub struct Node {
     /// `--cgroup-root`: pods go below `<cgroup_root>/kubepods` (one per node, so that tests
     /// running side by side never see each other's pods).
     cgroup_root: String,
-    client: Option<cri::Client>,
+    client: Option<Cri>,
+}
+
+/// The agent's CRI client (`sysallow::cri`), with one method per call kubelet makes (the
+/// harness shares it, hence the `RefCell`).
+pub struct Cri(RefCell<CriClient>);
+
+/// One method per CRI call: `$name(request) -> response`, through `$service` (`runtime_call`
+/// or `image_call`).
+macro_rules! calls {
+    ($($service:ident . $name:ident ($req:ident) -> $resp:ident;)+) => {
+        $(
+            pub fn $name(&self, request: v1::$req) -> Result<v1::$resp, CriError> {
+                self.0
+                    .borrow_mut()
+                    .$service(stringify!($name), |mut c| async move { c.$name(request).await })
+            }
+        )+
+    };
+}
+
+impl Cri {
+    pub fn connect(endpoint: &str) -> Result<Cri, CriError> {
+        CriClient::connect(endpoint).map(|c| Cri(RefCell::new(c)))
+    }
+
+    calls! {
+        runtime_call.version(VersionRequest) -> VersionResponse;
+        runtime_call.run_pod_sandbox(RunPodSandboxRequest) -> RunPodSandboxResponse;
+        runtime_call.stop_pod_sandbox(StopPodSandboxRequest) -> StopPodSandboxResponse;
+        runtime_call.remove_pod_sandbox(RemovePodSandboxRequest) -> RemovePodSandboxResponse;
+        runtime_call.pod_sandbox_status(PodSandboxStatusRequest) -> PodSandboxStatusResponse;
+        runtime_call.list_pod_sandbox(ListPodSandboxRequest) -> ListPodSandboxResponse;
+        runtime_call.create_container(CreateContainerRequest) -> CreateContainerResponse;
+        runtime_call.start_container(StartContainerRequest) -> StartContainerResponse;
+        runtime_call.stop_container(StopContainerRequest) -> StopContainerResponse;
+        runtime_call.remove_container(RemoveContainerRequest) -> RemoveContainerResponse;
+        runtime_call.list_containers(ListContainersRequest) -> ListContainersResponse;
+        runtime_call.container_status(ContainerStatusRequest) -> ContainerStatusResponse;
+        image_call.image_status(ImageStatusRequest) -> ImageStatusResponse;
+    }
 }
 
 static NODES: AtomicU32 = AtomicU32::new(0);
@@ -115,12 +156,12 @@ impl Node {
 
     /// containerd answers CRI `Version` (the CRI plugin loads after the socket is up; when its
     /// config is wrong it is skipped and only the log says why).
-    fn wait_for_cri(&self) -> cri::Client {
+    fn wait_for_cri(&self) -> Cri {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut last = String::new();
         loop {
             if self.socket.exists() {
-                match cri::Client::connect(&self.endpoint()).and_then(|c| {
+                match Cri::connect(&self.endpoint()).and_then(|c| {
                     c.version(v1::VersionRequest::default())?;
                     Ok(c)
                 }) {
@@ -220,7 +261,7 @@ impl Node {
     }
 
     /// The CRI client of this node.
-    pub fn client(&self) -> &cri::Client {
+    pub fn client(&self) -> &Cri {
         self.client.as_ref().expect("the node is running")
     }
 
