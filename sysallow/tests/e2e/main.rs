@@ -46,5 +46,6 @@ mod unseen_paths;
 mod containerd;
 mod containers;
 mod containers_crun;
+mod cri_harness;
 mod docker_harness;
 mod podman;

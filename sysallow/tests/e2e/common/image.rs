@@ -78,3 +78,94 @@ pub fn build_rootfs(stage: &Path) {
         .expect("writing /etc/group");
     fs::set_permissions(stage.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod /tmp");
 }
+
+/// The image config of [`docker_archive`]: what the image runs and with which environment.
+pub struct ImageConfig<'a> {
+    pub entrypoint: &'a [&'a str],
+    pub cmd: &'a [&'a str],
+    pub env: &'a [&'a str],
+}
+
+/// The environment every test image sets (as `IMPORT_CHANGES` does for Docker and Podman).
+pub const IMAGE_ENV: &[&str] =
+    &["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+
+/// Pack the root file system `rootfs` as a one-layer image tarball `out` in the format of
+/// `docker save` (manifest.json, the config named by its sha256, an uncompressed layer), tagged
+/// `tag`: `docker load` and `ctr images import` both take it. The config's `diff_ids` name the
+/// layer's digest, which containerd checks when it unpacks.
+pub fn docker_archive(rootfs: &Path, tag: &str, config: &ImageConfig<'_>, out: &Path) {
+    let stage = out.with_extension("stage");
+    fs::create_dir_all(&stage).expect("creating the archive's staging dir");
+    let layer = stage.join("layer.tar");
+    tar(rootfs, &layer);
+    let diff_id = sha256_file(&layer);
+    let image_config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {
+            "Env": config.env,
+            "Entrypoint": if config.entrypoint.is_empty() { None } else { Some(config.entrypoint) },
+            "Cmd": if config.cmd.is_empty() { None } else { Some(config.cmd) },
+        },
+        "rootfs": { "type": "layers", "diff_ids": [format!("sha256:{diff_id}")] },
+    });
+    let config_bytes = serde_json::to_vec(&image_config).expect("serialising the image config");
+    let config_tmp = stage.join("config.json");
+    fs::write(&config_tmp, &config_bytes).expect("writing the image config");
+    let config_name = format!("{}.json", sha256_file(&config_tmp));
+    fs::rename(&config_tmp, stage.join(&config_name)).expect("naming the image config");
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [tag],
+        "Layers": ["layer.tar"],
+    }]);
+    fs::write(
+        stage.join("manifest.json"),
+        serde_json::to_vec(&manifest).expect("serialising manifest.json"),
+    )
+    .expect("writing manifest.json");
+    tar(&stage, out);
+    let _ = fs::remove_dir_all(&stage);
+}
+
+/// `dir`'s contents as the tarball `out`, owned by root as an image's files are.
+fn tar(dir: &Path, out: &Path) {
+    let status = Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(dir)
+        .arg("-cf")
+        .arg(out)
+        .arg(".")
+        .status()
+        .expect("running tar");
+    assert!(status.success(), "tar of {} failed", dir.display());
+}
+
+/// The hex sha256 of a file (coreutils' sha256sum).
+pub fn sha256_file(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("running sha256sum");
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("sha256sum prints the digest first")
+        .to_owned()
+}
+
+/// Compile the pause program (`sysallow/tests/images/pause/pause.c`) statically into an empty
+/// root file system `stage` as `/pause`: the CRI tests' sandbox image.
+pub fn build_pause_rootfs(stage: &Path) {
+    fs::create_dir_all(stage).expect("creating the pause image dir");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/images/pause/pause.c");
+    let status = Command::new("gcc")
+        .args(["-static", "-O2", "-Wall", "-o"])
+        .arg(stage.join("pause"))
+        .arg(&source)
+        .status()
+        .expect("running gcc");
+    assert!(status.success(), "gcc -static {} failed", source.display());
+}

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 pub mod containerd;
+pub mod cri;
 pub mod crun;
 pub mod docker;
 pub mod harness;
