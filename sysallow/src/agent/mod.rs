@@ -684,13 +684,19 @@ impl Agent<'_> {
             }
         }
         // Read and written: nothing can count into an empty cgroup's slots any more.
+        // (An ignored child's entry is forgotten the same way.) One the kernel still sees in use
+        // stays followed, and is released at a later look.
         for cgroup in finished {
-            if children.contains_key(&cgroup)
-                && let Err(err) = tracer.release_child(cgroup)
-            {
-                self.warn(sysallow_profile::error_chain(&err));
+            match tracer.release_child(cgroup) {
+                Ok(()) => {
+                    self.tracked.remove(&cgroup);
+                }
+                Err(TracerError::ChildInUse { .. }) => {}
+                Err(err) => {
+                    self.warn(sysallow_profile::error_chain(&err));
+                    self.tracked.remove(&cgroup);
+                }
             }
-            self.tracked.remove(&cgroup);
         }
         Ok(())
     }

@@ -12,6 +12,13 @@ use sysallow_profile::recording::Losses;
 use crate::cgroup::CgroupDir;
 use crate::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
 
+/// Program slots for a node: each recorded container takes two (its base and its runtime
+/// set-up) and one per program it runs; pause containers and unselected pods take none
+/// (ignored), and a finished container's are released. kubelet's default of 110 pods with a
+/// container or two each, running a few programs, fits with room to spare; the COUNTS map costs
+/// 8 KiB per slot and counter shard (`ebpf::memory`).
+pub const AGENT_SLOTS: u32 = 1024;
+
 /// The agent's tracer.
 pub struct AgentTracer {
     tracer: Tracer,
@@ -26,10 +33,11 @@ impl AgentTracer {
             &Root {
                 cgroup_id: root.id,
                 level: root.level,
-                flags: sysallow_common::TARGET_BOUNDARY | sysallow_common::TARGET_SPLIT,
+                flags: sysallow_common::TARGET_BOUNDARY | sysallow_common::TARGET_LEAF,
                 // Processes of pods already running are not followed: their containers'
                 // syscalls from now on count as the runtime's until they exec again.
                 running: Vec::new(),
+                slots: AGENT_SLOTS,
             },
         )?;
         Ok(AgentTracer { tracer })
@@ -52,14 +60,14 @@ impl AgentTracer {
 
     /// Stop counting a container (a pause container, an unselected pod's), also before its
     /// first syscall.
-    pub fn ignore_child(&mut self, _cgroup_id: u64) -> Result<(), TracerError> {
-        Ok(())
+    pub fn ignore_child(&mut self, cgroup_id: u64) -> Result<(), TracerError> {
+        self.tracer.ignore_child(cgroup_id).map(drop)
     }
 
     /// Free a finished container's slots once its counts are read. Only for a cgroup that is
     /// empty or gone: nothing can count into its slots any more.
-    pub fn release_child(&mut self, _cgroup_id: u64) -> Result<(), TracerError> {
-        Ok(())
+    pub fn release_child(&mut self, cgroup_id: u64) -> Result<(), TracerError> {
+        self.tracer.release_child(cgroup_id).map(drop)
     }
 
     /// What could not be recorded (shared by every target).
