@@ -175,7 +175,10 @@ pub fn regenerate(
         return Ok(None);
     }
     let refs: Vec<&Recording> = instances.iter().collect();
-    let (mut merged, mut warnings) = sysallow_profile::merge::merge_recordings(&refs);
+    // The merge's warnings are about inputs of different targets or architectures: instances
+    // are different containers by design, and of `arch` only.
+    let (mut merged, _) = sysallow_profile::merge::merge_recordings(&refs);
+    let mut warnings = Vec::new();
     // The workload's recording, not one pod's: keep the first instance's pod as an example.
     if merged.kubernetes.is_none() {
         merged.kubernetes = Some(pod.clone());

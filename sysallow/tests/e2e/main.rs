@@ -43,6 +43,7 @@ mod targets;
 mod unseen_paths;
 
 // Root and a container engine.
+mod agent_node;
 mod containerd;
 mod containers;
 mod containers_crun;
