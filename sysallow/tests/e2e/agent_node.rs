@@ -217,3 +217,59 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn agent_writes_a_running_container_once_stable_and_a_restart_loses_nothing() {
+    require!(cri);
+    let node = Node::start();
+    let v2 = harness::cgroup2_mount().unwrap();
+    std::fs::create_dir_all(v2.join(node.cgroup_root()).join("kubepods/besteffort")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let kubelet_dir = tempfile::tempdir().unwrap();
+    let args = ["--stable-after", "1s"];
+    let mut agent = Agent::start(&node, out.path(), kubelet_dir.path(), &args);
+    let kubelet = Kubelet::new(&node);
+    let spec = PodSpec::new(
+        "batch",
+        vec![ContainerSpec::new("sleeper", &[PROBE, "sleep", "60"])],
+    )
+    .recorded();
+    let pod = kubelet.run_pod("long", &spec);
+    // Written while it runs, once nothing new appeared for a second.
+    agent.wait_for("wrote batch/long/sleeper", Duration::from_secs(30));
+    let instance = out.path().join(format!(
+        "recordings/batch/long/sleeper/node-a-long-{}.rec.json",
+        &pod.container("sleeper").id[..12]
+    ));
+    let read = |path: &Path| {
+        let rec = Recording::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+        rec.syscall_names()
+            .map(|(_, n)| n.to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let first = read(&instance);
+    assert!(
+        first.contains("nanosleep") || first.contains("clock_nanosleep"),
+        "{first:?}"
+    );
+    // Killed without a chance to flush, started again: the pod's end is written on top of
+    // what the first agent wrote, never instead of it.
+    harness::signal(agent.child.id() as i32, libc::SIGKILL);
+    drop(agent);
+    let agent = Agent::start(&node, out.path(), kubelet_dir.path(), &args);
+    kubelet.delete_pod(&pod);
+    let said = agent.stop();
+    assert!(
+        said.iter().any(|l| l.contains("wrote batch/long/sleeper")),
+        "the restarted agent did not write the container's end:\n{}",
+        said.join("\n")
+    );
+    let after = read(&instance);
+    assert!(
+        first.is_subset(&after),
+        "lost {:?}; the agent said:\n{}",
+        first.difference(&after).collect::<Vec<_>>(),
+        said.join("\n")
+    );
+    drop(node);
+}
