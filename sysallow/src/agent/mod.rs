@@ -250,6 +250,19 @@ struct Inventory {
 }
 
 impl Inventory {
+    /// Forget removed sandboxes, with their containers.
+    fn forget(&mut self, sandboxes: &[String]) {
+        for sandbox in sandboxes {
+            self.removed.remove(sandbox);
+            if let Some(pod) = self.sandboxes.remove(sandbox)
+                && self.by_uid.get(&pod.uid) == Some(sandbox)
+            {
+                self.by_uid.remove(&pod.uid);
+            }
+            self.containers.retain(|_, (s, _)| s != sandbox);
+        }
+    }
+
     fn pod_of_uid(&self, uid: &str) -> Option<(&String, &PodInfo)> {
         let sandbox = self.by_uid.get(uid)?;
         Some((sandbox, self.sandboxes.get(sandbox)?))
@@ -285,6 +298,8 @@ struct Recorded {
     written: Option<Written>,
     /// A previous agent's instance file for this container, merged into every write.
     earlier: Option<Recording>,
+    /// When its counts were last read while it ran.
+    looked: Option<Instant>,
 }
 
 /// How a container was named.
@@ -385,6 +400,29 @@ impl Agent<'_> {
             self.inventory.removed.insert(gone.clone());
         }
         self.inventory.listed = listed;
+        // A removed pod is forgotten once none of its containers is followed any more: an
+        // agent running for days keeps only what the node runs.
+        let followed: BTreeSet<&str> = self
+            .tracked
+            .values()
+            .flat_map(|t| {
+                let sandbox = match &t.state {
+                    State::Recorded(r) => r.sandbox.as_deref(),
+                    _ => None,
+                };
+                sandbox
+                    .into_iter()
+                    .chain(self.inventory.by_uid.get(&t.pod_uid).map(String::as_str))
+            })
+            .collect();
+        let forget: Vec<String> = self
+            .inventory
+            .removed
+            .iter()
+            .filter(|s| !followed.contains(s.as_str()))
+            .cloned()
+            .collect();
+        self.inventory.forget(&forget);
         match cri.list_containers() {
             Ok(containers) => {
                 for c in containers {
@@ -435,6 +473,7 @@ impl Agent<'_> {
                         pod,
                         sandbox,
                         written: None,
+                        looked: None,
                         earlier,
                     }))
                 }
@@ -569,6 +608,15 @@ impl Agent<'_> {
                 .as_ref()
                 .is_some_and(|s| self.inventory.removed.contains(s));
             let ended = empty || pod_removed;
+            // Reading a container's counts walks the tracer's maps: while it runs, only every
+            // `look_every`; at its end, always.
+            let due = recorded
+                .looked
+                .is_none_or(|t| t.elapsed() >= look_every(self.config.stable_after));
+            if !(ended || all || due) {
+                continue;
+            }
+            recorded.looked = Some(Instant::now());
             let target = children.get(&cgroup);
             let counts = match target {
                 Some(t) => Some(tracer.counts(t, host)?),
@@ -700,6 +748,12 @@ impl Agent<'_> {
         }
         Ok(())
     }
+}
+
+/// How often a running container's counts are read to see whether it settled: a third of
+/// `--stable-after` (so a write comes at most a third late), between POLL and 10 s.
+fn look_every(stable_after: Duration) -> Duration {
+    (stable_after / 3).clamp(POLL, Duration::from_secs(10))
 }
 
 /// containerd's CRI annotations on a task's OCI spec (containerd `pkg/cri/annotations`).
