@@ -428,10 +428,15 @@ mod tests {
         // (8 KiB per shard; 1 shard at 2 CPUs) per slot added.
         assert!(big - small >= u64::from(MAX_SLOTS * 2) * 8192);
         for slots in [64, 256, 512, 1024] {
-            eprintln!(
-                "{slots} slots at 2 CPUs: {:.2} MiB",
-                total(slots).unwrap_or(0) as f64 / 1048576.0
-            );
+            for cpus in [2, 16, 256] {
+                let bytes: u64 = kernel_memory_for(cpus, slots, &KernelSizes::LINUX_6_18)
+                    .map(|maps| maps.iter().map(|(_, b)| b).sum())
+                    .unwrap_or(0);
+                eprintln!(
+                    "{slots} slots at {cpus} CPUs: {:.2} MiB",
+                    bytes as f64 / 1048576.0
+                );
+            }
         }
     }
 
