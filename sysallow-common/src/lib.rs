@@ -258,13 +258,13 @@ pub const FIRST_SEEN_MAX: u32 = slot_map_entries(maps::FIRST_SEEN, MAX_SLOTS);
 
 /// The entries of map `name` for a tracer with `slots` program slots, for the maps whose size
 /// follows the slots (0 for the others, and for `COUNTS`, which is `slots` x counter shards).
-/// Per slot: one `PROGRAM_SLOTS` and `SLOTS_TAKEN` entry, 256 first-seen times, 128 argument
+/// Per slot: one `PROGRAM_SLOTS`, `SLOTS_TAKEN` and `FREE_SLOTS` entry, 256 first-seen times, 128 argument
 /// values and 32 argument sets (and as many `EXIT_FACTS`); `TARGETS` never below
 /// [`MAX_TARGETS`], which ignored children (no slot) also use. With [`MAX_SLOTS`] these are the
 /// sizes `record` has always had.
 pub const fn slot_map_entries(name: &str, slots: u32) -> u32 {
     let per_slot = match name.as_bytes() {
-        b"PROGRAM_SLOTS" | b"SLOTS_TAKEN" => 1,
+        b"PROGRAM_SLOTS" | b"SLOTS_TAKEN" | b"FREE_SLOTS" => 1,
         b"FIRST_SEEN" => 256,
         b"ARG_VALUES" => 128,
         b"ARG_SETS" | b"EXIT_FACTS" => 32,
@@ -281,10 +281,11 @@ pub const fn slot_map_entries(name: &str, slots: u32) -> u32 {
 }
 
 /// The maps [`slot_map_entries`] sizes.
-pub const SLOT_SIZED_MAPS: [&str; 7] = [
+pub const SLOT_SIZED_MAPS: [&str; 8] = [
     maps::TARGETS,
     maps::PROGRAM_SLOTS,
     maps::SLOTS_TAKEN,
+    maps::FREE_SLOTS,
     maps::FIRST_SEEN,
     maps::ARG_VALUES,
     maps::ARG_SETS,
@@ -409,9 +410,11 @@ impl ProgramKey {
 pub mod maps {
     pub const TARGETS: &str = "TARGETS";
     pub const TASK_SLOT: &str = "TASK_SLOT";
+    pub const TASK_GEN: &str = "TASK_GEN";
     pub const PROGRAM_SLOTS: &str = "PROGRAM_SLOTS";
     pub const NEXT_SLOT: &str = "NEXT_SLOT";
     pub const SLOTS_TAKEN: &str = "SLOTS_TAKEN";
+    pub const FREE_SLOTS: &str = "FREE_SLOTS";
     pub const COUNTS: &str = "COUNTS";
     pub const LOSSES: &str = "LOSSES";
     pub const LAST_CAPTURE: &str = "LAST_CAPTURE";
@@ -490,6 +493,7 @@ mod tests {
         assert_eq!(slot_map_entries(maps::TARGETS, MAX_SLOTS), 1024);
         assert_eq!(slot_map_entries(maps::PROGRAM_SLOTS, MAX_SLOTS), 64);
         assert_eq!(slot_map_entries(maps::SLOTS_TAKEN, MAX_SLOTS), 64);
+        assert_eq!(slot_map_entries(maps::FREE_SLOTS, MAX_SLOTS), 64);
         assert_eq!(FIRST_SEEN_MAX, 16384);
         assert_eq!(ARG_VALUES_MAX, 8192);
         assert_eq!(ARG_SETS_MAX, 2048);

@@ -2,7 +2,7 @@
 //! ones the collector reads; the loader, the kernel memory model and the tests know them all).
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, PerCpuArray},
+    maps::{Array, HashMap, PerCpuArray, Queue},
 };
 use sysallow_common::{
     ARG_SETS_MAX, ARG_VALUES_MAX, ArgKey, ExitFacts, FIRST_SEEN_MAX, LOSS_KINDS, Loss, MAX_SLOTS,
@@ -51,7 +51,14 @@ pub static PROGRAM_SLOTS: HashMap<ProgramKey, u32> = HashMap::with_max_entries(M
 #[map(name = "NEXT_SLOT")]
 pub static NEXT_SLOT: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Slots taken (value unused): the atomic claim of a slot, see `program::claim_slot`.
+/// Slots user space freed (`Tracer::release_child`, `Tracer::ignore_child`) and slots a CPU
+/// claimed and gave back: `claim_slot` takes these first, in one pop, wherever they lie, so a
+/// long-running tracer with slots taken and freed all over finds a free one without a search.
+/// Only a hint, like `NEXT_SLOT`: `SLOTS_TAKEN` decides.
+#[map(name = "FREE_SLOTS")]
+pub static FREE_SLOTS: Queue<u32> = Queue::with_max_entries(MAX_SLOTS, 0);
+
+/// Slots taken (value unused): the atomic claim of a slot, see `slots::claim_slot`.
 #[map(name = "SLOTS_TAKEN")]
 pub static SLOTS_TAKEN: HashMap<u32, u8> = HashMap::with_max_entries(MAX_SLOTS, 0);
 

@@ -228,6 +228,8 @@ pub struct Tracer {
     attach: Attach,
     /// `Root::slots`.
     slots: u32,
+    /// `Root::flags`.
+    flags: u32,
 }
 
 /// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
@@ -365,6 +367,7 @@ impl Tracer {
             ebpf,
             attach: Attach::Raw,
             slots: root.slots,
+            flags: root.flags,
         };
 
         // The root's slots are constants in the programs; mark them taken so no exec claims
@@ -478,8 +481,22 @@ impl Tracer {
                 let slot = self.claim_slot()?;
                 let mut programs: HashMap<&mut MapData, ProgramKey, u32> =
                     map_mut(&mut self.ebpf, maps::PROGRAM_SLOTS)?;
-                programs.insert(key, slot, 0).for_map(maps::PROGRAM_SLOTS)?;
-                slot
+                // With the programs attached (`adopt_child`), an exec of the same program may
+                // have given it a slot meanwhile: keep that one, give ours back.
+                const BPF_NOEXIST: u64 = 1;
+                match programs.insert(key, slot, BPF_NOEXIST) {
+                    Ok(()) => slot,
+                    Err(e) => match programs.get(&key, 0) {
+                        Ok(theirs) => {
+                            self.unclaim(&[slot])?;
+                            theirs
+                        }
+                        Err(_) => {
+                            self.unclaim(&[slot])?;
+                            return Err(e).for_map(maps::PROGRAM_SLOTS);
+                        }
+                    },
+                }
             }
         };
         let mut tasks: HashMap<&mut MapData, u32, u32> = map_mut(&mut self.ebpf, maps::TASK_SLOT)?;
@@ -508,6 +525,9 @@ impl Tracer {
     /// an exec just claimed.
     fn claim_slot(&mut self) -> Result<u32, TracerError> {
         const BPF_NOEXIST: u64 = 1;
+        if let Some(slot) = self.claim_freed_slot()? {
+            return Ok(slot);
+        }
         let mut taken: HashMap<&mut MapData, u32, u8> = map_mut(&mut self.ebpf, maps::SLOTS_TAKEN)?;
         let mut claimed = None;
         for slot in 0..self.slots {
@@ -529,52 +549,74 @@ impl Tracer {
     /// changing them: it can be called at any time, also while the target runs (a periodic
     /// flush), and again later for the totals so far.
     pub fn counts(&self, target: &ArmedTarget, host: Abi) -> Result<TargetCounts, TracerError> {
-        // Which slots belong to this target, and the program each stands for.
-        let info = target.info;
-        let mut slots: BTreeMap<u32, String> = BTreeMap::new();
-        // In a container, a process that has not exec'd inside it is the runtime's.
-        let unknown = if info.flags & TARGET_BOUNDARY != 0 {
-            CONTAINER_RUNTIME
-        } else {
-            UNATTRIBUTED
-        };
-        slots.insert(info.base_slot, unknown.to_owned());
+        let mut all = self.counts_of(std::slice::from_ref(target), host)?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`Tracer::counts`] of several targets, in their order, reading each map once: a node
+    /// agent's periodic flush of hundreds of containers walks the shared maps (first-seen
+    /// times, argument values) once, not once per container.
+    pub fn counts_of(
+        &self,
+        targets: &[ArmedTarget],
+        host: Abi,
+    ) -> Result<Vec<TargetCounts>, TracerError> {
+        // Which slots belong to which target, and the program each stands for.
+        let mut by_index: BTreeMap<u32, usize> = BTreeMap::new();
+        let mut slots: BTreeMap<u32, (usize, String)> = BTreeMap::new();
+        for (i, target) in targets.iter().enumerate() {
+            let info = target.info;
+            by_index.insert(info.index, i);
+            // In a container, a process that has not exec'd inside it is the runtime's.
+            let unknown = if info.flags & TARGET_BOUNDARY != 0 {
+                CONTAINER_RUNTIME
+            } else {
+                UNATTRIBUTED
+            };
+            slots.insert(info.base_slot, (i, unknown.to_owned()));
+        }
         let programs: HashMap<&MapData, ProgramKey, u32> =
             map_ref(&self.ebpf, maps::PROGRAM_SLOTS)?;
         for entry in programs.iter() {
             let (key, slot) = entry.for_map(maps::PROGRAM_SLOTS)?;
-            if key.target == info.index {
-                slots.insert(slot, String::from_utf8_lossy(key.path_bytes()).into_owned());
+            if let Some(i) = by_index.get(&key.target) {
+                let program = String::from_utf8_lossy(key.path_bytes()).into_owned();
+                slots.insert(slot, (*i, program));
             }
         }
 
-        let mut result = TargetCounts::default();
-        for (slot, program) in &slots {
+        let mut results = vec![TargetCounts::default(); targets.len()];
+        for (slot, (i, program)) in &slots {
             for (abi, nr, total) in self.slot_counts(*slot, host)? {
-                *result.counts.entry((abi, nr, program.clone())).or_default() += total;
+                *results[*i]
+                    .counts
+                    .entry((abi, nr, program.clone()))
+                    .or_default() += total;
             }
         }
         let abis = host.host_abis();
         for (key, ns) in self.first_seen()? {
             let (slot, counter) = first_seen_slot_counter(key);
-            let Some(program) = slots.get(&slot) else {
+            let Some((i, program)) = slots.get(&slot) else {
                 continue;
             };
             let Some((abi, nr)) = syscall_at(abis, counter as u32) else {
                 continue;
             };
-            let seen = result
+            let seen = results[*i]
                 .first_seen
                 .entry((abi, nr, program.clone()))
                 .or_insert(ns);
             *seen = (*seen).min(ns);
         }
-        result.args = self.arg_values(info.index, host)?;
-        result.exits = self.exit_facts(info.index, host)?;
-        for (abi, nr, total) in self.slot_counts(info.setup_slot, host)? {
-            *result.setup.entry((abi, nr)).or_default() += total;
+        self.arg_values(&by_index, host, &mut results)?;
+        self.exit_facts(&by_index, host, &mut results)?;
+        for (target, result) in targets.iter().zip(&mut results) {
+            for (abi, nr, total) in self.slot_counts(target.info.setup_slot, host)? {
+                *result.setup.entry((abi, nr)).or_default() += total;
+            }
         }
-        Ok(result)
+        Ok(results)
     }
 
     /// The nonzero counters of one slot, summed over the counter shards.
@@ -607,58 +649,68 @@ impl Tracer {
         Ok(out)
     }
 
-    /// The captured argument values of the target with index `target`, per (ABI, syscall).
+    /// The captured argument values of the targets whose index `by_index` maps to a position
+    /// in `results`, per (ABI, syscall).
     fn arg_values(
         &self,
-        target: u32,
+        by_index: &BTreeMap<u32, usize>,
         host: Abi,
-    ) -> Result<BTreeMap<(Abi, u32), ArgValues>, TracerError> {
+        results: &mut [TargetCounts],
+    ) -> Result<(), TracerError> {
         let abis = host.host_abis();
-        let mut out: BTreeMap<(Abi, u32), ArgValues> = BTreeMap::new();
         let values: HashMap<&MapData, ArgKey, u8> = map_ref(&self.ebpf, maps::ARG_VALUES)?;
         for entry in values.iter() {
             let (key, _) = entry.for_map(maps::ARG_VALUES)?;
-            if key.target != target {
+            let Some(i) = by_index.get(&key.target) else {
                 continue;
-            }
+            };
             if let Some(at) = syscall_at(abis, key.counter) {
-                out.entry(at).or_default().values.insert(key.value);
+                results[*i]
+                    .args
+                    .entry(at)
+                    .or_default()
+                    .values
+                    .insert(key.value);
             }
         }
         let sets: HashMap<&MapData, u64, u32> = map_ref(&self.ebpf, maps::ARG_SETS)?;
         for entry in sets.iter() {
             let (key, count) = entry.for_map(maps::ARG_SETS)?;
             let (set_target, counter) = arg_set_target_counter(key);
-            if set_target != target || count != ARG_OVERFLOW {
+            let Some(i) = by_index.get(&set_target) else {
+                continue;
+            };
+            if count != ARG_OVERFLOW {
                 continue;
             }
             if let Some(at) = syscall_at(abis, counter) {
-                out.entry(at).or_default().overflow = true;
+                results[*i].args.entry(at).or_default().overflow = true;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    /// How the target's syscalls failed with EPERM or ENOSYS, per (ABI, syscall).
+    /// How the targets' syscalls failed with EPERM or ENOSYS, per (ABI, syscall); targets as
+    /// in [`Tracer::arg_values`].
     fn exit_facts(
         &self,
-        target: u32,
+        by_index: &BTreeMap<u32, usize>,
         host: Abi,
-    ) -> Result<BTreeMap<(Abi, u32), ExitFacts>, TracerError> {
+        results: &mut [TargetCounts],
+    ) -> Result<(), TracerError> {
         let abis = host.host_abis();
         let facts: HashMap<&MapData, u64, ExitFacts> = map_ref(&self.ebpf, maps::EXIT_FACTS)?;
-        let mut out = BTreeMap::new();
         for entry in facts.iter() {
             let (key, value) = entry.for_map(maps::EXIT_FACTS)?;
             let (set_target, counter) = arg_set_target_counter(key);
-            if set_target != target {
+            let Some(i) = by_index.get(&set_target) else {
                 continue;
-            }
+            };
             if let Some(at) = syscall_at(abis, counter) {
-                out.insert(at, value);
+                results[*i].exits.insert(at, value);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Which syscalls have an argument captured (`sysallow_profile::args::CAPTURED`), in the host's

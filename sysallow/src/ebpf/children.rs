@@ -14,14 +14,14 @@
 
 use std::collections::BTreeSet;
 
-use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue};
 use sysallow_common::{
-    ArgKey, ExitFacts, NO_SLOT, ProgramKey, SLOT_COUNTERS, SlotCounters, TARGET_CHILD,
-    TARGET_IGNORED, TargetInfo, arg_set_target_counter, counts_index, first_seen_slot_counter,
-    maps,
+    ArgKey, ExitFacts, NO_SLOT, ProgramKey, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
+    TARGET_CHILD, TARGET_IGNORED, TargetInfo, arg_set_target_counter, counts_index,
+    first_seen_slot_counter, maps,
 };
 
-use super::{ForMap as _, Tracer, TracerError, map_mut, map_ref};
+use super::{ArmedTarget, ForMap as _, Tracer, TracerError, map_mut, map_ref};
 use crate::cgroup::{Cgroup2Mount, Occupancy};
 
 /// include/uapi/linux/bpf.h: update flags.
@@ -51,6 +51,147 @@ fn errno(err: &MapError) -> Option<i32> {
 }
 
 impl Tracer {
+    /// Make child cgroup `cgroup_id` of a split or leaf-split target a target now, and follow
+    /// its processes already running (`running`: pid and executable, e.g. every process of the
+    /// cgroup when a node agent starts on a node with pods): they are past any runtime
+    /// boundary, and count under their programs in this child. Processes that start later are
+    /// followed as always (fork, exec). If the kernel made it a target already (it made a
+    /// syscall), that target is kept. `None` if the child is ignored.
+    ///
+    /// In leaf-split mode, `Root::running` should hold only processes of the armed cgroup
+    /// itself: a process adopted there counts under the armed target's programs wherever it
+    /// runs. A process that forks between the caller's listing and this call leaves a child
+    /// that is not followed (counted as unattributed, or as set-up with `TARGET_BOUNDARY`).
+    pub fn adopt_child(
+        &mut self,
+        cgroup_id: u64,
+        running: &[(u32, String)],
+    ) -> Result<Option<ArmedTarget>, TracerError> {
+        let info = match self.child_entry(cgroup_id)? {
+            Some(info) => info,
+            None => {
+                let base = self.claim_slot()?;
+                let setup = match self.claim_slot() {
+                    Ok(setup) => setup,
+                    Err(e) => {
+                        self.unclaim(&[base])?;
+                        return Err(e);
+                    }
+                };
+                let info = TargetInfo {
+                    index: base,
+                    base_slot: base,
+                    setup_slot: setup,
+                    flags: (self.flags & TARGET_BOUNDARY) | TARGET_CHILD,
+                };
+                let mut targets: HashMap<&mut MapData, u64, TargetInfo> =
+                    map_mut(&mut self.ebpf, maps::TARGETS)?;
+                match targets.insert(cgroup_id, info, BPF_NOEXIST) {
+                    Ok(()) => info,
+                    // The kernel made it a target meanwhile (a syscall), or it was ignored.
+                    Err(e) if errno(&e) == Some(libc::EEXIST) => {
+                        let existing = targets.get(&cgroup_id, 0).for_map(maps::TARGETS)?;
+                        self.unclaim(&[base, setup])?;
+                        existing
+                    }
+                    Err(e) => {
+                        self.unclaim(&[base, setup])?;
+                        return Err(e).for_map(maps::TARGETS);
+                    }
+                }
+            }
+        };
+        if info.flags & TARGET_IGNORED != 0 {
+            return Ok(None);
+        }
+        for (pid, exe) in running {
+            self.adopt(&info, *pid, exe)?;
+        }
+        // A CPU may hold a cached "no entry" for one of these processes (`task::task_value`).
+        self.task_slots_changed()?;
+        Ok(Some(ArmedTarget { cgroup_id, info }))
+    }
+
+    /// The children ignored with [`Tracer::ignore_child`] and not yet released, by cgroup id: a
+    /// long-running agent releases those whose cgroup is gone.
+    pub fn ignored_children(&self) -> Result<Vec<u64>, TracerError> {
+        let targets: HashMap<&MapData, u64, TargetInfo> = map_ref(&self.ebpf, maps::TARGETS)?;
+        let mut ignored = Vec::new();
+        for entry in targets.iter() {
+            let (cgroup_id, info) = entry.for_map(maps::TARGETS)?;
+            if info.flags & TARGET_IGNORED != 0 {
+                ignored.push(cgroup_id);
+            }
+        }
+        ignored.sort_unstable();
+        Ok(ignored)
+    }
+
+    /// The `TARGETS` entry of `cgroup_id`, if any.
+    fn child_entry(&self, cgroup_id: u64) -> Result<Option<TargetInfo>, TracerError> {
+        let targets: HashMap<&MapData, u64, TargetInfo> = map_ref(&self.ebpf, maps::TARGETS)?;
+        match targets.get(&cgroup_id, 0) {
+            Ok(info) => Ok(Some(info)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(e).for_map(maps::TARGETS),
+        }
+    }
+
+    /// Give back slots nothing uses (any more): free in `SLOTS_TAKEN`, then offered to the next
+    /// claim in `FREE_SLOTS`.
+    pub(super) fn unclaim(&mut self, slots: &[u32]) -> Result<(), TracerError> {
+        {
+            let mut taken: HashMap<&mut MapData, u32, u8> =
+                map_mut(&mut self.ebpf, maps::SLOTS_TAKEN)?;
+            for slot in slots {
+                ignore_missing(taken.remove(slot)).for_map(maps::SLOTS_TAKEN)?;
+            }
+        }
+        let mut free: Queue<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::FREE_SLOTS)?;
+        for slot in slots {
+            match free.push(slot, 0) {
+                Ok(()) => {}
+                // Full only with stale entries (slots user space claimed from the search): the
+                // kernel's search from the hint, which wraps, still finds this one.
+                Err(e) if errno(&e) == Some(libc::E2BIG) => {}
+                Err(e) => return Err(e).for_map(maps::FREE_SLOTS),
+            }
+        }
+        Ok(())
+    }
+
+    /// A slot from `FREE_SLOTS`, claimed, if one is there (`Tracer::claim_slot` tries it
+    /// first, as the kernel does).
+    pub(super) fn claim_freed_slot(&mut self) -> Result<Option<u32>, TracerError> {
+        loop {
+            let slot = {
+                let mut free: Queue<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::FREE_SLOTS)?;
+                match free.pop(0) {
+                    Ok(slot) => slot,
+                    Err(MapError::ElementNotFound) => return Ok(None),
+                    Err(e) if errno(&e) == Some(libc::ENOENT) => return Ok(None),
+                    Err(e) => return Err(e).for_map(maps::FREE_SLOTS),
+                }
+            };
+            let mut taken: HashMap<&mut MapData, u32, u8> =
+                map_mut(&mut self.ebpf, maps::SLOTS_TAKEN)?;
+            if taken.insert(slot, 1, BPF_NOEXIST).is_ok() {
+                return Ok(Some(slot));
+            }
+            // Stale: taken since it was freed. The next one.
+        }
+    }
+
+    /// After user space changed `TASK_SLOT`: every CPU's cached entry is stale (the kernel's
+    /// writers bump `TASK_GEN` the same way).
+    fn task_slots_changed(&mut self) -> Result<(), TracerError> {
+        let mut generation: Array<&mut MapData, u64> = map_mut(&mut self.ebpf, maps::TASK_GEN)?;
+        let now = generation.get(&0, 0).for_map(maps::TASK_GEN)?;
+        generation
+            .set(0, now.wrapping_add(1), 0)
+            .for_map(maps::TASK_GEN)
+    }
+
     /// Stop counting child cgroup `cgroup_id` (an unselected pod's container, a pause
     /// container) of a split or leaf-split target, before or after its first syscall.
     ///
@@ -206,14 +347,10 @@ impl Tracer {
                 ignore_missing(programs.remove(key)).for_map(maps::PROGRAM_SLOTS)?;
             }
         }
-        // Last: the slots become free to claim, and the kernel's search starts at the lowest.
-        {
-            let mut taken: HashMap<&mut MapData, u32, u8> =
-                map_mut(&mut self.ebpf, maps::SLOTS_TAKEN)?;
-            for slot in &slots {
-                ignore_missing(taken.remove(slot)).for_map(maps::SLOTS_TAKEN)?;
-            }
-        }
+        // Last: the slots become free to claim, offered first to the next claims, and the
+        // kernel's search from the hint starts at the lowest.
+        let freed: Vec<u32> = slots.iter().copied().collect();
+        self.unclaim(&freed)?;
         if let Some(lowest) = slots.first().copied() {
             let mut next: Array<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::NEXT_SLOT)?;
             let hint = next.get(&0, 0).for_map(maps::NEXT_SLOT)?;

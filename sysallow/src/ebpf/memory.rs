@@ -29,6 +29,8 @@ pub struct KernelSizes {
     pub bucket: u64,
     /// Per CPU in a preallocated hash: the `extra_elems` pointer and `map_locked` (8 x int).
     pub htab_per_cpu: u64,
+    /// `sizeof(struct bpf_queue_stack)` (`FREE_SLOTS`).
+    pub bpf_queue_stack: u64,
 }
 
 impl KernelSizes {
@@ -39,6 +41,9 @@ impl KernelSizes {
         htab_elem: 48,
         bucket: 16,
         htab_per_cpu: 8 + 8 * 4,
+        // Read from probe queues on the 2-CPU 6.18 build the agent work was done on (a queue
+        // of 4-byte values with 1, 2, 64 and 1024 entries: 320, 324, 572, 4412 bytes).
+        bpf_queue_stack: 312,
     };
 
     /// The running kernel's sizes, read from the `memlock` the kernel charges for a few probe
@@ -54,7 +59,13 @@ impl KernelSizes {
         for (entries, memlock) in (1..).zip(&mut hash) {
             *memlock = probe_memlock(BPF_MAP_TYPE_HASH, 8, 8, entries)?;
         }
-        sizes_from_probes(possible_cpus, array, hash)
+        // A queue of one 8-byte value: the struct and two values (one spare slot).
+        let queue = probe_memlock(BPF_MAP_TYPE_QUEUE, 0, 8, 1)?;
+        let mut sizes = sizes_from_probes(possible_cpus, array, hash)?;
+        sizes.bpf_queue_stack = queue.checked_sub(16).ok_or(TracerError::KernelSizes {
+            memlock: vec![queue],
+        })?;
+        Ok(sizes)
     }
 }
 
@@ -83,6 +94,7 @@ fn sizes_from_probes(
         htab_elem: sub(elem, 16)?,
         bucket,
         htab_per_cpu,
+        bpf_queue_stack: KernelSizes::LINUX_6_18.bpf_queue_stack,
     })
 }
 
@@ -126,6 +138,7 @@ fn probe_memlock(
 const BPF_MAP_TYPE_HASH: u32 = 1;
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_QUEUE: u32 = 22;
 const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// One map as the object defines it (and as the loader sizes it for the host).
@@ -200,6 +213,11 @@ impl MapDefinition {
             BPF_MAP_TYPE_ARRAY => Some(sizes.bpf_array + entries * r8(self.value_size)),
             BPF_MAP_TYPE_PERCPU_ARRAY => {
                 Some(sizes.bpf_array + entries * 8 + entries * r8(self.value_size) * cpus)
+            }
+            // One spare element, values unpadded (kernel/bpf/queue_stack_maps.c,
+            // queue_stack_map_mem_usage).
+            BPF_MAP_TYPE_QUEUE => {
+                Some(sizes.bpf_queue_stack + (entries + 1) * u64::from(self.value_size))
             }
             BPF_MAP_TYPE_HASH if self.flags & BPF_F_NO_PREALLOC == 0 => {
                 let elem = sizes.htab_elem + r8(self.key_size) + r8(self.value_size);
@@ -281,8 +299,9 @@ mod tests {
         assert!(b - a < 2 << 20, "256 -> 1024 CPUs adds {} bytes", b - a);
     }
 
-    /// memlock values read from fdinfo of a recording on one 2-CPU Linux 6.18 build.
-    const MEASURED_ON_ONE_6_18_BUILD: [(u32, u32, u32, u32, u64); 7] = [
+    /// memlock values read from fdinfo of a recording on one 2-CPU Linux 6.18 build (the
+    /// queue: probe maps on the build the agent work was done on).
+    const MEASURED_ON_ONE_6_18_BUILD: [(u32, u32, u32, u32, u64); 10] = [
         (BPF_MAP_TYPE_HASH, 4, 4, 32768, 2_622_480),
         (BPF_MAP_TYPE_HASH, 16, 1, 8192, 721_952),
         (BPF_MAP_TYPE_HASH, 260, 4, 64, 23_056),
@@ -290,6 +309,9 @@ mod tests {
         (BPF_MAP_TYPE_ARRAY, 4, 91, 1, 408),
         (BPF_MAP_TYPE_PERCPU_ARRAY, 4, 260, 1, 848),
         (BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 9, 528),
+        (BPF_MAP_TYPE_QUEUE, 0, 4, 1, 320),
+        (BPF_MAP_TYPE_QUEUE, 0, 4, 1024, 4412),
+        (BPF_MAP_TYPE_QUEUE, 0, 8, 64, 832),
     ];
 
     fn def(map_type: u32, key_size: u32, value_size: u32, max_entries: u32) -> MapDefinition {
@@ -406,10 +428,15 @@ mod tests {
         // (8 KiB per shard; 1 shard at 2 CPUs) per slot added.
         assert!(big - small >= u64::from(MAX_SLOTS * 2) * 8192);
         for slots in [64, 256, 512, 1024] {
-            eprintln!(
-                "{slots} slots at 2 CPUs: {:.2} MiB",
-                total(slots).unwrap_or(0) as f64 / 1048576.0
-            );
+            for cpus in [2, 16, 256] {
+                let bytes: u64 = kernel_memory_for(cpus, slots, &KernelSizes::LINUX_6_18)
+                    .map(|maps| maps.iter().map(|(_, b)| b).sum())
+                    .unwrap_or(0);
+                eprintln!(
+                    "{slots} slots at {cpus} CPUs: {:.2} MiB",
+                    bytes as f64 / 1048576.0
+                );
+            }
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use sysallow::cgroup::Cgroup2Mount;
 use sysallow::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
-use sysallow_common::{MAX_SLOTS, TARGET_LEAF};
+use sysallow_common::{MAX_SLOTS, TARGET_BOUNDARY, TARGET_LEAF};
 use sysallow_profile::Abi;
 use sysallow_profile::recording::UNATTRIBUTED;
 
@@ -107,6 +107,11 @@ fn calls_in(dir: &Path, calls: &Path, n: u64) {
 
 /// A loaded tracer armed on `parent` in leaf-split mode, with `slots` program slots.
 fn leaf_tracer(parent: &Path, slots: u32) -> (Tracer, ArmedTarget) {
+    leaf_tracer_with(parent, slots, 0)
+}
+
+/// Likewise, with more `TARGET_*` flags.
+fn leaf_tracer_with(parent: &Path, slots: u32, flags: u32) -> (Tracer, ArmedTarget) {
     let tracefs = sysallow::privilege::tracefs().unwrap();
     let mount = Cgroup2Mount::find().unwrap();
     let dir = mount.open(parent).unwrap();
@@ -115,7 +120,7 @@ fn leaf_tracer(parent: &Path, slots: u32) -> (Tracer, ArmedTarget) {
         &Root {
             cgroup_id: dir.id,
             level: dir.level,
-            flags: TARGET_LEAF,
+            flags: TARGET_LEAF | flags,
             running: Vec::new(),
             slots,
         },
@@ -229,6 +234,17 @@ fn leaf_mode_makes_each_container_at_any_depth_a_target_from_its_first_syscall()
             dir.display()
         );
     }
+    // One read of every child (a periodic flush) gives what each read alone gives.
+    let children = tracer.child_targets().unwrap();
+    let together = tracer.counts_of(&children, host).unwrap();
+    assert_eq!(together.len(), children.len());
+    for (child, flushed) in children.iter().zip(&together) {
+        let alone = tracer.counts(child, host).unwrap();
+        assert_eq!(flushed.counts, alone.counts);
+        assert_eq!(flushed.first_seen, alone.first_seen);
+        assert_eq!(flushed.setup, alone.setup);
+        assert!(!flushed.counts.is_empty());
+    }
     // The unrelated process counted nowhere.
     assert_eq!(all_getppids(&tracer, &parent), 1001 + 2002 + 3003);
     assert_no_losses(&tracer);
@@ -309,9 +325,16 @@ fn an_ignored_child_is_not_counted_whether_ignored_before_or_after_its_first_sys
     let counts = tracer.counts(&newcomer, host).unwrap();
     assert_eq!(getppids(&counts), 321);
     assert_eq!(all_getppids(&tracer, &parent), 321);
-    // An ignored child that is gone is forgotten without error.
+    // Ignored children stay known until released; then they are forgotten (one gone, one
+    // still there but empty), freeing nothing more.
+    let mut both = vec![id(&pause), id(&late)];
+    both.sort_unstable();
+    assert_eq!(tracer.ignored_children().unwrap(), both);
     std::fs::remove_dir(&pause).unwrap();
-    assert!(tracer.release_child(id(&late)).unwrap().slots.is_empty());
+    for cgroup_id in both {
+        assert!(tracer.release_child(cgroup_id).unwrap().slots.is_empty());
+    }
+    assert!(tracer.ignored_children().unwrap().is_empty());
     assert_no_losses(&tracer);
 }
 
@@ -379,5 +402,95 @@ fn released_children_give_their_slots_to_more_children_than_the_limit_holds() {
     assert!(bases.len() <= 2, "only two children fit at once: {bases:?}");
     // Released children leave nothing counted behind.
     assert_eq!(all_getppids(&tracer, &parent), 0);
+    assert_no_losses(&tracer);
+}
+
+#[test]
+fn a_container_running_before_the_agent_is_adopted_as_its_workload() {
+    require!(root, gcc);
+    let work = tempfile::tempdir().unwrap();
+    let calls = common::compile_workload(work.path(), "calls", &[]);
+    let calls_path = std::fs::canonicalize(&calls).unwrap();
+    let tree = Tree::new("adopt");
+    let ctr = tree.dir("burstable/pod-a/ctr");
+    let fifo = work.path().join("go");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    // Running, and blocked, before the tracer exists.
+    let mut running = start_in(
+        &ctr,
+        &format!(
+            "read x < {fifo}; {calls} 555",
+            calls = calls_path.display(),
+            fifo = fifo.display()
+        ),
+    );
+    // Wait until the inner shell (the outer one execs it: same pid) is blocked opening the
+    // FIFO, so that it makes no syscall between the tracer's load and its adoption.
+    let openat = Abi::native().syscall_nr("openat").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pids = loop {
+        let pids = sysallow::cgroup::procs(&ctr);
+        if let [pid] = pids[..] {
+            let cmdline = common::harness::cmdline(pid as i32);
+            let syscall =
+                std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+            if cmdline.contains("read x")
+                && !cmdline.contains("cgroup.procs")
+                && syscall.split_whitespace().next() == Some(&openat.to_string())
+            {
+                break pids;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the container never blocked on its FIFO"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // With the runtime boundary, as a node agent arms it: a process not adopted would be
+    // counted as the runtime's set-up.
+    let (mut tracer, _parent) = leaf_tracer_with(&tree.root, MAX_SLOTS, TARGET_BOUNDARY);
+    let host = Abi::native();
+    let running_exes: Vec<(u32, String)> = pids
+        .iter()
+        .map(|pid| {
+            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+            (*pid, exe.display().to_string())
+        })
+        .collect();
+    let child = tracer
+        .adopt_child(id(&ctr), &running_exes)
+        .unwrap()
+        .expect("a target");
+    assert_eq!(child.cgroup_id, id(&ctr));
+    std::fs::write(&fifo, "go\n").unwrap();
+    assert!(running.wait().unwrap().success());
+
+    let children = tracer.child_targets().unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(children[0].info, child.info);
+    let counts = tracer.counts(&child, host).unwrap();
+    let program = calls_path.to_str().unwrap();
+    assert_eq!(
+        program_counts(&counts, program).get(&getppid()),
+        Some(&555),
+        "{counts:?}"
+    );
+    // The adopted shell's own syscalls after it woke (fork, wait) are its program's.
+    assert!(
+        !program_counts(&counts, &running_exes[0].1).is_empty(),
+        "{counts:?}"
+    );
+    assert!(counts.setup.is_empty(), "set-up: {:?}", counts.setup);
+    // Adopting again finds the same target.
+    let again = tracer
+        .adopt_child(id(&ctr), &[])
+        .unwrap()
+        .expect("a target");
+    assert_eq!(again.info, child.info);
+    // An ignored child is not adopted.
+    let other = tree.dir("burstable/pod-a/pause");
+    tracer.ignore_child(id(&other)).unwrap();
+    assert!(tracer.adopt_child(id(&other), &[]).unwrap().is_none());
     assert_no_losses(&tracer);
 }

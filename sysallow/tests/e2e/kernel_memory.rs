@@ -123,3 +123,72 @@ fn the_memory_model_is_what_the_kernel_charges_for_a_live_recording() {
         );
     }
 }
+
+/// A cgroup directory of the test's own, removed on drop (also on panic); nothing runs in it.
+struct EmptyCgroup(std::path::PathBuf);
+
+impl Drop for EmptyCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn the_memory_model_is_what_the_kernel_charges_for_a_tracer_with_more_slots() {
+    // Alone: the maps this process gains while loading are the tracer's, and no other test's.
+    require!(alone: root);
+    // A node agent's choice (the README quotes what 110 pods cost from the same model).
+    const SLOTS: u32 = 1024;
+    let cpus = sysallow::ebpf::possible_cpus().unwrap();
+    let sizes = KernelSizes::measure(cpus).unwrap();
+    let model = memory::kernel_memory_for(cpus, SLOTS, &sizes).unwrap();
+    let mount = sysallow::cgroup::Cgroup2Mount::find().unwrap();
+    let dir = EmptyCgroup(
+        mount
+            .path
+            .join(format!("sysallow-memory-test-{}", std::process::id())),
+    );
+    std::fs::create_dir(&dir.0).unwrap();
+    let cgroup = mount.open(&dir.0).unwrap();
+    let me = std::process::id();
+    let before = maps_held_by(me);
+    let (tracer, _) = sysallow::ebpf::Tracer::load(
+        &sysallow::privilege::tracefs().unwrap(),
+        &sysallow::ebpf::Root {
+            cgroup_id: cgroup.id,
+            level: cgroup.level,
+            flags: sysallow_common::TARGET_LEAF,
+            running: Vec::new(),
+            slots: SLOTS,
+        },
+    )
+    .unwrap();
+    let mut gained = maps_held_by(me);
+    drop(tracer);
+    for held in &before {
+        if let Some(i) = gained.iter().position(|g| g == held) {
+            gained.remove(i);
+        }
+    }
+    let mut expected: Vec<HeldMap> = model
+        .iter()
+        .map(|(d, bytes)| {
+            (
+                (d.map_type, d.key_size, d.value_size, d.max_entries, d.flags),
+                *bytes,
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(
+        gained, expected,
+        "the tracer's maps (left: kernel memlock) differ from the model (right) with {SLOTS} \
+         slots at {cpus} CPUs"
+    );
+    let total: u64 = gained.iter().map(|(_, m)| m).sum();
+    eprintln!(
+        "{SLOTS} slots: {} maps, {:.2} MiB at {cpus} CPUs, exactly as modelled",
+        gained.len(),
+        total as f64 / 1048576.0
+    );
+}
