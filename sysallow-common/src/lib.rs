@@ -22,7 +22,20 @@ pub const ABI_COMPAT: u32 = 1;
 /// Each target also has a slot for tasks whose program is unknown (the first exec of a spawned
 /// command, tasks that entered the cgroup from outside) and one for a container runtime's
 /// set-up.
+///
+/// This is the default, what `record` loads; a tracer may choose another count at load time
+/// (the `SLOT_LIMIT` global, with the maps keyed by slots sized to match:
+/// [`slot_map_entries`]), between [`MIN_SLOTS`] and [`SLOTS_LIMIT`].
 pub const MAX_SLOTS: u32 = 64;
+
+/// The fewest slots a tracer can have: the armed cgroup's two.
+pub const MIN_SLOTS: u32 = 2;
+/// The most slots a tracer can have: `first_seen_key` stays within a u32 far beyond this, and
+/// `COUNTS` is already 64 MiB per counter shard here (8 KiB a slot).
+pub const SLOTS_LIMIT: u32 = 8192;
+
+/// A slot number that no slot has: the slots of an ignored target (`TARGET_IGNORED`).
+pub const NO_SLOT: u32 = u32::MAX;
 
 /// Counter shards at most. Each shard is a full set of counters (`MAX_SLOTS` x
 /// `SLOT_COUNTERS` x 8 bytes = 512 KiB) that the CPUs whose number is the shard's modulo share,
@@ -41,9 +54,11 @@ pub const fn counter_shards(possible_cpus: u32) -> u32 {
     shards
 }
 
-/// The `COUNTS` element of `slot` in `shard`.
-pub const fn counts_index(shard: u32, slot: u32) -> u32 {
-    shard * MAX_SLOTS + slot
+/// The `COUNTS` element of `slot` in `shard`, for a tracer with `slots` slots (`COUNTS` has
+/// `slots` elements per shard).
+#[inline(always)]
+pub const fn counts_index(shard: u32, slot: u32, slots: u32) -> u32 {
+    shard * slots + slot
 }
 
 /// Bytes of an executable path kept as a slot's key (longer paths are truncated and counted).
@@ -68,7 +83,7 @@ pub const fn counter_abi_nr(counter: u32) -> (u32, u32) {
 /// Tasks followed at once (processes and threads that forked from a followed task).
 pub const MAX_TASKS: u32 = 32768;
 
-/// Child targets (containers under an armed parent) at once.
+/// Child targets (containers under an armed parent) at once, with the default slot count.
 pub const MAX_TARGETS: u32 = 1024;
 
 /// What could not be recorded, by cause: one counter each in the `LOSSES` map.
@@ -192,10 +207,10 @@ impl ArgKind {
 pub const MAX_ARG_VALUES: u32 = 64;
 /// In `ARG_SETS`: the set overflowed, or a value could not be read.
 pub const ARG_OVERFLOW: u32 = u32::MAX;
-/// Argument values kept at once, over every target and syscall.
-pub const ARG_VALUES_MAX: u32 = 8192;
-/// Sets of argument values at once (target x ABI x captured syscall).
-pub const ARG_SETS_MAX: u32 = 2048;
+/// Argument values kept at once, over every target and syscall (with the default slot count).
+pub const ARG_VALUES_MAX: u32 = slot_map_entries(maps::ARG_VALUES, MAX_SLOTS);
+/// Sets of argument values at once (target x ABI x captured syscall), likewise.
+pub const ARG_SETS_MAX: u32 = slot_map_entries(maps::ARG_SETS, MAX_SLOTS);
 
 /// Key of the `ARG_VALUES` map: one distinct value of a captured argument.
 #[repr(C)]
@@ -239,7 +254,42 @@ pub const fn arg_set_target_counter(key: u64) -> (u32, u32) {
 
 /// First-seen times kept (one per slot, ABI and syscall that was ever made): 64 slots making
 /// 256 distinct syscalls each, far more than any real program makes.
-pub const FIRST_SEEN_MAX: u32 = 16384;
+pub const FIRST_SEEN_MAX: u32 = slot_map_entries(maps::FIRST_SEEN, MAX_SLOTS);
+
+/// The entries of map `name` for a tracer with `slots` program slots, for the maps whose size
+/// follows the slots (0 for the others, and for `COUNTS`, which is `slots` x counter shards).
+/// Per slot: one `PROGRAM_SLOTS` and `SLOTS_TAKEN` entry, 256 first-seen times, 128 argument
+/// values and 32 argument sets (and as many `EXIT_FACTS`); `TARGETS` never below
+/// [`MAX_TARGETS`], which ignored children (no slot) also use. With [`MAX_SLOTS`] these are the
+/// sizes `record` has always had.
+pub const fn slot_map_entries(name: &str, slots: u32) -> u32 {
+    let per_slot = match name.as_bytes() {
+        b"PROGRAM_SLOTS" | b"SLOTS_TAKEN" => 1,
+        b"FIRST_SEEN" => 256,
+        b"ARG_VALUES" => 128,
+        b"ARG_SETS" | b"EXIT_FACTS" => 32,
+        b"TARGETS" => {
+            return if slots > MAX_TARGETS {
+                slots
+            } else {
+                MAX_TARGETS
+            };
+        }
+        _ => 0,
+    };
+    per_slot * slots
+}
+
+/// The maps [`slot_map_entries`] sizes.
+pub const SLOT_SIZED_MAPS: [&str; 7] = [
+    maps::TARGETS,
+    maps::PROGRAM_SLOTS,
+    maps::SLOTS_TAKEN,
+    maps::FIRST_SEEN,
+    maps::ARG_VALUES,
+    maps::ARG_SETS,
+    maps::EXIT_FACTS,
+];
 
 /// Key of the `FIRST_SEEN` map: a slot's counter, numbered across slots.
 #[inline(always)]
@@ -281,8 +331,18 @@ pub const TARGET_SPLIT: u32 = 1;
 /// filter (the runtime's tail runs under the filter) or exec'd (the entrypoint); before that
 /// they are the runtime's set-up and are counted apart.
 pub const TARGET_BOUNDARY: u32 = 2;
-/// Set on targets the kernel side created for a child cgroup of a `TARGET_SPLIT` target.
+/// Set on targets the kernel side created for a child cgroup of a `TARGET_SPLIT` or
+/// `TARGET_LEAF` target.
 pub const TARGET_CHILD: u32 = 4;
+/// Leaf split (a node agent's `kubepods`): below the armed cgroup, the cgroup a task is in
+/// (`bpf_get_current_cgroup_id`), at any depth, is a target of its own, created at its first
+/// syscall; in cgroup v2 only leaves hold a container's tasks (`kubepods/besteffort/pod<UID>/
+/// <id>`, `kubepods/pod<UID>/<id>`). A task in the armed cgroup itself stays the armed
+/// target's. Takes precedence over `TARGET_SPLIT`.
+pub const TARGET_LEAF: u32 = 8;
+/// In a `TARGETS` entry: user space ignores this child (`Tracer::ignore_child`): its syscalls
+/// are not counted and it holds no slot (its slots are `NO_SLOT`).
+pub const TARGET_IGNORED: u32 = 16;
 
 /// In a `TASK_SLOT` value: the process is past the runtime boundary.
 pub const TASK_ARMED: u32 = 1 << 31;
@@ -354,6 +414,7 @@ pub mod maps {
     pub const SLOTS_TAKEN: &str = "SLOTS_TAKEN";
     pub const COUNTS: &str = "COUNTS";
     pub const LOSSES: &str = "LOSSES";
+    pub const LAST_CAPTURE: &str = "LAST_CAPTURE";
     pub const FIRST_SEEN: &str = "FIRST_SEEN";
     pub const CAPTURE: &str = "CAPTURE";
     pub const ARG_VALUES: &str = "ARG_VALUES";
@@ -370,6 +431,9 @@ pub mod globals {
     pub const TARGET_FLAGS: &str = "TARGET_FLAGS";
     /// `counter_shards(possible CPUs)`; `COUNTS` has that many times `MAX_SLOTS` elements.
     pub const COUNTER_SHARDS: &str = "COUNTER_SHARDS";
+    /// The tracer's program slots (`MAX_SLOTS` unless chosen at load): `claim_slot` never
+    /// gives one at or above it, and `COUNTS` has this many elements per shard.
+    pub const SLOT_LIMIT: &str = "SLOT_LIMIT";
     /// Offsets of `pid` and `clone_flags` in `task:task_newtask` (read from its tracefs
     /// `format`).
     pub const NEWTASK_PID_OFFSET: &str = "NEWTASK_PID_OFFSET";
@@ -416,6 +480,60 @@ mod tests {
                 let counter = counter_index(abi, nr);
                 assert!(counter < SLOT_COUNTERS);
                 assert_eq!(counter_abi_nr(counter as u32), (abi, nr));
+            }
+        }
+    }
+
+    #[test]
+    fn slot_sized_maps_keep_records_sizes_at_the_default_and_grow_with_the_slots() {
+        // What `record` has always loaded (the kernel memory e2e test compares it live).
+        assert_eq!(slot_map_entries(maps::TARGETS, MAX_SLOTS), 1024);
+        assert_eq!(slot_map_entries(maps::PROGRAM_SLOTS, MAX_SLOTS), 64);
+        assert_eq!(slot_map_entries(maps::SLOTS_TAKEN, MAX_SLOTS), 64);
+        assert_eq!(FIRST_SEEN_MAX, 16384);
+        assert_eq!(ARG_VALUES_MAX, 8192);
+        assert_eq!(ARG_SETS_MAX, 2048);
+        assert_eq!(slot_map_entries(maps::EXIT_FACTS, MAX_SLOTS), 2048);
+        for name in SLOT_SIZED_MAPS {
+            let (small, big) = (
+                slot_map_entries(name, MAX_SLOTS),
+                slot_map_entries(name, 4 * MAX_TARGETS),
+            );
+            assert!(small > 0, "{name}");
+            assert!(big >= small, "{name}");
+            // Every slot of the largest tracer still has its keyed entries.
+            assert!(slot_map_entries(name, SLOTS_LIMIT) >= SLOTS_LIMIT, "{name}");
+        }
+        assert_eq!(slot_map_entries(maps::TARGETS, 4096), 4096);
+        assert_eq!(slot_map_entries(maps::COUNTS, 4096), 0);
+        // The largest tracer's first-seen keys fit in a u32.
+        assert!(first_seen_key(SLOTS_LIMIT - 1, SLOT_COUNTERS - 1) < u32::MAX);
+    }
+
+    #[test]
+    fn counts_index_puts_each_shard_after_the_last_slot_of_the_previous_one() {
+        for slots in [MIN_SLOTS, MAX_SLOTS, 1024] {
+            assert_eq!(
+                counts_index(0, slots - 1, slots) + 1,
+                counts_index(1, 0, slots)
+            );
+            assert_eq!(counts_index(3, 5, slots), 3 * slots + 5);
+        }
+    }
+
+    #[test]
+    fn target_flags_are_distinct_bits() {
+        let flags = [
+            TARGET_SPLIT,
+            TARGET_BOUNDARY,
+            TARGET_CHILD,
+            TARGET_LEAF,
+            TARGET_IGNORED,
+        ];
+        for (i, a) in flags.iter().enumerate() {
+            assert_eq!(a.count_ones(), 1);
+            for b in &flags[i + 1..] {
+                assert_eq!(a & b, 0);
             }
         }
     }

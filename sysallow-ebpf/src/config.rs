@@ -14,6 +14,10 @@ pub static TARGET_LEVEL: Global<u32> = Global::new(0);
 pub static TARGET_CGROUP: Global<u64> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static TARGET_FLAGS: Global<u32> = Global::new(0);
+/// The program slots of this tracer (`MAX_SLOTS` unless the collector chose another count):
+/// no slot at or above it is claimed, and `COUNTS` has this many elements per shard.
+#[unsafe(no_mangle)]
+pub static SLOT_LIMIT: Global<u32> = Global::new(sysallow_common::MAX_SLOTS);
 /// `counter_shards(possible CPUs)`: a power of two.
 #[unsafe(no_mangle)]
 pub static COUNTER_SHARDS: Global<u32> = Global::new(1);

@@ -12,7 +12,9 @@ use sysallow_common::{
 
 use crate::arch::current_abi;
 use crate::capture::capture;
-use crate::config::{COUNTER_SHARDS, NR_PRCTL, NR_PRCTL_COMPAT, NR_SECCOMP, NR_SECCOMP_COMPAT};
+use crate::config::{
+    COUNTER_SHARDS, NR_PRCTL, NR_PRCTL_COMPAT, NR_SECCOMP, NR_SECCOMP_COMPAT, SLOT_LIMIT,
+};
 use crate::maps::{CAPTURE, COUNTS, EEXIST, FIRST_SEEN, PENDING_FILTER, atomic_add, lose};
 use crate::syscall::Syscall;
 use crate::target::current_target;
@@ -57,7 +59,7 @@ pub fn on_sys_enter(syscall: &Syscall<'_>) {
     };
     // SAFETY: helper call with no arguments.
     let shard = unsafe { bpf_get_smp_processor_id() } & (COUNTER_SHARDS.load() - 1);
-    match COUNTS.get_ptr_mut(counts_index(shard, slot)) {
+    match COUNTS.get_ptr_mut(counts_index(shard, slot, SLOT_LIMIT.load())) {
         Some(counters) => {
             // The mask keeps the index provably in bounds for the verifier (abi < 2 and
             // nr < MAX_NR already hold, and SLOT_COUNTERS is a power of two).

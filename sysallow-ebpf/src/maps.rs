@@ -19,8 +19,11 @@ pub struct TaskCache {
     pub value: u32,
 }
 
-/// Targets created for the child cgroups of a split target (containers under a parent), keyed
-/// by cgroup v2 id.
+/// Targets created for the child cgroups of a split or leaf-split target (containers under a
+/// parent), keyed by cgroup v2 id; also the children user space ignores (`TARGET_IGNORED`).
+/// The maps sized by slots (this one, `PROGRAM_SLOTS`, `SLOTS_TAKEN`, `FIRST_SEEN`,
+/// `ARG_VALUES`, `ARG_SETS`, `EXIT_FACTS`, `COUNTS`) have `record`'s sizes here; a tracer with
+/// another slot count has them resized at load (`sysallow_common::slot_map_entries`).
 #[map(name = "TARGETS")]
 pub static TARGETS: HashMap<u64, TargetInfo> = HashMap::with_max_entries(MAX_TARGETS, 0);
 
@@ -43,7 +46,8 @@ pub static TASK_GEN: Array<u64> = Array::with_max_entries(1, 0);
 #[map(name = "PROGRAM_SLOTS")]
 pub static PROGRAM_SLOTS: HashMap<ProgramKey, u32> = HashMap::with_max_entries(MAX_SLOTS, 0);
 
-/// Next free slot; the collector sets it past the slots it reserved.
+/// Where `claim_slot` starts looking for a free slot; the collector sets it past the slots it
+/// reserved, and back to the lowest slot it freed (`Tracer::release_child`).
 #[map(name = "NEXT_SLOT")]
 pub static NEXT_SLOT: Array<u32> = Array::with_max_entries(1, 0);
 
@@ -53,7 +57,7 @@ pub static SLOTS_TAKEN: HashMap<u32, u8> = HashMap::with_max_entries(MAX_SLOTS, 
 
 /// Counters: (shard, slot) x ABI x syscall number, at `counts_index`. A CPU counts in shard
 /// `cpu & (COUNTER_SHARDS - 1)` with an atomic add (see `MAX_COUNTER_SHARDS`); the loader
-/// sizes the map to `COUNTER_SHARDS` x `MAX_SLOTS`.
+/// sizes the map to `COUNTER_SHARDS` x `SLOT_LIMIT`.
 #[map(name = "COUNTS")]
 pub static COUNTS: Array<SlotCounters> = Array::with_max_entries(MAX_SLOTS, 0);
 

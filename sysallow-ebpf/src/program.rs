@@ -7,7 +7,7 @@ use sysallow_common::{Loss, PATH_LEN, TARGET_BOUNDARY, TargetInfo, task_entry};
 
 use crate::config::EXEC_FILENAME_OFFSET;
 use crate::maps::{PROGRAM_SLOTS, SCRATCH, TASK_SLOT, lose};
-use crate::slots::claim_slot;
+use crate::slots::{claim_slot, free_slot};
 use crate::target::current_target;
 use crate::task::{current_tgid, set_current};
 
@@ -73,7 +73,8 @@ fn program_slot(ctx: &TracePointContext, target: &TargetInfo) -> Option<u32> {
         .insert(&*key, &slot, u64::from(BPF_NOEXIST))
         .is_err()
     {
-        // Another CPU assigned this path a slot first (ours stays unused); take theirs.
+        // Another CPU assigned this path a slot first; give ours back and take theirs.
+        free_slot(slot);
         // SAFETY: the value is copied out at once.
         return unsafe { PROGRAM_SLOTS.get(&*key) }.copied();
     }

@@ -13,17 +13,19 @@ use aya::programs::{RawTracePoint, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use sysallow_common::{
     ABI_COMPAT, ABI_COUNT, ABI_NATIVE, ARG_OVERFLOW, ArgKey, ArgKind, ExitFacts, LOSS_KINDS, Loss,
-    MAX_NR, MAX_SLOTS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SlotCounters,
-    TARGET_BOUNDARY, TARGET_CHILD, TargetInfo, arg_set_target_counter, counter_abi_nr,
-    counter_index, counter_shards, counts_index, first_seen_slot_counter, globals, maps,
-    task_entry,
+    MAX_NR, MIN_SLOTS, ProgramKey, ROOT_BASE_SLOT, ROOT_SETUP_SLOT, SLOT_COUNTERS, SLOTS_LIMIT,
+    SlotCounters, TARGET_BOUNDARY, TARGET_CHILD, TARGET_IGNORED, TargetInfo,
+    arg_set_target_counter, counter_abi_nr, counter_index, counter_shards, counts_index,
+    first_seen_slot_counter, globals, maps, task_entry,
 };
 use sysallow_profile::args::ArgValues;
 use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
 use sysallow_profile::{Abi, Recording};
 
+mod children;
 pub mod memory;
 mod reference;
+pub use children::Released;
 pub use reference::{Reference, ReferenceProgram};
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -96,6 +98,21 @@ pub enum TracerError {
     },
     #[error("every one of the {max} program slots is taken")]
     SlotsFull { max: u32 },
+    #[error("a tracer has {min} to {max} program slots, not {slots}")]
+    SlotCount { slots: u32, min: u32, max: u32 },
+    #[error(
+        "child cgroup {cgroup_id} still has processes: its slots cannot be released while \
+         anything could still count into them (release a child once its cgroup is empty or gone)"
+    )]
+    ChildInUse { cgroup_id: u64 },
+    #[error("checking whether child cgroup {cgroup_id} is empty")]
+    ChildCgroup {
+        cgroup_id: u64,
+        #[source]
+        source: crate::cgroup::CgroupError,
+    },
+    #[error("waiting for running eBPF programs to finish (membarrier)")]
+    Quiesce(#[source] std::io::Error),
 }
 
 /// `TracerError::Map` for a failed operation on map `map`: the one way a map error gets its
@@ -197,12 +214,20 @@ pub struct Root {
     /// Processes already running in it (pid, executable): past any boundary, followed under
     /// their programs. Adopted before the programs attach, so their forks inherit it.
     pub running: Vec<(u32, String)>,
+    /// Program slots ([`sysallow_common::MAX_SLOTS`] for `record`): each target takes two (its
+    /// base and set-up slots) and one per program it runs; a node agent with many containers
+    /// needs more. The maps keyed by slots are sized to match at load (kernel memory:
+    /// [`memory::kernel_memory_for`]); from [`sysallow_common::MIN_SLOTS`] to
+    /// [`sysallow_common::SLOTS_LIMIT`].
+    pub slots: u32,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
 pub struct Tracer {
     ebpf: Ebpf,
     attach: Attach,
+    /// `Root::slots`.
+    slots: u32,
 }
 
 /// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
@@ -296,16 +321,26 @@ impl Tracer {
         if OBJECT.is_empty() {
             return Err(TracerError::NoObject);
         }
+        if !(MIN_SLOTS..=SLOTS_LIMIT).contains(&root.slots) {
+            return Err(TracerError::SlotCount {
+                slots: root.slots,
+                min: MIN_SLOTS,
+                max: SLOTS_LIMIT,
+            });
+        }
         let layout = Layout::read(tracefs)?;
         let task_status = task_status_offset();
         let shards = counter_shards(possible_cpus()?);
         let mut loader = without_kernel_btf(EbpfLoader::new);
+        for (name, entries) in memory::slot_sized_entries(root.slots, shards) {
+            loader.map_max_entries(name, entries);
+        }
         loader
             .override_global(globals::TARGET_LEVEL, &root.level, true)
             .override_global(globals::TARGET_CGROUP, &root.cgroup_id, true)
             .override_global(globals::TARGET_FLAGS, &root.flags, true)
             .override_global(globals::COUNTER_SHARDS, &shards, true)
-            .map_max_entries(maps::COUNTS, MAX_SLOTS * shards)
+            .override_global(globals::SLOT_LIMIT, &root.slots, true)
             .override_global(globals::NEWTASK_PID_OFFSET, &layout.newtask_pid, true)
             .override_global(globals::NEWTASK_FLAGS_OFFSET, &layout.newtask_flags, true)
             .override_global(globals::EXEC_FILENAME_OFFSET, &layout.exec_filename, true)
@@ -329,6 +364,7 @@ impl Tracer {
         let mut tracer = Tracer {
             ebpf,
             attach: Attach::Raw,
+            slots: root.slots,
         };
 
         // The root's slots are constants in the programs; mark them taken so no exec claims
@@ -452,13 +488,14 @@ impl Tracer {
             .for_map(maps::TASK_SLOT)
     }
 
-    /// Targets the kernel side created for child cgroups of split targets, by cgroup id.
+    /// Targets the kernel side created for child cgroups of split and leaf-split targets, by
+    /// cgroup id (not the children ignored with [`Tracer::ignore_child`]).
     pub fn child_targets(&self) -> Result<Vec<ArmedTarget>, TracerError> {
         let targets: HashMap<&MapData, u64, TargetInfo> = map_ref(&self.ebpf, maps::TARGETS)?;
         let mut children = Vec::new();
         for entry in targets.iter() {
             let (cgroup_id, info) = entry.for_map(maps::TARGETS)?;
-            if info.flags & TARGET_CHILD != 0 {
+            if info.flags & TARGET_CHILD != 0 && info.flags & TARGET_IGNORED == 0 {
                 children.push(ArmedTarget { cgroup_id, info });
             }
         }
@@ -473,13 +510,13 @@ impl Tracer {
         const BPF_NOEXIST: u64 = 1;
         let mut taken: HashMap<&mut MapData, u32, u8> = map_mut(&mut self.ebpf, maps::SLOTS_TAKEN)?;
         let mut claimed = None;
-        for slot in 0..MAX_SLOTS {
+        for slot in 0..self.slots {
             if taken.insert(slot, 1, BPF_NOEXIST).is_ok() {
                 claimed = Some(slot);
                 break;
             }
         }
-        let slot = claimed.ok_or(TracerError::SlotsFull { max: MAX_SLOTS })?;
+        let slot = claimed.ok_or(TracerError::SlotsFull { max: self.slots })?;
         let mut next: Array<&mut MapData, u32> = map_mut(&mut self.ebpf, maps::NEXT_SLOT)?;
         let hint = next.get(&0, 0).unwrap_or(0);
         if hint <= slot {
@@ -488,7 +525,9 @@ impl Tracer {
         Ok(slot)
     }
 
-    /// Everything counted for `target`, by ABI, syscall and program.
+    /// Everything counted for `target`, by ABI, syscall and program. It reads the maps without
+    /// changing them: it can be called at any time, also while the target runs (a periodic
+    /// flush), and again later for the totals so far.
     pub fn counts(&self, target: &ArmedTarget, host: Abi) -> Result<TargetCounts, TracerError> {
         // Which slots belong to this target, and the program each stands for.
         let info = target.info;
@@ -542,11 +581,11 @@ impl Tracer {
     fn slot_counts(&self, slot: u32, host: Abi) -> Result<Vec<(Abi, u32, u64)>, TracerError> {
         let abis = host.host_abis();
         let counters: Array<&MapData, SlotCounters> = map_ref(&self.ebpf, maps::COUNTS)?;
-        let shards = counters.len() / MAX_SLOTS;
+        let shards = counters.len() / self.slots;
         let mut total = [0u64; SLOT_COUNTERS];
         for shard in 0..shards {
             let counts = counters
-                .get(&counts_index(shard, slot), 0)
+                .get(&counts_index(shard, slot, self.slots), 0)
                 .for_map(maps::COUNTS)?;
             for (sum, n) in total.iter_mut().zip(counts) {
                 // 64-bit counters: 2^64 syscalls do not happen in a recording; saturate anyway.

@@ -2,6 +2,7 @@
 //! resolving targets (spawned command, cgroup, container, pid), collecting recordings, and
 //! enforcing profiles. The `sysallow` binary (`main.rs`, `cli/`) is a thin layer over this.
 
+pub mod agent;
 pub mod cgroup;
 pub mod cri;
 pub mod ebpf;

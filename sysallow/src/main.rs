@@ -36,6 +36,7 @@ enum Command {
     Run(cli::run::Args),
     Verify(cli::verify::Args),
     Explain(cli::explain::Args),
+    Agent(cli::agent::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::run(args),
         Command::Verify(args) => cli::verify::run(args),
         Command::Explain(args) => cli::explain::run(args),
+        Command::Agent(args) => cli::agent::run(args),
     };
     match result {
         Ok(status) => ExitCode::from(status),

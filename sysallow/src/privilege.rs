@@ -32,6 +32,8 @@ pub enum PrivilegeError {
         .0.join("; ")
     )]
     MissingForRecord(Vec<String>),
+    #[error("the agent needs {}", .0.join("; "))]
+    MissingForAgent(Vec<String>),
     #[error(
         "tracefs is not mounted at {TRACEFS} and mounting it failed ({0}); mount it with: \
          mount -t tracefs nodev {TRACEFS}"
@@ -127,6 +129,77 @@ pub fn check_record(needs: &RecordNeeds) -> Result<(), PrivilegeError> {
     } else {
         Err(PrivilegeError::MissingForRecord(missing))
     }
+}
+
+/// What `sysallow agent` needs besides loading its programs, for [`check_agent`].
+#[derive(Clone, Debug, Default)]
+pub struct AgentNeeds {
+    /// The runtime's CRI socket (connect(2) needs write permission on it).
+    pub cri_socket: PathBuf,
+    /// Directories it writes into (created if missing).
+    pub writes: Vec<PathBuf>,
+}
+
+/// Fail, naming every missing piece, unless the agent can do its work: load its programs
+/// (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN), read the kernel's BTF, talk to the CRI socket
+/// (it exists, is a socket, and may be written: root's 0660 socket needs root or
+/// CAP_DAC_OVERRIDE), and write its output directories.
+pub fn check_agent(needs: &AgentNeeds) -> Result<(), PrivilegeError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let caps = effective_caps();
+    let has = |name: &str| holds(caps, name);
+    let mut missing = Vec::new();
+    if !(has("CAP_SYS_ADMIN") || (has("CAP_BPF") && has("CAP_PERFMON"))) {
+        let lacking: Vec<&str> = ["CAP_BPF", "CAP_PERFMON"]
+            .into_iter()
+            .filter(|c| !has(c))
+            .collect();
+        missing.push(format!(
+            "{} to load its eBPF programs (or CAP_SYS_ADMIN)",
+            lacking.join(" and ")
+        ));
+    }
+    if !Path::new(KERNEL_BTF).exists() {
+        missing.push(format!(
+            "the kernel's BTF ({KERNEL_BTF}; a kernel built with CONFIG_DEBUG_INFO_BTF=y)"
+        ));
+    }
+    let socket = &needs.cri_socket;
+    match fs::metadata(socket) {
+        Err(e) => missing.push(format!(
+            "the container runtime's CRI socket {} ({e}; give --runtime-endpoint, and mount it              into the agent's pod)",
+            socket.display()
+        )),
+        Ok(meta) if !meta.file_type().is_socket() => missing.push(format!(
+            "the container runtime's CRI socket: {} is not a socket",
+            socket.display()
+        )),
+        Ok(_) if !access(socket, libc::W_OK) => missing.push(format!(
+            "write access to the CRI socket {} (root, or CAP_DAC_OVERRIDE)",
+            socket.display()
+        )),
+        Ok(_) => {}
+    }
+    for dir in &needs.writes {
+        if fs::create_dir_all(dir).is_err() || !writable(dir) {
+            missing.push(format!("to write in {}", dir.display()));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(PrivilegeError::MissingForAgent(missing))
+    }
+}
+
+/// Whether this process may access `path` for `mode` (effective ids and capabilities).
+fn access(path: &Path, mode: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path; faccessat only reads it.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), mode, libc::AT_EACCESS) == 0 }
 }
 
 /// Whether this process may create entries in `dir` (effective ids and capabilities).

@@ -98,6 +98,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
             level: cgroup.level(),
             flags: 0,
             running: Vec::new(),
+            slots: sysallow_common::MAX_SLOTS,
         },
     )?;
 
@@ -284,6 +285,7 @@ pub fn record_watch(
             flags,
             // Processes already running are past any set-up: follow them as the workload.
             running: processes_below(target.cgroup.path()),
+            slots: sysallow_common::MAX_SLOTS,
         },
     )?;
 

@@ -49,6 +49,38 @@ impl Births {
         })
     }
 
+    /// Watch `dir` and every cgroup below it, at any depth, for as long as each exists: a
+    /// Kubernetes node makes the pod's cgroup first and the containers' inside it, so the
+    /// watch on a new directory is added at its birth (and what was made in it before the
+    /// watch was in place is reported by a look inside it then). `None` where inotify is
+    /// unavailable.
+    pub fn watch_tree(dir: &Path) -> Option<Births> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok()?;
+        let mut watched = std::collections::HashMap::new();
+        for sub in super::tree(dir) {
+            if let Ok(wd) = inotify.add_watch(&sub, TREE_EVENTS) {
+                watched.insert(wd, sub);
+            }
+        }
+        if watched.is_empty() {
+            return None;
+        }
+        let (sender, receiver) = channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("cgroup-tree-births".into())
+                .spawn(move || follow_tree(&inotify, watched, &sender, &stop))
+                .ok()?
+        };
+        Some(Births {
+            receiver,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
     /// The next birth, waiting at most `timeout`.
     pub fn next(&self, timeout: std::time::Duration) -> Option<Birth> {
         self.receiver.recv_timeout(timeout).ok()
@@ -78,6 +110,63 @@ fn follow(inotify: &Inotify, dir: &Path, sender: &Sender<Birth>, stop: &AtomicBo
                 && sender.send((meta.ino(), path)).is_err()
             {
                 return;
+            }
+        }
+    }
+}
+
+/// What a tree watch listens for: new directories, and a watched one going away (its watch
+/// is then dropped by the kernel: IN_IGNORED).
+const TREE_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
+    .union(AddWatchFlags::IN_ONLYDIR)
+    .union(AddWatchFlags::IN_DELETE_SELF);
+
+fn follow_tree(
+    inotify: &Inotify,
+    mut watched: std::collections::HashMap<nix::sys::inotify::WatchDescriptor, PathBuf>,
+    sender: &Sender<Birth>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::from(100u8)).unwrap_or(0) == 0 {
+            continue;
+        }
+        let Ok(events) = inotify.read_events() else {
+            continue;
+        };
+        for event in events {
+            if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+                watched.remove(&event.wd);
+                continue;
+            }
+            if !event.mask.contains(AddWatchFlags::IN_ISDIR)
+                || !event.mask.contains(AddWatchFlags::IN_CREATE)
+            {
+                continue;
+            }
+            let (Some(parent), Some(name)) = (watched.get(&event.wd), event.name) else {
+                continue;
+            };
+            let path = parent.join(name);
+            // Watch it before looking inside, so nothing made in it is missed; what was made
+            // before the watch is found by the look.
+            if let Ok(wd) = inotify.add_watch(&path, TREE_EVENTS) {
+                watched.insert(wd, path.clone());
+            }
+            let mut born = vec![path.clone()];
+            for sub in super::tree(&path).into_iter().skip(1) {
+                if let Ok(wd) = inotify.add_watch(&sub, TREE_EVENTS) {
+                    watched.insert(wd, sub.clone());
+                }
+                born.push(sub);
+            }
+            for path in born {
+                if let Ok(meta) = std::fs::metadata(&path)
+                    && sender.send((meta.ino(), path)).is_err()
+                {
+                    return;
+                }
             }
         }
     }

@@ -9,7 +9,9 @@
 //!   (root = 0), which is not the mount point when a sub-tree is mounted (cgroup namespace, bind
 //!   mount): mountinfo's `root` field says where the mount sits in the hierarchy.
 
-use std::fs;
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsRawFd as _, FromRawFd as _};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Component, Path, PathBuf};
 
@@ -89,6 +91,71 @@ impl Cgroup2Mount {
             relative: Path::new("/").join(relative),
             path: canonical,
             id: meta.ino(),
+        })
+    }
+}
+
+/// Whether a cgroup, known only by its id, still has processes (see
+/// [`Cgroup2Mount::populated_by_id`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Occupancy {
+    /// It exists and has a process in it or below it.
+    Populated,
+    /// It exists and is empty (`populated 0`).
+    Empty,
+    /// No cgroup has this id any more (removed).
+    Gone,
+}
+
+impl Cgroup2Mount {
+    /// Whether the cgroup with v2 id `id` still has processes, found by its id alone: cgroupfs
+    /// takes the id as a file handle (kernfs `FILEID_KERNFS`, the 8-byte id), so no path, which
+    /// a caller could get wrong or a new cgroup could reuse, is involved. A removed cgroup's
+    /// handle is stale. Needs CAP_DAC_READ_SEARCH (open_by_handle_at(2)).
+    pub fn populated_by_id(&self, id: u64) -> Result<Occupancy, CgroupError> {
+        /// include/linux/exportfs.h: `FILEID_KERNFS`.
+        const FILEID_KERNFS: i32 = 0xfe;
+        #[repr(C)]
+        struct Handle {
+            handle_bytes: u32,
+            handle_type: i32,
+            id: [u8; 8],
+        }
+        let mount = File::open(&self.path).map_err(io_err("opening", &self.path))?;
+        let mut handle = Handle {
+            handle_bytes: 8,
+            handle_type: FILEID_KERNFS,
+            id: id.to_ne_bytes(),
+        };
+        // SAFETY: `handle` is a `struct file_handle` with its 8 bytes of handle, alive for the
+        // call; the kernel returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::syscall(
+                libc::SYS_open_by_handle_at,
+                mount.as_raw_fd(),
+                &mut handle as *mut Handle,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
+        let by_id = PathBuf::from(format!("(cgroup id {id})"));
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::ESTALE | libc::ENOENT) => Ok(Occupancy::Gone),
+                _ => Err(io_err("opening by id", &by_id)(err)),
+            };
+        }
+        let fd = i32::try_from(fd).map_err(|_| {
+            io_err("opening by id", &by_id)(io::Error::other("descriptor out of range"))
+        })?;
+        // SAFETY: the kernel just returned this descriptor, and nothing else owns it.
+        let dir = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        let events = PathBuf::from(format!("/proc/self/fd/{}/cgroup.events", dir.as_raw_fd()));
+        let text = fs::read_to_string(&events).map_err(io_err("reading", &by_id))?;
+        Ok(if text.lines().any(|l| l.trim() == "populated 1") {
+            Occupancy::Populated
+        } else {
+            Occupancy::Empty
         })
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 pub mod births;
 mod hierarchy;
 pub use hierarchy::{
-    Cgroup2Mount, CgroupDir, cgroup1_mounts, mountinfo, parse_v2_line, pid_cgroup,
+    Cgroup2Mount, CgroupDir, Occupancy, cgroup1_mounts, mountinfo, parse_v2_line, pid_cgroup,
 };
 
 /// The directory under the v2 root where sysallow creates the cgroups of recorded commands.

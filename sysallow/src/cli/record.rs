@@ -393,7 +393,7 @@ fn resolve_target(args: &Args) -> anyhow::Result<Resolved> {
 }
 
 /// `2s`, `500ms`, `1m30s`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = match text.trim().parse::<f64>() {
         Ok(secs) if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
         Ok(_) => return Err(format!("{text:?} is not a positive duration")),

@@ -12,7 +12,7 @@
 
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 
-use sysallow_common::{MAX_SLOTS, counter_shards, maps};
+use sysallow_common::{MAX_SLOTS, SLOT_SIZED_MAPS, counter_shards, maps, slot_map_entries};
 
 use super::{OBJECT, TracerError};
 
@@ -139,13 +139,37 @@ pub struct MapDefinition {
     pub flags: u32,
 }
 
+/// The maps whose entries the loader sets for a tracer with `slots` program slots on a host with
+/// `shards` counter shards: `COUNTS` (a slot's counters per shard) and the maps keyed by slots
+/// (`sysallow_common::slot_map_entries`). The one place both the loader and this model size
+/// them.
+pub fn slot_sized_entries(slots: u32, shards: u32) -> Vec<(&'static str, u32)> {
+    let mut sized = vec![(maps::COUNTS, slots * shards)];
+    sized.extend(
+        SLOT_SIZED_MAPS
+            .iter()
+            .map(|name| (*name, slot_map_entries(name, slots))),
+    );
+    sized
+}
+
 /// The maps of the embedded object, with `COUNTS` sized as the loader sizes it for a host with
-/// `possible_cpus` CPUs.
+/// `possible_cpus` CPUs, for `record` (the default slot count).
 pub fn map_definitions(possible_cpus: u32) -> Result<Vec<MapDefinition>, TracerError> {
+    map_definitions_for(possible_cpus, MAX_SLOTS)
+}
+
+/// The maps of the embedded object as the loader sizes them for a tracer with `slots` program
+/// slots on a host with `possible_cpus` CPUs.
+pub fn map_definitions_for(
+    possible_cpus: u32,
+    slots: u32,
+) -> Result<Vec<MapDefinition>, TracerError> {
     if OBJECT.is_empty() {
         return Err(TracerError::NoObject);
     }
     let object = aya_obj::Object::parse(OBJECT).map_err(TracerError::Object)?;
+    let sized = slot_sized_entries(slots, counter_shards(possible_cpus));
     let mut defs: Vec<MapDefinition> = object
         .maps
         .iter()
@@ -154,11 +178,10 @@ pub fn map_definitions(possible_cpus: u32) -> Result<Vec<MapDefinition>, TracerE
             map_type: map.map_type(),
             key_size: map.key_size(),
             value_size: map.value_size(),
-            max_entries: if name == maps::COUNTS {
-                MAX_SLOTS * counter_shards(possible_cpus)
-            } else {
-                map.max_entries()
-            },
+            max_entries: sized
+                .iter()
+                .find(|(sized, _)| sized == name)
+                .map_or_else(|| map.max_entries(), |(_, entries)| *entries),
             flags: map.map_flags(),
         })
         .collect();
@@ -195,12 +218,22 @@ impl MapDefinition {
 }
 
 /// The bytes the kernel charges for all of a recording's maps on a host with `cpus` possible
-/// CPUs and a kernel of these `sizes`, per map.
+/// CPUs and a kernel of these `sizes`, per map (`record`: the default slot count).
 pub fn kernel_memory(
     cpus: u32,
     sizes: &KernelSizes,
 ) -> Result<Vec<(MapDefinition, u64)>, TracerError> {
-    map_definitions(cpus)?
+    kernel_memory_for(cpus, MAX_SLOTS, sizes)
+}
+
+/// The bytes the kernel charges for all of a tracer's maps with `slots` program slots
+/// (`Root::slots`) on a host with `cpus` possible CPUs and a kernel of these `sizes`, per map.
+pub fn kernel_memory_for(
+    cpus: u32,
+    slots: u32,
+    sizes: &KernelSizes,
+) -> Result<Vec<(MapDefinition, u64)>, TracerError> {
+    map_definitions_for(cpus, slots)?
         .into_iter()
         .map(|def| match def.kernel_bytes(cpus, sizes) {
             Some(bytes) => Ok((def, bytes)),
@@ -314,6 +347,69 @@ mod tests {
         assert_eq!(sizes.bpf_htab, KernelSizes::LINUX_6_18.bpf_htab + 64);
         for (t, k, v, e, m) in other {
             assert_eq!(def(t, k, v, e).kernel_bytes(2, &sizes), Some(m));
+        }
+    }
+
+    #[test]
+    fn the_loader_sizes_record_s_maps_as_the_object_defines_them() {
+        // At the default slot count the loader changes only `COUNTS` (by the shards): every
+        // other slot-sized map keeps the object's own size, so `record` is unchanged.
+        let defs = match map_definitions(1) {
+            Ok(defs) => defs,
+            Err(TracerError::NoObject)
+                if std::env::var("SYSALLOW_REQUIRE_PRIVILEGED_TESTS").as_deref() != Ok("1") =>
+            {
+                eprintln!("SKIPPED: this build has no eBPF object (run `cargo xtask setup`)");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        let object = aya_obj::Object::parse(OBJECT).unwrap();
+        for def in &defs {
+            let defined = object.maps[&def.name].max_entries();
+            assert_eq!(def.max_entries, defined, "{}", def.name);
+        }
+        for (name, _) in slot_sized_entries(MAX_SLOTS, 1) {
+            assert!(defs.iter().any(|d| d.name == name), "no map {name}");
+        }
+    }
+
+    #[test]
+    fn more_slots_cost_what_their_maps_cost_and_no_more() {
+        let total = |slots: u32| -> Option<u64> {
+            match kernel_memory_for(2, slots, &KernelSizes::LINUX_6_18) {
+                Ok(maps) => Some(maps.iter().map(|(_, b)| b).sum()),
+                Err(TracerError::NoObject)
+                    if std::env::var("SYSALLOW_REQUIRE_PRIVILEGED_TESTS").as_deref() != Ok("1") =>
+                {
+                    None
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let Some(default) = total(MAX_SLOTS) else {
+            eprintln!("SKIPPED: this build has no eBPF object (run `cargo xtask setup`)");
+            return;
+        };
+        assert_eq!(
+            Some(default),
+            kernel_memory(2, &KernelSizes::LINUX_6_18)
+                .ok()
+                .map(|m| m.iter().map(|(_, b)| b).sum())
+        );
+        let (small, big) = (
+            total(MAX_SLOTS * 2).unwrap_or(0),
+            total(MAX_SLOTS * 4).unwrap_or(0),
+        );
+        assert!(default < small && small < big);
+        // Past the fixed maps, the cost grows with the slots: at least a slot's counters
+        // (8 KiB per shard; 1 shard at 2 CPUs) per slot added.
+        assert!(big - small >= u64::from(MAX_SLOTS * 2) * 8192);
+        for slots in [64, 256, 512, 1024] {
+            eprintln!(
+                "{slots} slots at 2 CPUs: {:.2} MiB",
+                total(slots).unwrap_or(0) as f64 / 1048576.0
+            );
         }
     }
 

@@ -22,6 +22,9 @@ pub struct Task {
     pub no_new_privileges: bool,
     /// The OCI runtime binary the shim runs (`runc` unless its options name another).
     pub oci_runtime: String,
+    /// The OCI spec's annotations: containerd's CRI plugin names a Kubernetes container there
+    /// (`io.kubernetes.cri.container-type`, `...sandbox-id`, `...container-name`).
+    pub annotations: std::collections::BTreeMap<String, String>,
 }
 
 impl Task {
@@ -93,6 +96,15 @@ fn read_bundle(bundle: &Path, wanted: &Path) -> Option<Task> {
         oci_runtime: Path::new(binary)
             .file_name()
             .map_or_else(|| binary.to_owned(), |n| n.to_string_lossy().into_owned()),
+        annotations: config
+            .pointer("/annotations")
+            .and_then(|a| a.as_object())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default(),
     })
 }
 
@@ -127,7 +139,9 @@ mod tests {
             state.path(),
             "k8s.io",
             "abc",
-            r#"{"process":{},"linux":{"cgroupsPath":"/kubepods/besteffort/pod1/abc"}}"#,
+            r#"{"process":{},"linux":{"cgroupsPath":"/kubepods/besteffort/pod1/abc"},
+                "annotations":{"io.kubernetes.cri.container-type":"container",
+                "io.kubernetes.cri.container-name":"web"}}"#,
             Some(r#"{"binary_name":"/usr/bin/crun"}"#),
         );
         let states = vec![state.path().to_owned()];
@@ -141,6 +155,13 @@ mod tests {
             ("k8s.io/abc", false)
         );
         assert_eq!(abc.oci_runtime, "crun");
+        assert_eq!(
+            abc.annotations
+                .get("io.kubernetes.cri.container-name")
+                .map(String::as_str),
+            Some("web")
+        );
+        assert!(web.annotations.is_empty());
         assert_eq!(find(&states, Path::new("ctrx-test/other")), None);
     }
 }

@@ -28,6 +28,7 @@ mod help;
 mod hostile_inputs;
 
 // Root: eBPF recordings.
+mod agent_tracer;
 mod args;
 mod concurrency;
 mod convergence;

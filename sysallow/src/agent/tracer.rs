@@ -1,0 +1,77 @@
+//! The tracer as the agent uses it: `kubepods` armed once, every container cgroup below it a
+//! target of its own from its first syscall (the runtime's set-up kept apart), unselected and
+//! pause containers ignored, finished ones released so a node's churn of pods never runs out
+//! of slots.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use sysallow_profile::Abi;
+use sysallow_profile::recording::Losses;
+
+use crate::cgroup::CgroupDir;
+use crate::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
+
+/// Program slots for a node: each recorded container takes two (its base and its runtime
+/// set-up) and one per program it runs; pause containers and unselected pods take none
+/// (ignored), and a finished container's are released. kubelet's default of 110 pods with a
+/// container or two each, running a few programs, fits with room to spare; the COUNTS map costs
+/// 8 KiB per slot and counter shard (`ebpf::memory`).
+pub const AGENT_SLOTS: u32 = 1024;
+
+/// The agent's tracer.
+pub struct AgentTracer {
+    tracer: Tracer,
+}
+
+impl AgentTracer {
+    /// Load and attach the programs with `kubepods` (`root`) armed in leaf-split mode with the
+    /// runtime boundary.
+    pub fn load(tracefs: &Path, root: &CgroupDir) -> Result<AgentTracer, TracerError> {
+        let (tracer, _) = Tracer::load(
+            tracefs,
+            &Root {
+                cgroup_id: root.id,
+                level: root.level,
+                flags: sysallow_common::TARGET_BOUNDARY | sysallow_common::TARGET_LEAF,
+                // Processes of pods already running are not followed: their containers'
+                // syscalls from now on count as the runtime's until they exec again.
+                running: Vec::new(),
+                slots: AGENT_SLOTS,
+            },
+        )?;
+        Ok(AgentTracer { tracer })
+    }
+
+    /// The containers the kernel has made targets of, by cgroup id.
+    pub fn children(&self) -> Result<BTreeMap<u64, ArmedTarget>, TracerError> {
+        Ok(self
+            .tracer
+            .child_targets()?
+            .into_iter()
+            .map(|t| (t.cgroup_id, t))
+            .collect())
+    }
+
+    /// Everything counted for one container so far (it may still run).
+    pub fn counts(&self, target: &ArmedTarget, host: Abi) -> Result<TargetCounts, TracerError> {
+        self.tracer.counts(target, host)
+    }
+
+    /// Stop counting a container (a pause container, an unselected pod's), also before its
+    /// first syscall.
+    pub fn ignore_child(&mut self, cgroup_id: u64) -> Result<(), TracerError> {
+        self.tracer.ignore_child(cgroup_id).map(drop)
+    }
+
+    /// Free a finished container's slots once its counts are read. Only for a cgroup that is
+    /// empty or gone: nothing can count into its slots any more.
+    pub fn release_child(&mut self, cgroup_id: u64) -> Result<(), TracerError> {
+        self.tracer.release_child(cgroup_id).map(drop)
+    }
+
+    /// What could not be recorded (shared by every target).
+    pub fn losses(&self) -> Result<Losses, TracerError> {
+        self.tracer.losses()
+    }
+}

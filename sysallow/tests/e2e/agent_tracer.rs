@@ -1,0 +1,383 @@
+//! The tracer as a node agent drives it (library level: `sysallow::ebpf::Tracer`, no CLI): one
+//! armed parent in leaf-split mode (`TARGET_LEAF`) with containers simulated by nested cgroups
+//! at depths 2 and 3 (`P/podX/ctr`, `P/besteffort/podX/ctr`) running real processes; children
+//! ignored before and after their first syscall; finished children released and their slots
+//! reused by more children than the slot limit holds. Counts are compared with what a known
+//! program makes (`workloads/calls.c`: exactly N getppid calls). Root.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sysallow::cgroup::Cgroup2Mount;
+use sysallow::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
+use sysallow_common::{MAX_SLOTS, TARGET_LEAF};
+use sysallow_profile::Abi;
+use sysallow_profile::recording::UNATTRIBUTED;
+
+use crate::common;
+
+/// A cgroup tree of the test's own under the v2 mount: every process in it is killed and every
+/// directory removed (deepest first) on drop, also on panic.
+struct Tree {
+    root: PathBuf,
+}
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let mount = Cgroup2Mount::find().unwrap();
+        let root = mount
+            .path
+            .join(format!("sysallow-agent-{tag}-{}", std::process::id()));
+        let tree = Tree { root };
+        // A stale one from a killed run of this test with the same pid: clear it first.
+        tree.clear();
+        std::fs::create_dir(&tree.root).unwrap();
+        tree
+    }
+
+    /// `rel` below the root, created with its parents.
+    fn dir(&self, rel: &str) -> PathBuf {
+        let dir = self.root.join(rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn clear(&self) {
+        if !self.root.exists() {
+            return;
+        }
+        let mut dirs = sysallow::cgroup::tree(&self.root);
+        // Deepest first.
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for dir in &dirs {
+            let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+        }
+        for dir in &dirs {
+            for _ in 0..200 {
+                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// The cgroup id of a directory: its inode number.
+fn id(dir: &Path) -> u64 {
+    std::fs::metadata(dir).unwrap().ino()
+}
+
+/// Start `script` under `sh`, which first moves itself into `dir` (so all of it runs there).
+fn start_in(dir: &Path, script: &str) -> Child {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec sh -c '{script}'",
+            dir.display()
+        ))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Run `calls n` in `dir` to its end.
+fn calls_in(dir: &Path, calls: &Path, n: u64) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec {} {n}",
+            dir.display(),
+            calls.display()
+        ))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A loaded tracer armed on `parent` in leaf-split mode, with `slots` program slots.
+fn leaf_tracer(parent: &Path, slots: u32) -> (Tracer, ArmedTarget) {
+    let tracefs = sysallow::privilege::tracefs().unwrap();
+    let mount = Cgroup2Mount::find().unwrap();
+    let dir = mount.open(parent).unwrap();
+    Tracer::load(
+        &tracefs,
+        &Root {
+            cgroup_id: dir.id,
+            level: dir.level,
+            flags: TARGET_LEAF,
+            running: Vec::new(),
+            slots,
+        },
+    )
+    .unwrap()
+}
+
+fn getppid() -> u32 {
+    Abi::native().syscall_nr("getppid").unwrap()
+}
+
+/// A program's counts in a target: syscall number -> count.
+fn program_counts(counts: &TargetCounts, program: &str) -> BTreeMap<u32, u64> {
+    counts
+        .counts
+        .iter()
+        .filter(|((_, _, p), _)| p == program)
+        .map(|((_, nr, _), n)| (*nr, *n))
+        .collect()
+}
+
+/// getppid calls counted in a target, over all its programs.
+fn getppids(counts: &TargetCounts) -> u64 {
+    counts
+        .counts
+        .iter()
+        .filter(|((_, nr, _), _)| *nr == getppid())
+        .map(|(_, n)| n)
+        .sum()
+}
+
+fn child_of(tracer: &Tracer, cgroup_id: u64) -> Option<ArmedTarget> {
+    tracer
+        .child_targets()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.cgroup_id == cgroup_id)
+}
+
+/// Every getppid counted by the tracer: the parent's and every child's.
+fn all_getppids(tracer: &Tracer, parent: &ArmedTarget) -> u64 {
+    let host = Abi::native();
+    let mut total = getppids(&tracer.counts(parent, host).unwrap());
+    for child in tracer.child_targets().unwrap() {
+        total += getppids(&tracer.counts(&child, host).unwrap());
+    }
+    total
+}
+
+fn assert_no_losses(tracer: &Tracer) {
+    assert_eq!(tracer.losses().unwrap().nonzero(), vec![]);
+}
+
+#[test]
+fn leaf_mode_makes_each_container_at_any_depth_a_target_from_its_first_syscall() {
+    require!(root, gcc);
+    let work = tempfile::tempdir().unwrap();
+    let calls = common::compile_workload(work.path(), "calls", &[]);
+    let calls_path = std::fs::canonicalize(&calls).unwrap();
+    let program = calls_path.to_str().unwrap();
+    let tree = Tree::new("leaf");
+    let (tracer, parent) = leaf_tracer(&tree.root, MAX_SLOTS);
+    let host = Abi::native();
+
+    // Made after the programs were loaded: the tracer learns of them only from the kernel.
+    let deep = tree.dir("besteffort/pod-a/ctr-1");
+    let shallow = tree.dir("pod-b/ctr-2");
+    calls_in(&deep, &calls, 1001);
+    calls_in(&shallow, &calls, 2002);
+    // A task in the armed cgroup itself stays the parent's.
+    calls_in(&tree.root, &calls, 3003);
+    // Unrelated: the test's own cgroup, outside the armed one.
+    let mut outside = Command::new(&calls).arg("4004").spawn().unwrap();
+    assert!(outside.wait().unwrap().success());
+
+    let children = tracer.child_targets().unwrap();
+    let ids: Vec<u64> = children.iter().map(|c| c.cgroup_id).collect();
+    assert_eq!(children.len(), 2, "{children:?}");
+    assert!(
+        ids.contains(&id(&deep)) && ids.contains(&id(&shallow)),
+        "{ids:?}"
+    );
+    // No intermediate cgroup (the QoS and pod levels hold no task) became a target.
+    for rel in ["besteffort", "besteffort/pod-a", "pod-b"] {
+        assert!(!ids.contains(&id(&tree.root.join(rel))), "{rel}");
+    }
+
+    let parent_counts = tracer.counts(&parent, host).unwrap();
+    assert_eq!(getppids(&parent_counts), 3003);
+    let reference = program_counts(&parent_counts, program);
+    let mut without_marker = reference.clone();
+    without_marker.remove(&getppid());
+    for (dir, n) in [(&deep, 1001), (&shallow, 2002)] {
+        let child = child_of(&tracer, id(dir)).unwrap();
+        let counts = tracer.counts(&child, host).unwrap();
+        let mine = program_counts(&counts, program);
+        assert_eq!(mine.get(&getppid()), Some(&n), "{}", dir.display());
+        // The same program makes the same calls in a child as in the parent, apart from its
+        // marker: counted whole, from its start.
+        let mut rest = mine.clone();
+        rest.remove(&getppid());
+        assert_eq!(rest, without_marker, "{}", dir.display());
+        // Before its exec, the shell that moved itself in: its first syscalls there (the exec
+        // itself among them) are the child's, not lost to a target made later.
+        let execve = host.syscall_nr("execve").unwrap();
+        let before = program_counts(&counts, UNATTRIBUTED);
+        assert_eq!(
+            before.get(&execve),
+            Some(&1),
+            "{}: {before:?}",
+            dir.display()
+        );
+    }
+    // The unrelated process counted nowhere.
+    assert_eq!(all_getppids(&tracer, &parent), 1001 + 2002 + 3003);
+    assert_no_losses(&tracer);
+}
+
+#[test]
+fn an_ignored_child_is_not_counted_whether_ignored_before_or_after_its_first_syscall() {
+    require!(root, gcc);
+    let work = tempfile::tempdir().unwrap();
+    let calls = common::compile_workload(work.path(), "calls", &[]);
+    let calls_path = std::fs::canonicalize(&calls).unwrap();
+    let program = calls_path.to_str().unwrap();
+    let tree = Tree::new("ignore");
+    let (mut tracer, parent) = leaf_tracer(&tree.root, MAX_SLOTS);
+    let host = Abi::native();
+
+    // Before: a pause container the agent knows it does not want, ignored before it runs.
+    let pause = tree.dir("pod-i/pause");
+    let released = tracer.ignore_child(id(&pause)).unwrap();
+    assert!(released.slots.is_empty(), "{released:?}");
+    calls_in(&pause, &calls, 500);
+    assert!(child_of(&tracer, id(&pause)).is_none());
+
+    // After: a container that has run (and is still running) when the agent decides.
+    let late = tree.dir("pod-i/ctr");
+    let fifo = work.path().join("go");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut running = start_in(
+        &late,
+        &format!(
+            "{calls} 700; read x < {fifo}; {calls} 900",
+            calls = calls_path.display(),
+            fifo = fifo.display()
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let child = loop {
+        // The calls' own (the shell running them makes a getppid of its own at start).
+        if let Some(child) = child_of(&tracer, id(&late))
+            && program_counts(&tracer.counts(&child, host).unwrap(), program).get(&getppid())
+                == Some(&700)
+        {
+            break child;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first 700 calls were not counted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let released = tracer.ignore_child(id(&late)).unwrap();
+    // Its base and set-up slots, and the slots of the programs it ran (sh, calls).
+    assert!(
+        released.slots.contains(&child.info.base_slot),
+        "{released:?}"
+    );
+    assert!(
+        released.slots.contains(&child.info.setup_slot),
+        "{released:?}"
+    );
+    assert!(released.slots.len() >= 3, "{released:?}");
+    assert!(child_of(&tracer, id(&late)).is_none());
+    // Ignoring again is nothing new.
+    assert!(tracer.ignore_child(id(&late)).unwrap().slots.is_empty());
+    std::fs::write(&fifo, "go\n").unwrap();
+    assert!(running.wait().unwrap().success());
+
+    // Nothing of either counted anywhere (the 700 went with the freed slots).
+    assert_eq!(all_getppids(&tracer, &parent), 0);
+    // The freed slots are whole again: a new container takes them and counts only its own.
+    let next = tree.dir("pod-j/ctr");
+    calls_in(&next, &calls, 321);
+    let newcomer = child_of(&tracer, id(&next)).unwrap();
+    assert!(
+        released.slots.contains(&newcomer.info.base_slot),
+        "{newcomer:?}"
+    );
+    let counts = tracer.counts(&newcomer, host).unwrap();
+    assert_eq!(getppids(&counts), 321);
+    assert_eq!(all_getppids(&tracer, &parent), 321);
+    // An ignored child that is gone is forgotten without error.
+    std::fs::remove_dir(&pause).unwrap();
+    assert!(tracer.release_child(id(&late)).unwrap().slots.is_empty());
+    assert_no_losses(&tracer);
+}
+
+#[test]
+fn released_children_give_their_slots_to_more_children_than_the_limit_holds() {
+    require!(root, gcc);
+    let work = tempfile::tempdir().unwrap();
+    let calls = common::compile_workload(work.path(), "calls", &[]);
+    let tree = Tree::new("release");
+    // The parent's 2 slots and room for 2 containers of 3 slots (base, set-up, `calls`).
+    const SLOTS: u32 = 8;
+    let (mut tracer, parent) = leaf_tracer(&tree.root, SLOTS);
+    let host = Abi::native();
+
+    // A child still running cannot be released.
+    let busy = tree.dir("pod-busy/ctr");
+    let mut sleeper = start_in(&busy, "exec sleep 600");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child_of(&tracer, id(&busy)).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the sleeper never made a syscall"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = tracer.release_child(id(&busy)).unwrap_err();
+    assert!(matches!(err, TracerError::ChildInUse { .. }), "{err}");
+    assert!(child_of(&tracer, id(&busy)).is_some());
+    common::harness::signal(sleeper.id() as i32, libc::SIGKILL);
+    sleeper.wait().unwrap();
+    let released = tracer.release_child(id(&busy)).unwrap();
+    // Base, set-up, and the two programs it exec'd (sh, sleep).
+    assert_eq!(released.slots.len(), 4, "{released:?}");
+
+    // 12 containers, 6 times what the slots hold; two at a time, half of them released while
+    // their cgroup is still there (empty), half once it is gone.
+    let mut bases = std::collections::BTreeSet::new();
+    for round in 0..6u64 {
+        let pair: Vec<(PathBuf, u64)> = (0..2u64)
+            .map(|i| {
+                let n = 100 * round + 10 * i + 7;
+                (tree.dir(&format!("besteffort/pod-{round}-{i}/ctr")), n)
+            })
+            .collect();
+        for (dir, n) in &pair {
+            calls_in(dir, &calls, *n);
+        }
+        for (i, (dir, n)) in pair.iter().enumerate() {
+            let child = child_of(&tracer, id(dir))
+                .unwrap_or_else(|| panic!("round {round}: {} is no target", dir.display()));
+            bases.insert(child.info.base_slot);
+            let counts = tracer.counts(&child, host).unwrap();
+            // Exactly its own: nothing left over from the children that had its slots before.
+            assert_eq!(getppids(&counts), *n, "round {round}: {}", dir.display());
+            let cgroup_id = id(dir);
+            if i == 1 {
+                std::fs::remove_dir(dir).unwrap();
+            }
+            let released = tracer.release_child(cgroup_id).unwrap();
+            assert_eq!(released.slots.len(), 3, "round {round}: {released:?}");
+            assert!(released.slots.iter().all(|s| *s < SLOTS), "{released:?}");
+            assert!(child_of(&tracer, cgroup_id).is_none());
+        }
+    }
+    assert!(bases.len() <= 2, "only two children fit at once: {bases:?}");
+    // Released children leave nothing counted behind.
+    assert_eq!(all_getppids(&tracer, &parent), 0);
+    assert_no_losses(&tracer);
+}
