@@ -139,27 +139,29 @@ impl Agent {
             .collect()
     }
 
-    /// Wait until `ns/workload/container` has `instances` instance recordings on disk and the
-    /// agent said it wrote the workload since the last one appeared.
+    /// Wait until `ns/workload/container` has `n` instance recordings on disk, and the agent
+    /// has written the workload from them: its merged recording for this node is newer than
+    /// every instance, and it said `wrote` (one write may cover several instances).
     pub fn wait_for_instances(&mut self, ns: &str, workload: &str, container: &str, n: usize) {
-        let dir = self
-            .output_dir
-            .join("recordings")
-            .join(ns)
-            .join(workload)
-            .join(container);
+        let workload_dir = self.output_dir.join("recordings").join(ns).join(workload);
+        let dir = workload_dir.join(container);
+        let merged = workload_dir.join(format!("{container}.{}.rec.json", self.node_name));
         let what = format!("{ns}/{workload}/{container}");
+        let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
         let deadline = Instant::now() + AGENT_TIMEOUT;
         loop {
-            let found = rec_files(&dir).len();
-            let writes = self.writes(&what).len();
-            if found >= n && writes >= n {
+            let instances = rec_files(&dir);
+            let newest = instances.iter().filter_map(|p| mtime(p)).max();
+            let written = !self.writes(&what).is_empty()
+                && mtime(&merged).is_some_and(|m| newest.is_some_and(|i| m >= i));
+            if instances.len() >= n && written {
                 return;
             }
             let child = self.child.as_mut().expect("running");
             assert!(
                 child.try_wait().expect("waiting").is_none() && Instant::now() < deadline,
-                "{what}: {found} of {n} instance recordings, {writes} writes:\n{}",
+                "{what}: {} of {n} instance recordings, merged written after them: {written}:\n{}",
+                instances.len(),
                 self.lines().join("\n")
             );
             std::thread::sleep(Duration::from_millis(100));
