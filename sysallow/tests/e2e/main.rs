@@ -49,4 +49,5 @@ mod containers;
 mod containers_crun;
 mod cri_harness;
 mod docker_harness;
+mod kubernetes;
 mod podman;

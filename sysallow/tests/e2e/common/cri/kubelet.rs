@@ -238,8 +238,23 @@ pub struct Kubelet<'n> {
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl<'n> Kubelet<'n> {
+    /// A kubelet starting on `node`: like kubelet's QoS container manager, it makes
+    /// `<cgroup root>/kubepods` and its `besteffort` and `burstable` children before any pod.
     pub fn new(node: &'n Node) -> Kubelet<'n> {
+        for qos in [Qos::BestEffort, Qos::Burstable] {
+            make_cgroup_everywhere(&format!(
+                "{}/kubepods/{}",
+                node.cgroup_root(),
+                qos.dir().trim_end_matches('/')
+            ));
+        }
         Kubelet { node }
+    }
+
+    /// kubelet's top cgroup on this node, relative to the v2 mount (the agent's
+    /// `--cgroup-root`).
+    pub fn kubepods(&self) -> String {
+        format!("{}/kubepods", self.node.cgroup_root())
     }
 
     pub fn node(&self) -> &Node {

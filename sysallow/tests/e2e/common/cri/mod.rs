@@ -14,6 +14,7 @@
 //! unmounts what is under the temp dir and removes the cgroup root it used from v2 and every v1
 //! hierarchy.
 
+pub mod agent;
 pub mod kubelet;
 
 use std::cell::RefCell;
