@@ -34,7 +34,7 @@ use sysallow_profile::recording::{Exit, Target};
 
 use crate::cgroup::{self, Cgroup2Mount, CgroupError};
 use crate::cri::{CriClient, CriError};
-use crate::ebpf::TracerError;
+use crate::ebpf::{ArmedTarget, TargetCounts, TracerError};
 use crate::privilege::PrivilegeError;
 use crate::target::containerd;
 use flush::{Flush, Seen, Written};
@@ -192,9 +192,16 @@ pub fn run_agent(config: AgentConfig, tell: &dyn Fn(AgentEvent<'_>)) -> Result<(
         last_refresh: None,
     };
     agent.refresh(&mut cri);
+    // Containers already running (the agent started on a busy node, or again after a
+    // restart): targets now, their processes followed as the workload from here on.
     for dir in cgroup::tree(&agent.root).into_iter().skip(1) {
         if let Some(id) = cgroup_id(&dir) {
-            agent.born(id, dir);
+            agent.born(id, dir.clone());
+            if agent.tracked.contains_key(&id)
+                && let Err(err) = tracer.adopt_child(id, &dir)
+            {
+                agent.warn(sysallow_profile::error_chain(&err));
+            }
         }
     }
     let mut last_check = Instant::now();
@@ -567,6 +574,8 @@ impl Agent<'_> {
         let host = self.host.arch;
         let mut touched: BTreeMap<(String, String, String), PodRef> = BTreeMap::new();
         let mut finished = Vec::new();
+        // (cgroup, ended, empty) of the recorded containers whose counts are read now.
+        let mut looks: Vec<(u64, bool, bool)> = Vec::new();
         let ids: Vec<u64> = self.tracked.keys().copied().collect();
         for cgroup in ids {
             let Some(tracked) = self.tracked.get_mut(&cgroup) else {
@@ -613,15 +622,33 @@ impl Agent<'_> {
             let due = recorded
                 .looked
                 .is_none_or(|t| t.elapsed() >= look_every(self.config.stable_after));
-            if !(ended || all || due) {
-                continue;
+            if ended || all || due {
+                recorded.looked = Some(Instant::now());
+                looks.push((cgroup, ended, empty));
             }
-            recorded.looked = Some(Instant::now());
-            let target = children.get(&cgroup);
-            let counts = match target {
-                Some(t) => Some(tracer.counts(t, host)?),
-                None => None,
+            if empty {
+                finished.push(cgroup);
+            }
+        }
+        // Every due container's counts in one read of the shared maps.
+        let targets: Vec<ArmedTarget> = looks
+            .iter()
+            .filter_map(|(cgroup, _, _)| children.get(cgroup).copied())
+            .collect();
+        let mut counts: BTreeMap<u64, TargetCounts> = targets
+            .iter()
+            .map(|t| t.cgroup_id)
+            .zip(tracer.counts_of(&targets, host)?)
+            .collect();
+        let losses = tracer.losses()?;
+        for (cgroup, ended, empty) in looks {
+            let Some(tracked) = self.tracked.get_mut(&cgroup) else {
+                continue;
             };
+            let State::Recorded(recorded) = &mut tracked.state else {
+                continue;
+            };
+            let counts = counts.remove(&cgroup);
             let seen = counts.as_ref().map_or(Seen::default(), |c| Seen {
                 syscalls: c
                     .counts
@@ -642,74 +669,66 @@ impl Agent<'_> {
                 Flush::Final if recorded.written == Some(Written::from(seen)) => Flush::Wait,
                 d => d,
             };
-            if decision != Flush::Wait
-                && let Some(counts) = counts
+            let Some(counts) = counts.filter(|_| decision != Flush::Wait) else {
+                continue;
+            };
+            let mut rec = Recording::new(
+                Target::Container {
+                    id: tracked.id.clone(),
+                    name: Some(format!(
+                        "{}/{}/{}",
+                        recorded.pod.namespace, recorded.pod.pod, recorded.pod.container
+                    )),
+                    engine: Some(self.engine.clone()),
+                    runtime: tracked
+                        .bundle
+                        .as_ref()
+                        .map(|b| Runtime::from_reported(&b.oci_runtime)),
+                    no_new_privileges: tracked.bundle.as_ref().is_some_and(|b| b.no_new_privileges),
+                    cgroup: tracked
+                        .path
+                        .strip_prefix(&self.mount.path)
+                        .unwrap_or(&tracked.path)
+                        .display()
+                        .to_string(),
+                },
+                self.host.clone(),
+                tracked.born_at.clone(),
+            );
+            counts.fill(&mut rec, tracked.born_ns);
+            rec.losses = losses.clone();
+            rec.duration_ms = tracked.born.elapsed().as_millis() as u64;
+            rec.kubernetes = Some(recorded.pod.clone());
+            if empty
+                && let Ok(Some(status)) = cri.container_status(&tracked.id)
+                && status.finished_at > 0
             {
-                let mut rec = Recording::new(
-                    Target::Container {
-                        id: tracked.id.clone(),
-                        name: Some(format!(
-                            "{}/{}/{}",
-                            recorded.pod.namespace, recorded.pod.pod, recorded.pod.container
-                        )),
-                        engine: Some(self.engine.clone()),
-                        runtime: tracked
-                            .bundle
-                            .as_ref()
-                            .map(|b| Runtime::from_reported(&b.oci_runtime)),
-                        no_new_privileges: tracked
-                            .bundle
-                            .as_ref()
-                            .is_some_and(|b| b.no_new_privileges),
-                        cgroup: tracked
-                            .path
-                            .strip_prefix(&self.mount.path)
-                            .unwrap_or(&tracked.path)
-                            .display()
-                            .to_string(),
-                    },
-                    self.host.clone(),
-                    tracked.born_at.clone(),
-                );
-                counts.fill(&mut rec, tracked.born_ns);
-                rec.losses = tracer.losses()?;
-                rec.duration_ms = tracked.born.elapsed().as_millis() as u64;
-                rec.kubernetes = Some(recorded.pod.clone());
-                if empty
-                    && let Ok(Some(status)) = cri.container_status(&tracked.id)
-                    && status.finished_at > 0
-                {
-                    rec.exit = Some(Exit::Code(status.exit_code));
-                }
-                if let Some(earlier) = &recorded.earlier {
-                    let (mut merged, _) =
-                        sysallow_profile::merge::merge_recordings(&[earlier, &rec]);
-                    merged.kubernetes = rec.kubernetes.clone();
-                    merged.target = rec.target.clone();
-                    rec = merged;
-                }
-                let path = self.config.layout.instance_path(&recorded.pod, &tracked.id);
-                match outputs::write_file(&path, &rec.to_json()) {
-                    Ok(()) => {
-                        recorded.written = Some(Written::from(seen));
-                        let pod = &recorded.pod;
-                        touched.insert(
-                            (
-                                pod.namespace.clone(),
-                                pod.workload.name.clone(),
-                                pod.container.clone(),
-                            ),
-                            pod.clone(),
-                        );
-                    }
-                    Err(err) => {
-                        let message = sysallow_profile::error_chain(&err);
-                        (self.tell)(AgentEvent::Warning(message));
-                    }
-                }
+                rec.exit = Some(Exit::Code(status.exit_code));
             }
-            if empty {
-                finished.push(cgroup);
+            if let Some(earlier) = &recorded.earlier {
+                let (mut merged, _) = sysallow_profile::merge::merge_recordings(&[earlier, &rec]);
+                merged.kubernetes = rec.kubernetes.clone();
+                merged.target = rec.target.clone();
+                rec = merged;
+            }
+            let path = self.config.layout.instance_path(&recorded.pod, &tracked.id);
+            match outputs::write_file(&path, &rec.to_json()) {
+                Ok(()) => {
+                    recorded.written = Some(Written::from(seen));
+                    let pod = &recorded.pod;
+                    touched.insert(
+                        (
+                            pod.namespace.clone(),
+                            pod.workload.name.clone(),
+                            pod.container.clone(),
+                        ),
+                        pod.clone(),
+                    );
+                }
+                Err(err) => {
+                    let message = sysallow_profile::error_chain(&err);
+                    (self.tell)(AgentEvent::Warning(message));
+                }
             }
         }
         for pod in touched.values() {

@@ -53,9 +53,28 @@ impl AgentTracer {
             .collect())
     }
 
-    /// Everything counted for one container so far (it may still run).
-    pub fn counts(&self, target: &ArmedTarget, host: Abi) -> Result<TargetCounts, TracerError> {
-        self.tracer.counts(target, host)
+    /// Everything counted for these containers so far (they may still run), in their order,
+    /// reading each shared map once.
+    pub fn counts_of(
+        &self,
+        targets: &[ArmedTarget],
+        host: Abi,
+    ) -> Result<Vec<TargetCounts>, TracerError> {
+        self.tracer.counts_of(targets, host)
+    }
+
+    /// Make a container that was running before the agent started a target now, its
+    /// processes followed as the workload (past the runtime's set-up) under their programs.
+    /// Processes that vanish while listed are skipped.
+    pub fn adopt_child(&mut self, cgroup_id: u64, dir: &Path) -> Result<(), TracerError> {
+        let running: Vec<(u32, String)> = crate::cgroup::procs(dir)
+            .into_iter()
+            .filter_map(|pid| {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+                Some((pid, exe.display().to_string()))
+            })
+            .collect();
+        self.tracer.adopt_child(cgroup_id, &running).map(drop)
     }
 
     /// Stop counting a container (a pause container, an unselected pod's), also before its
