@@ -72,6 +72,8 @@ pub struct AgentConfig {
     pub stable_after: Duration,
     /// End after this long (tests); SIGINT/SIGTERM always end it.
     pub duration: Option<Duration>,
+    /// Program slots ([`tracer::AGENT_SLOTS`] by default).
+    pub slots: u32,
     /// The generation policy for a workload's merged recording.
     pub policy: Box<dyn Fn(&Recording) -> GenerationPolicy>,
 }
@@ -175,7 +177,7 @@ pub fn run_agent(config: AgentConfig, tell: &dyn Fn(AgentEvent<'_>)) -> Result<(
         std::thread::sleep(POLL);
     };
     let root_dir = mount.open(&root)?;
-    let mut tracer = AgentTracer::load(&tracefs, &root_dir)?;
+    let mut tracer = AgentTracer::load(&tracefs, &root_dir, config.slots)?;
     // Watched before the first look, so nothing born in between is missed.
     let births = cgroup::births::Births::watch_tree(&root);
     tell(AgentEvent::Armed { root: &root });

@@ -12,12 +12,12 @@ use sysallow_profile::recording::Losses;
 use crate::cgroup::CgroupDir;
 use crate::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
 
-/// Program slots for a node: each recorded container takes two (its base and its runtime
-/// set-up) and one per program it runs; pause containers and unselected pods take none
-/// (ignored), and a finished container's are released. kubelet's default of 110 pods with a
-/// container or two each, running a few programs, fits with room to spare; the COUNTS map costs
-/// 8 KiB per slot and counter shard (`ebpf::memory`).
-pub const AGENT_SLOTS: u32 = 1024;
+/// Program slots for a node, unless `--slots` says: each recorded container takes two (its
+/// base and its runtime set-up) and one per program it runs; pause containers and unselected
+/// pods take none (ignored), and a finished container's are released. kubelet's default of
+/// 110 pods, one container each running a couple of programs, needs about 440. The maps keyed
+/// by slots cost (measured by `ebpf::memory`'s test): 29 MiB at 2 CPUs, 85 MiB from 16 CPUs.
+pub const AGENT_SLOTS: u32 = 512;
 
 /// The agent's tracer.
 pub struct AgentTracer {
@@ -26,8 +26,8 @@ pub struct AgentTracer {
 
 impl AgentTracer {
     /// Load and attach the programs with `kubepods` (`root`) armed in leaf-split mode with the
-    /// runtime boundary.
-    pub fn load(tracefs: &Path, root: &CgroupDir) -> Result<AgentTracer, TracerError> {
+    /// runtime boundary, with `slots` program slots.
+    pub fn load(tracefs: &Path, root: &CgroupDir, slots: u32) -> Result<AgentTracer, TracerError> {
         let (tracer, _) = Tracer::load(
             tracefs,
             &Root {
@@ -37,7 +37,7 @@ impl AgentTracer {
                 // Processes of pods already running are not followed: their containers'
                 // syscalls from now on count as the runtime's until they exec again.
                 running: Vec::new(),
-                slots: AGENT_SLOTS,
+                slots,
             },
         )?;
         Ok(AgentTracer { tracer })

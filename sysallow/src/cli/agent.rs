@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Args as ClapArgs;
 use sysallow::agent::outputs::Layout;
 use sysallow::agent::select::{Selection, parse_selector};
+use sysallow::agent::tracer::AGENT_SLOTS;
 use sysallow::agent::{AgentConfig, run_agent};
 use sysallow::cri::CONTAINERD_ENDPOINT;
 
@@ -93,6 +94,15 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     duration: Option<Duration>,
 
+    /// Program slots in the kernel: a recorded container takes two plus one per program it
+    /// runs (pause containers and unselected pods none; a finished container's are reused).
+    /// 512 serves 110 pods of one container running a couple of programs each. Kernel memory:
+    /// 29 MiB at 2 CPUs, 85 MiB from 16 CPUs (256: 16 MiB / 44 MiB; 1024: 56 MiB / 168 MiB).
+    /// Running out is counted in the recordings' losses (program_slots_full).
+    #[arg(long, value_name = "N", default_value_t = AGENT_SLOTS,
+          value_parser = clap::value_parser!(u32).range(i64::from(sysallow_common::MIN_SLOTS)..=i64::from(sysallow_common::SLOTS_LIMIT)))]
+    slots: u32,
+
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -127,6 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         cgroup_root: args.cgroup_root,
         stable_after: args.stable_after,
         duration: args.duration,
+        slots: args.slots,
         policy: Box::new(move |first| policy.policy(first)),
     };
     run_agent(config, &|event| eprintln!("sysallow agent: {event}")).context("sysallow agent")?;
