@@ -241,3 +241,40 @@ pub fn tracefs() -> Result<PathBuf, PrivilegeError> {
     }
     Ok(path.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_check_names_a_missing_or_wrong_cri_socket() {
+        let Ok(dir) = tempfile::tempdir() else {
+            return;
+        };
+        let out = dir.path().join("out");
+        let missing = dir.path().join("none.sock");
+        let err = check_agent(&AgentNeeds {
+            cri_socket: missing.clone(),
+            writes: vec![out.clone()],
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(
+            err.contains(&format!("CRI socket {}", missing.display())),
+            "{err}"
+        );
+        assert!(out.is_dir(), "the output directory is made");
+        assert!(!err.contains("to write in"), "{err}");
+        let plain = dir.path().join("plain-file");
+        assert!(fs::write(&plain, "").is_ok());
+        let err = check_agent(&AgentNeeds {
+            cri_socket: plain.clone(),
+            writes: Vec::new(),
+        })
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("is not a socket"), "{err}");
+    }
+}

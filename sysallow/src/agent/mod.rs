@@ -13,13 +13,14 @@
 //! [`flush`] (when to write), [`outputs`] (what and where), [`tracer`] (the kernel side).
 
 pub mod flush;
+pub mod inventory;
 pub mod kubepods;
 pub mod naming;
 pub mod outputs;
 pub mod select;
 pub mod tracer;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use crate::ebpf::{ArmedTarget, TargetCounts, TracerError};
 use crate::privilege::PrivilegeError;
 use crate::target::containerd;
 use flush::{Flush, Seen, Written};
+use inventory::{Candidate, Inventory, Resolution};
 use naming::{Labels, PodInfo};
 use outputs::{Layout, WriteError};
 use select::Selection;
@@ -192,6 +194,7 @@ pub fn run_agent(config: AgentConfig, tell: &dyn Fn(AgentEvent<'_>)) -> Result<(
         inventory: Inventory::default(),
         tracked: BTreeMap::new(),
         last_refresh: None,
+        cri_failing: None,
     };
     agent.refresh(&mut cri);
     // Containers already running (the agent started on a busy node, or again after a
@@ -243,41 +246,6 @@ fn cgroup_id(dir: &Path) -> Option<u64> {
     std::fs::metadata(dir).ok().map(|m| m.ino())
 }
 
-/// What the runtime has said about sandboxes and containers, kept from the moment it was seen.
-#[derive(Default)]
-struct Inventory {
-    /// Sandbox id -> its pod.
-    sandboxes: HashMap<String, PodInfo>,
-    /// Pod UID -> sandbox id.
-    by_uid: HashMap<String, String>,
-    /// Container id -> (sandbox id, container name).
-    containers: HashMap<String, (String, String)>,
-    /// Sandboxes listed at the last refresh: one missing later was removed.
-    listed: BTreeSet<String>,
-    /// Sandboxes that were listed and no longer are.
-    removed: BTreeSet<String>,
-}
-
-impl Inventory {
-    /// Forget removed sandboxes, with their containers.
-    fn forget(&mut self, sandboxes: &[String]) {
-        for sandbox in sandboxes {
-            self.removed.remove(sandbox);
-            if let Some(pod) = self.sandboxes.remove(sandbox)
-                && self.by_uid.get(&pod.uid) == Some(sandbox)
-            {
-                self.by_uid.remove(&pod.uid);
-            }
-            self.containers.retain(|_, (s, _)| s != sandbox);
-        }
-    }
-
-    fn pod_of_uid(&self, uid: &str) -> Option<(&String, &PodInfo)> {
-        let sandbox = self.by_uid.get(uid)?;
-        Some((sandbox, self.sandboxes.get(sandbox)?))
-    }
-}
-
 /// A container cgroup the agent follows.
 struct Tracked {
     path: PathBuf,
@@ -311,15 +279,6 @@ struct Recorded {
     looked: Option<Instant>,
 }
 
-/// How a container was named.
-enum Resolution {
-    Ignore,
-    Record {
-        pod: PodRef,
-        sandbox: Option<String>,
-    },
-}
-
 struct Agent<'a> {
     config: &'a AgentConfig,
     tell: &'a dyn Fn(AgentEvent<'_>),
@@ -331,6 +290,9 @@ struct Agent<'a> {
     /// By cgroup id.
     tracked: BTreeMap<u64, Tracked>,
     last_refresh: Option<Instant>,
+    /// The last failed CRI call's message: a runtime that stays down is said once, not at
+    /// every poll.
+    cri_failing: Option<String>,
 }
 
 impl Agent<'_> {
@@ -385,7 +347,7 @@ impl Agent<'_> {
         let sandboxes = match cri.list_pod_sandboxes() {
             Ok(s) => s,
             Err(err) => {
-                self.warn(sysallow_profile::error_chain(&err));
+                self.cri_failed(&err);
                 return;
             }
         };
@@ -400,15 +362,9 @@ impl Agent<'_> {
                 sandbox.labels.into_iter().collect(),
                 sandbox.annotations.into_iter().collect(),
             );
-            self.inventory
-                .by_uid
-                .insert(pod.uid.clone(), sandbox.id.clone());
-            self.inventory.sandboxes.insert(sandbox.id, pod);
+            self.inventory.add_sandbox(sandbox.id, pod);
         }
-        for gone in self.inventory.listed.difference(&listed) {
-            self.inventory.removed.insert(gone.clone());
-        }
-        self.inventory.listed = listed;
+        self.inventory.listed_now(listed);
         // A removed pod is forgotten once none of its containers is followed any more: an
         // agent running for days keeps only what the node runs.
         let followed: BTreeSet<&str> = self
@@ -446,7 +402,22 @@ impl Agent<'_> {
                         .insert(c.id, (c.pod_sandbox_id, name));
                 }
             }
-            Err(err) => self.warn(sysallow_profile::error_chain(&err)),
+            Err(err) => {
+                self.cri_failed(&err);
+                return;
+            }
+        }
+        if self.cri_failing.take().is_some() {
+            self.warn("the runtime answers again".to_owned());
+        }
+    }
+
+    /// Say a failed CRI call, unless it is the same failure as the last one.
+    fn cri_failed(&mut self, err: &CriError) {
+        let message = sysallow_profile::error_chain(err);
+        if self.cri_failing.as_ref() != Some(&message) {
+            self.warn(format!("{message} (retried at every poll)"));
+            self.cri_failing = Some(message);
         }
     }
 
@@ -472,7 +443,7 @@ impl Agent<'_> {
                     }
                     State::Ignored
                 }
-                Resolution::Record { pod, sandbox } => {
+                Resolution::Record { pod, sandbox, .. } => {
                     let earlier = std::fs::read_to_string(
                         self.config.layout.instance_path(&pod, &tracked.id),
                     )
@@ -495,72 +466,23 @@ impl Agent<'_> {
 
     /// How `tracked` is named, if that can be told yet.
     fn resolution(&self, tracked: &Tracked) -> Option<Resolution> {
-        let inv = &self.inventory;
-        let selects = |pod: &PodInfo| {
-            self.config
-                .selection
-                .selects(&pod.namespace, &pod.labels, &pod.annotations)
+        let candidate = Candidate {
+            id: &tracked.id,
+            pod_uid: &tracked.pod_uid,
+            bundle: tracked.bundle.as_ref().map(|b| &b.annotations),
+            waited: tracked.born.elapsed() >= NAME_GRACE || !tracked.path.exists(),
         };
-        // The pause container: its id is the sandbox's.
-        if inv.sandboxes.contains_key(&tracked.id) {
-            return Some(Resolution::Ignore);
-        }
-        // The CRI inventory.
-        if let Some((sandbox, name)) = inv.containers.get(&tracked.id)
-            && let Some(pod) = inv.sandboxes.get(sandbox)
+        let resolution = self.inventory.resolve(&candidate, &self.config.selection)?;
+        if let Resolution::Record {
+            pod, by_id: true, ..
+        } = &resolution
         {
-            return Some(if selects(pod) {
-                Resolution::Record {
-                    pod: naming::pod_ref(pod, name),
-                    sandbox: Some(sandbox.clone()),
-                }
-            } else {
-                Resolution::Ignore
-            });
+            self.warn(format!(
+                "nothing named container {} of pod {}/{}; its files are named by its id",
+                tracked.id, pod.namespace, pod.pod
+            ));
         }
-        // containerd's bundle annotations, while the task runs.
-        if let Some(annotations) = tracked.bundle.as_ref().map(|b| &b.annotations) {
-            if annotations.get(CRI_CONTAINER_TYPE).map(String::as_str) == Some("sandbox") {
-                return Some(Resolution::Ignore);
-            }
-            let sandbox = annotations.get(CRI_SANDBOX_ID);
-            let pod = sandbox
-                .and_then(|s| inv.sandboxes.get(s).map(|p| (s.clone(), p)))
-                .or_else(|| {
-                    inv.pod_of_uid(&tracked.pod_uid)
-                        .map(|(s, p)| (s.clone(), p))
-                });
-            if let (Some(name), Some((sandbox, pod))) = (annotations.get(CRI_CONTAINER_NAME), pod) {
-                return Some(if selects(pod) {
-                    Resolution::Record {
-                        pod: naming::pod_ref(pod, name),
-                        sandbox: Some(sandbox),
-                    }
-                } else {
-                    Resolution::Ignore
-                });
-            }
-        }
-        // The pod is known by its UID, the container not (yet): give the runtime a moment,
-        // then name it by its id rather than lose it.
-        if let Some((sandbox, pod)) = inv.pod_of_uid(&tracked.pod_uid)
-            && (tracked.born.elapsed() >= NAME_GRACE || !tracked.path.exists())
-        {
-            return Some(if selects(pod) {
-                let short: String = tracked.id.chars().take(12).collect();
-                self.warn(format!(
-                    "nothing named container {} of pod {}/{}; its files are named by its id",
-                    tracked.id, pod.namespace, pod.name
-                ));
-                Resolution::Record {
-                    pod: naming::pod_ref(pod, &short),
-                    sandbox: Some(sandbox.clone()),
-                }
-            } else {
-                Resolution::Ignore
-            });
-        }
-        None
+        Some(resolution)
     }
 
     /// Look at every container: write those that ended or settled, release those that ended.
@@ -776,11 +698,6 @@ impl Agent<'_> {
 fn look_every(stable_after: Duration) -> Duration {
     (stable_after / 3).clamp(POLL, Duration::from_secs(10))
 }
-
-/// containerd's CRI annotations on a task's OCI spec (containerd `pkg/cri/annotations`).
-const CRI_CONTAINER_TYPE: &str = "io.kubernetes.cri.container-type";
-const CRI_SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
-const CRI_CONTAINER_NAME: &str = "io.kubernetes.cri.container-name";
 
 /// Whether a cgroup holds a process (`cgroup.events`), `None` when it is gone.
 fn populated(dir: &Path) -> Option<bool> {
