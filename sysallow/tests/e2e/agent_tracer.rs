@@ -494,3 +494,34 @@ fn a_container_running_before_the_agent_is_adopted_as_its_workload() {
     assert!(tracer.adopt_child(id(&other), &[]).unwrap().is_none());
     assert_no_losses(&tracer);
 }
+
+#[test]
+fn with_the_runtime_boundary_a_leaf_s_set_up_is_counted_apart() {
+    require!(root, gcc);
+    let work = tempfile::tempdir().unwrap();
+    let calls = common::compile_workload(work.path(), "calls", &[]);
+    let calls_path = std::fs::canonicalize(&calls).unwrap();
+    let program = calls_path.to_str().unwrap();
+    let tree = Tree::new("boundary");
+    let (tracer, _parent) = leaf_tracer_with(&tree.root, MAX_SLOTS, TARGET_BOUNDARY);
+    let host = Abi::native();
+    let ctr = tree.dir("kubepods-besteffort.slice/pod-a.slice/cri-containerd-x.scope");
+    // The shell that moves itself in and execs stands for a runtime: its syscalls up to the
+    // exec are the set-up; from the exec on, the entrypoint's are the workload.
+    calls_in(&ctr, &calls_path, 77);
+    let child = child_of(&tracer, id(&ctr)).unwrap();
+    assert_ne!(child.info.flags & TARGET_BOUNDARY, 0, "{child:?}");
+    let counts = tracer.counts(&child, host).unwrap();
+    let programs: std::collections::BTreeSet<&str> =
+        counts.counts.keys().map(|(_, _, p)| p.as_str()).collect();
+    assert_eq!(programs, [program].into(), "{counts:?}");
+    assert_eq!(program_counts(&counts, program).get(&getppid()), Some(&77));
+    let execve = host.syscall_nr("execve").unwrap();
+    assert_eq!(
+        counts.setup.get(&(host, execve)),
+        Some(&1),
+        "{:?}",
+        counts.setup
+    );
+    assert_no_losses(&tracer);
+}
