@@ -46,4 +46,5 @@ mod containerd;
 mod containers;
 mod containers_crun;
 mod docker_harness;
+mod image;
 mod podman;
