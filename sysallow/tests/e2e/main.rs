@@ -49,5 +49,6 @@ mod containers;
 mod containers_crun;
 mod cri_harness;
 mod docker_harness;
+mod image;
 mod kubernetes;
 mod podman;

@@ -20,6 +20,7 @@ pub mod load;
 pub mod parent_e2e;
 pub mod podman;
 pub mod recorder;
+pub mod sysallow_image;
 
 pub use load::Busy;
 
