@@ -4,6 +4,7 @@
 //!   there, takes seconds when everything is present).
 //! - `test`: setup, formatting and lint checks, build, every test.
 //! - `demo`: setup, then the main job on the example application.
+//! - `image`: the container image of sysallow for deploy/ (xtask/src/image.rs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cycles;
 mod fuzz;
+mod image;
 mod setup;
 mod soak;
 
@@ -78,6 +80,10 @@ enum Task {
     /// Fail if modules of a workspace crate import each other in a circle (text parsing of
     /// `crate::`/`super::` paths; limits in xtask/src/cycles.rs).
     Cycles,
+    /// Build sysallow's container image offline (`sysallow:dev`, for deploy/): a static
+    /// binary with its eBPF object, as a docker-archive tarball that `docker load` and
+    /// `ctr -n k8s.io images import` take. Prints its path (target/image/sysallow-dev.tar).
+    Image,
     /// Setup, then record the example application's test suite, generate its profile, run the
     /// suite under it, and show a syscall it never made being denied.
     Demo,
@@ -91,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             cargo_args,
         } => test(no_lint, &cargo_args),
         Task::Demo => demo(),
+        Task::Image => image::run_image(),
         Task::Cycles => cycles::run(),
         Task::Bench { quick, reps } => bench::run(&bench::Options { quick, reps }),
         Task::Fuzz {

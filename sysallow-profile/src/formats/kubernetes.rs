@@ -14,6 +14,50 @@ pub const API_VERSION: &str = "security-profiles-operator.x-k8s.io/v1beta1";
 pub const API_VERSION_V1: &str = "security-profiles-operator.x-k8s.io/v1";
 pub const KIND: &str = "SeccompProfile";
 
+/// The architectures SPO's CRD accepts (`spec.architectures` enum in
+/// `deploy/base-crds/crds/seccompprofile.yaml`, the same from v0.9 to v1.0 and main at
+/// a2e4c4b): no `SCMP_ARCH_LOONGARCH64`, `SCMP_ARCH_M68K`, `SCMP_ARCH_SH*`, which Docker's
+/// profile lists. The API server refuses a resource naming another.
+pub const SPO_ARCHITECTURES: &[&str] = &[
+    "SCMP_ARCH_NATIVE",
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+];
+
+/// The seccomp(2) flags SPO's CRD accepts (`spec.flags` enum).
+pub const SPO_FLAGS: &[&str] = &[
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// What of `values` SPO does not accept.
+pub(super) fn refused<'a>(values: &'a [String], accepted: &[&str]) -> Vec<&'a str> {
+    values
+        .iter()
+        .map(String::as_str)
+        .filter(|v| !accepted.contains(v))
+        .collect()
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Resource {

@@ -10,7 +10,7 @@
 //! | `docker` | `docker run --security-opt seccomp=FILE` (moby's `types.Seccomp`) | nothing |
 //! | `oci` | runtime-spec `linux.seccomp` (runc/crun `config.json`) | `archMap` (flattened), `comment`, `includes`/`excludes` rules |
 //! | `podman` | containers-common: Docker's plus string errnos `defaultErrno`/`errno` | nothing |
-//! | `kubernetes` | Security Profiles Operator `SeccompProfile` (YAML) | as `oci`, and `defaultErrnoRet` |
+//! | `kubernetes` | Security Profiles Operator `SeccompProfile` (YAML) | as `oci`, and `defaultErrnoRet`, architectures and flags SPO's CRD does not list |
 //! | `systemd` | `SystemCallFilter=` lines for a unit | argument conditions, comments, non-errno actions |
 
 mod kubernetes;
@@ -335,6 +335,10 @@ pub fn restrict(profile: &Profile, format: Format) -> Profile {
             };
             if format == Format::Kubernetes {
                 p.default_errno_ret = None;
+                p.architectures
+                    .retain(|a| kubernetes::SPO_ARCHITECTURES.contains(&a.as_str()));
+                p.flags
+                    .retain(|f| kubernetes::SPO_FLAGS.contains(&f.as_str()));
             }
             p
         }
@@ -375,6 +379,24 @@ pub fn notes(profile: &Profile, format: Format) -> Vec<String> {
                 notes.push(format!(
                     "{format} has no archMap: its architectures were listed flat"
                 ));
+            }
+            if format == Format::Kubernetes {
+                let listed = flat_architectures(profile);
+                let archs = kubernetes::refused(&listed, kubernetes::SPO_ARCHITECTURES);
+                if !archs.is_empty() {
+                    notes.push(format!(
+                        "the SeccompProfile resource takes no {}: left out (their syscalls get \
+                         the default action)",
+                        archs.join(", ")
+                    ));
+                }
+                let flags = kubernetes::refused(&profile.flags, kubernetes::SPO_FLAGS);
+                if !flags.is_empty() {
+                    notes.push(format!(
+                        "the SeccompProfile resource takes no flag {}: left out",
+                        flags.join(", ")
+                    ));
+                }
             }
             if format == Format::Kubernetes
                 && profile.default_action == Action::Errno
