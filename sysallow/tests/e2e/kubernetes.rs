@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::common::cri::Node;
 use crate::common::cri::agent::{Agent, files_below, rec_files};
+use crate::common::cri::daemonset::{pod_spec, template_spec};
 use crate::common::cri::kubelet::{ContainerSpec, Deployment, Kubelet, PodSpec, Seccomp};
 use crate::common::recorder::{SETUP_ONLY, profile_names, read_recording};
 use crate::common::{self, Busy};
@@ -429,5 +430,157 @@ fn two_agents_recordings_merge_into_the_profile_one_agent_gives() {
     let from_two = generate(&merged_ab, &work.path().join("two.json"));
     let from_one = generate(&one_rec, &work.path().join("one.json"));
     assert_eq!(from_two, from_one);
+    assert_eq!(node.stop(), Vec::<String>::new());
+}
+
+/// deploy/'s DaemonSet (written by the k8s-out work), read at test time.
+fn daemonset_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/daemonset.yaml")
+}
+
+/// sysallow's own image tarball (`cargo xtask image`: it prints the tarball's path last), built
+/// once per test run from the source under test; None when the command fails (or is not there).
+fn agent_image() -> Option<PathBuf> {
+    static TARBALL: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    TARBALL
+        .get_or_init(|| {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let out = std::process::Command::new(cargo)
+                .args(["xtask", "image"])
+                .current_dir(&workspace)
+                .output()
+                .ok()?;
+            if !out.status.success() {
+                eprintln!(
+                    "cargo xtask image failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                return None;
+            }
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let path = PathBuf::from(stdout.lines().last().unwrap_or_default().trim());
+            path.is_file().then_some(path)
+        })
+        .clone()
+}
+
+impl crate::macros::Need {
+    /// deploy/daemonset.yaml and the agent's image (`cargo xtask image`): `require!(agent_image)`.
+    pub fn agent_image() -> crate::macros::Need {
+        crate::macros::Need::that(
+            "deploy/daemonset.yaml and `cargo xtask image` (sysallow's container image)",
+            daemonset_manifest().is_file() && agent_image().is_some(),
+        )
+    }
+}
+
+#[test]
+fn the_agent_runs_as_a_pod_with_the_daemonsets_privileges_and_records() {
+    require!(cri, agent, agent_image);
+    let node = Node::start();
+    let tarball = agent_image().unwrap();
+    node.import(&tarball);
+    let kubelet = Kubelet::new(&node);
+    let d = dirs();
+
+    // The DaemonSet's pod, as kubelet would run it on this node. The node keeps what the
+    // manifest's host paths name elsewhere: its socket, task bundles and kubelet dirs are the
+    // test's.
+    let spec = template_spec(&fs::read_to_string(daemonset_manifest()).unwrap());
+    let image = spec["containers"][0]["image"].as_str().unwrap().to_owned();
+    node.wait_for_image(&image);
+    let tasks = node.state().join("io.containerd.runtime.v2.task");
+    fs::create_dir_all(&tasks).unwrap();
+    let host_path = |path: &str| match path {
+        "/run/containerd/containerd.sock" => node.socket().to_path_buf(),
+        "/run/containerd/io.containerd.runtime.v2.task" => tasks.clone(),
+        "/var/lib/kubelet/seccomp" => d.kdir.clone(),
+        "/var/lib/sysallow" => d.out.clone(),
+        "/sys/fs/cgroup" | "/sys/kernel/tracing" | "/sys/kernel/debug" | "/proc" => {
+            PathBuf::from(path)
+        }
+        other => panic!("the DaemonSet mounts {other}: where is it on the test node?"),
+    };
+    let field_refs = [("spec.nodeName", "node-pod")].into_iter().collect();
+    let mut agent_spec = pod_spec(
+        &spec,
+        "sysallow",
+        &host_path,
+        &node.root().join("agent-volumes"),
+        &field_refs,
+    );
+    // This node's kubelet runs with a cgroup root of its own (so that tests side by side never
+    // share pods); an operator of such a node tells the agent the same way.
+    agent_spec.containers[0]
+        .args
+        .extend(["--cgroup-root".to_owned(), kubelet.kubepods()]);
+    let agent_spec = agent_spec
+        .label("controller-revision-hash", "5d8f7c9b6")
+        .label("pod-template-generation", "1");
+    let agent = kubelet.run_pod("sysallow-agent-x7k2p", &agent_spec);
+    let armed = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        let logs = agent.logs("agent");
+        assert!(
+            kubelet
+                .wait_exit_within(&agent, "agent", Duration::ZERO)
+                .is_none(),
+            "the agent pod ended:\n{logs}"
+        );
+        logs.contains("sysallow agent: armed")
+    });
+    assert!(armed, "the agent pod never armed:\n{}", agent.logs("agent"));
+
+    // A selected pod, recorded by the agent in its pod.
+    let web = Deployment {
+        name: "web".into(),
+        replicas: 1,
+        template: PodSpec::new(
+            "shop",
+            vec![ContainerSpec::new("web", &["sysallow-probe", "syscalls"])],
+        )
+        .recorded(),
+    };
+    let pod = kubelet.deploy(&web).remove(0);
+    assert_eq!(kubelet.wait_exit(&pod, "web"), 0);
+    let instances = instance_dir(&d.out, "shop", "web", "web");
+    let written = (0..600).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !rec_files(&instances).is_empty() && agent.logs("agent").contains("wrote shop/web/web (")
+    });
+    assert!(written, "nothing written:\n{}", agent.logs("agent"));
+    kubelet.delete_pod(&pod);
+    // Deleting the agent's pod sends SIGTERM: it writes what it has and ends.
+    kubelet.delete_pod(&agent);
+    let logs = agent.logs("agent");
+
+    let recording = read_recording(&rec_files(&instances)[0]);
+    let pod_ref = recording.kubernetes.as_ref().expect("named");
+    assert_eq!(
+        (pod_ref.pod.as_str(), pod_ref.uid.as_str()),
+        (pod.name.as_str(), pod.uid.as_str())
+    );
+    let names = recorded_names(&rec_files(&instances)[0]);
+    for call in ["uname", "getppid"] {
+        assert!(names.contains(call), "{call} not recorded: {names:?}");
+    }
+    // The localhost profile, at the path the agent names in its pod, is on the node.
+    let line = logs
+        .lines()
+        .filter_map(crate::common::cri::agent::parse_wrote)
+        .find(|(what, _, _)| what == "shop/web/web")
+        .expect("a wrote line");
+    let inside = line.2;
+    let on_node = d
+        .kdir
+        .join(inside.strip_prefix("/var/lib/kubelet/seccomp").unwrap());
+    assert!(on_node.is_file(), "no {}", on_node.display());
+    // The agent's own pod is not selected.
+    assert!(
+        !files_below(&d.out).iter().any(|f| f.contains("sysallow/")),
+        "{:?}",
+        files_below(&d.out)
+    );
     assert_eq!(node.stop(), Vec::<String>::new());
 }

@@ -15,6 +15,7 @@
 //! hierarchy.
 
 pub mod agent;
+pub mod daemonset;
 pub mod kubelet;
 
 use std::cell::RefCell;
