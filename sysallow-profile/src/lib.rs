@@ -19,6 +19,7 @@ pub mod imports;
 pub mod kubernetes;
 pub mod local_libseccomp;
 pub mod merge;
+pub mod pod;
 pub mod policy;
 pub mod privileges;
 pub mod profile;

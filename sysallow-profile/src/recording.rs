@@ -74,7 +74,7 @@ pub struct Recording {
     /// For a container of a Kubernetes pod: the pod and its workload (from the CRI labels
     /// kubelet sets). Absent elsewhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kubernetes: Option<crate::kubernetes::PodRef>,
+    pub kubernetes: Option<crate::pod::PodRef>,
 }
 
 /// How many merged inputs saw each syscall (written by `merge`).

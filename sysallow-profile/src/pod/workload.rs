@@ -213,6 +213,31 @@ mod tests {
     }
 
     #[test]
+    fn a_long_daemonset_name_cut_by_the_name_generator_still_groups_its_pods() {
+        let name = "node-local-dns-cache-with-a-very-long-descriptive-name-x1";
+        assert_eq!(name.len(), 57);
+        // `<name>-` is 58 characters: kept whole, then the random tail.
+        let labels = [
+            (CONTROLLER_REVISION_HASH, "6c9d8f7b5d"),
+            (POD_TEMPLATE_GENERATION, "1"),
+        ];
+        for random in ["7xk2p", "b9zq4"] {
+            assert_eq!(
+                workload(&format!("{name}-{random}"), &labels),
+                (WorkloadKind::DaemonSet, name.to_owned())
+            );
+        }
+        // One character longer: `<name>-` is cut to 58, dropping the `-` before the tail.
+        let longer = format!("{name}z");
+        for random in ["7xk2p", "b9zq4"] {
+            assert_eq!(
+                workload(&format!("{longer}{random}"), &labels),
+                (WorkloadKind::DaemonSet, longer.clone())
+            );
+        }
+    }
+
+    #[test]
     fn job_pods_take_the_job_label() {
         assert_eq!(
             workload(
