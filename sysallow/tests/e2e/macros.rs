@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Each need is a constructor of [`Need`] (`root`, `gcc`, `program(NAME, PACKAGE)`,
-//! `that(WHAT, MET)`, and the engines' `docker`, `crun`, `podman(RUNTIME)`, `containerd`),
+//! `that(WHAT, MET)`, and the engines' `docker`, `crun`, `podman(RUNTIME)`, `containerd`, `cri`; `agent`, `agent_image`),
 //! checked in order (`require!(alone: ...)` also keeps the machine to itself: [`Machine`]).
 //! When one is missing the test skips: it returns, and says so in `cargo
 //! test`'s output, in a list of skips after the result line; with
