@@ -65,6 +65,8 @@ pub struct CommandSpec<'a> {
     pub duration: Option<Duration>,
     /// Status line and `--until-stable`.
     pub live: LiveOptions,
+    /// Record capability checks and privileged execs too.
+    pub capabilities: bool,
 }
 
 /// The result of recording a command.
@@ -98,6 +100,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
             level: cgroup.level(),
             flags: 0,
             running: Vec::new(),
+            capabilities: spec.capabilities,
         },
     )?;
 
@@ -245,6 +248,8 @@ pub struct WatchSpec {
     pub duration: Option<Duration>,
     /// Status line and `--until-stable`.
     pub live: LiveOptions,
+    /// Record capability checks and privileged execs too.
+    pub capabilities: bool,
 }
 
 /// Called once the programs are attached: from then on nothing is missed (the place to tell
@@ -284,6 +289,7 @@ pub fn record_watch(
             flags,
             // Processes already running are past any set-up: follow them as the workload.
             running: processes_below(target.cgroup.path()),
+            capabilities: spec.capabilities,
         },
     )?;
 
