@@ -91,14 +91,21 @@ fn record_check(target: &TargetInfo, check: &Check) {
     if check.cap < 0 {
         return;
     }
-    // The same slot `sys_enter` counts this task's syscalls in: before a container's runtime
-    // boundary, its set-up slot (kept apart, never the workload's).
+    // The slot `sys_enter` counts this task's syscalls in, except for a container's runtime:
+    // its checks all go to the set-up slot (kept apart, never the workload's). That includes
+    // the runtime's tail after it installed the container's filter and before it exec'd the
+    // entrypoint (runc drops capabilities there: capset, setgroups, setuid). The tail's
+    // syscalls belong in the profile, since they run under the filter, but what it checks
+    // is the runtime's own business. A container's process is the workload's once it has
+    // exec'd inside it: then its slot is a program's, not the target's base slot.
     let task = task_value(current_tgid());
     let (slot, workload) = if target.flags & TARGET_BOUNDARY == 0 {
         (task.map_or(target.base_slot, task_entry_slot), true)
     } else {
         match task {
-            Some(v) if task_entry_armed(v) => (task_entry_slot(v), true),
+            Some(v) if task_entry_armed(v) && task_entry_slot(v) != target.base_slot => {
+                (task_entry_slot(v), true)
+            }
             _ => (target.setup_slot, false),
         }
     };

@@ -29,6 +29,7 @@ mod hostile_inputs;
 
 // Root: eBPF recordings.
 mod args;
+mod capabilities;
 mod concurrency;
 mod convergence;
 mod faults;
