@@ -6,6 +6,7 @@ pub mod explain;
 pub mod generate;
 pub mod io;
 pub mod merge;
+pub mod prove;
 pub mod record;
 pub mod run;
 pub mod verify;
