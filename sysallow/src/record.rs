@@ -11,6 +11,7 @@ pub mod naming;
 pub mod outputs;
 pub mod parent;
 pub mod repeat;
+pub mod rootfs;
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -312,7 +313,31 @@ pub fn record_watch(
         .split
         .then(|| cgroup::births::Births::watch(target.cgroup.path()))
         .flatten();
+    // Each container's root filesystem writes, by cgroup path (read only with the
+    // capabilities: they are part of the run-time layer).
+    let mut root_fs: std::collections::BTreeMap<std::path::PathBuf, rootfs::RootFsWatch> =
+        std::collections::BTreeMap::new();
+    let is_container = |t: &Target| matches!(t, Target::Container { .. });
     loop {
+        if spec.capabilities {
+            let watched: Vec<&std::path::Path> = if target.split {
+                children
+                    .values()
+                    .filter(|(_, t)| is_container(t))
+                    .map(|(p, _)| p.as_path())
+                    .collect()
+            } else if is_container(&target.description) {
+                vec![target.cgroup.path()]
+            } else {
+                Vec::new()
+            };
+            for path in watched {
+                // A container gone keeps its watch for one last look (see `look`).
+                if path.exists() || root_fs.contains_key(path) {
+                    root_fs.entry(path.to_owned()).or_default().look(path);
+                }
+            }
+        }
         if target.split {
             for (id, path) in cgroup::subdirs(target.cgroup.path()) {
                 if let std::collections::btree_map::Entry::Vacant(entry) = children.entry(id) {
@@ -361,6 +386,11 @@ pub fn record_watch(
         let counts = tracer.counts(armed, host.arch)?;
         let mut recording = Recording::new(description, host.clone(), started_at.clone());
         counts.fill(&mut recording, start_ns);
+        if let Some(privileges) = &mut recording.privileges
+            && let Some(watch) = root_fs.remove(&path)
+        {
+            privileges.root_fs = watch.finish();
+        }
         recording.losses = losses.clone();
         recording.duration_ms = duration_ms;
         out.push(Watched {
