@@ -46,10 +46,10 @@ pub struct Args {
         required_unless_present = "recording"
     )]
     pub bundle: Option<PathBuf>,
-    /// Decide the bundle from this recording instead (as `generate --bundle` would, with its
-    /// defaults).
+    /// Decide the bundle from these recordings instead (runs of the same workload, as
+    /// `generate --bundle` would, with its defaults; repeatable).
     #[arg(long, value_name = "REC")]
-    pub recording: Option<PathBuf>,
+    pub recording: Vec<PathBuf>,
     /// The seccomp profile to run under (default: the one the bundle names).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<PathBuf>,
@@ -65,6 +65,16 @@ pub struct Args {
         requires = "image"
     )]
     pub docker_args: Vec<String>,
+    /// A `docker run` flag for the reference run only: how the workload was recorded, where
+    /// that is more than Docker's defaults (`--reference-arg=--cap-add=SYS_NICE`); the runs
+    /// under the bundle get the bundle's flags instead.
+    #[arg(
+        long = "reference-arg",
+        value_name = "FLAG",
+        allow_hyphen_values = true,
+        requires = "image"
+    )]
+    pub reference_args: Vec<String>,
     /// The docker CLI.
     #[arg(long, value_name = "PATH", default_value = "docker")]
     pub docker: PathBuf,
@@ -117,32 +127,36 @@ fn read_bundle(path: &Path) -> anyhow::Result<Bundle> {
     Ok(bundle)
 }
 
-fn bundle_from_recording(path: &Path) -> anyhow::Result<Bundle> {
-    let rec = match read_document_quietly(path, 2)? {
-        Document::Recording(rec) => rec,
-        Document::Profile(_) => {
-            return Err(StatusError {
-                status: 2,
-                message: format!("{} is a profile, not a recording", path.display()),
+fn bundle_from_recordings(paths: &[PathBuf]) -> anyhow::Result<Bundle> {
+    let mut recordings = Vec::new();
+    for path in paths {
+        match read_document_quietly(path, 2)? {
+            Document::Recording(rec) => recordings.push(rec),
+            Document::Profile(_) => {
+                return Err(StatusError {
+                    status: 2,
+                    message: format!("{} is a profile, not a recording", path.display()),
+                }
+                .into());
             }
-            .into());
         }
-    };
-    let source = hardening::describe_target(&rec.target);
+    }
+    let source = recordings
+        .first()
+        .map(|r| hardening::describe_target(&r.target))
+        .unwrap_or_default();
     let options = Options::default();
-    let decided =
-        hardening::decide(std::slice::from_ref(&rec), &options).map_err(|err| StatusError {
-            status: 2,
-            message: format!("{}: {err}", path.display()),
-        })?;
+    let decided = hardening::decide(&recordings, &options).map_err(|err| StatusError {
+        status: 2,
+        message: err.to_string(),
+    })?;
     Ok(Bundle::new(decided, source, &options))
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let mut bundle = match (&args.bundle, &args.recording) {
-        (Some(path), _) => read_bundle(path)?,
-        (None, Some(path)) => bundle_from_recording(path)?,
-        (None, None) => anyhow::bail!("give --bundle or --recording"),
+    let mut bundle = match &args.bundle {
+        Some(path) => read_bundle(path)?,
+        None => bundle_from_recordings(&args.recording)?,
     };
     if let Some(profile) = &args.profile {
         bundle.seccomp = Some(SeccompRef {
@@ -167,6 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             image: image.clone(),
             command: args.command.clone(),
             run_args: args.docker_args.clone(),
+            reference_args: args.reference_args.clone(),
             timeout,
         }),
         None => {

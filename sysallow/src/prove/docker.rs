@@ -30,6 +30,10 @@ pub struct DockerRunner {
     /// More `docker run` flags for every run, the reference included (`--runtime crun`,
     /// `--network none`, `-e X=1`).
     pub run_args: Vec<String>,
+    /// `docker run` flags for the reference only: how the workload was recorded, where that
+    /// was more than Docker's defaults (`--cap-add SYS_NICE`). Not given to the confined runs:
+    /// Docker unites every `--cap-add`, so the bundle's `--cap-drop ALL` would not take it away.
+    pub reference_args: Vec<String>,
     pub timeout: Duration,
 }
 
@@ -93,7 +97,7 @@ impl Runner for DockerRunner {
     }
 
     fn reference(&self) -> Result<Observed, ProveError> {
-        self.run(&[])
+        self.run(&self.reference_args)
     }
 
     fn confined(&self, bundle: &Bundle) -> Result<Observed, ProveError> {
