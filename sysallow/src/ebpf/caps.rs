@@ -127,10 +127,7 @@ pub fn attach(ebpf: &mut Ebpf, offsets: &Offsets) -> Result<Hook, TracerError> {
                     .and_then(|()| p.attach().map(drop))
                     .map_err(|e| sysallow_profile::error_chain(&e))
             });
-        match fexit {
-            Ok(()) => None,
-            Err(why) => Some(why),
-        }
+        fexit.err()
     } else {
         Some("cap_capable has no opts parameter on this kernel".to_owned())
     };
