@@ -281,6 +281,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// The syscall diff's JSON, with the run-time layer's changes under `run_time` (alone when
 /// only bundles were compared).
 fn render_json(diff: Option<&Diff>, runtime: Option<&RuntimeDiff>) -> String {
+    // Without a run-time layer, the syscall diff's JSON exactly as before (its key order).
+    if let (Some(d), None) = (diff, runtime) {
+        return diff::render_json(d);
+    }
     let mut value = diff
         .and_then(|d| serde_json::from_str::<serde_json::Value>(&diff::render_json(d)).ok())
         .unwrap_or_else(|| serde_json::json!({}));
