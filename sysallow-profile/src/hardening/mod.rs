@@ -16,10 +16,12 @@
 //! | the Pod Security Standard level the bundle meets | [`pss`] |
 //! | the bundle document (what `diff` and `explain` read) | [`bundle`] |
 //! | a change of the run-time layer between two bundles | [`diff`] |
+//! | the capability rows `explain` shows | [`explain`] |
 
 pub mod bundle;
 pub mod caps;
 pub mod diff;
+pub mod explain;
 pub mod nnp;
 pub mod output;
 pub mod pss;

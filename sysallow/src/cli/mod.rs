@@ -1,6 +1,7 @@
 //! One module per subcommand. Each has `Args` (its flags, with the `--help` text) and
 //! `run(Args) -> anyhow::Result<u8>` returning the process exit status.
 
+pub mod bundle;
 pub mod diff;
 pub mod explain;
 pub mod generate;

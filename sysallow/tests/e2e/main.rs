@@ -20,6 +20,7 @@ mod macros;
 mod common;
 
 // Unprivileged: run everywhere.
+mod bundle_cli;
 mod diff_cli;
 mod enforce;
 mod explain_cli;
