@@ -320,21 +320,24 @@ pub fn record_watch(
     let is_container = |t: &Target| matches!(t, Target::Container { .. });
     loop {
         if spec.capabilities {
-            let watched: Vec<&std::path::Path> = if target.split {
+            let watched: Vec<(&std::path::Path, &Target)> = if target.split {
                 children
                     .values()
                     .filter(|(_, t)| is_container(t))
-                    .map(|(p, _)| p.as_path())
+                    .map(|(p, t)| (p.as_path(), t))
                     .collect()
             } else if is_container(&target.description) {
-                vec![target.cgroup.path()]
+                vec![(target.cgroup.path(), &target.description)]
             } else {
                 Vec::new()
             };
-            for path in watched {
+            for (path, description) in watched {
                 // A container gone keeps its watch for one last look (see `look`).
                 if path.exists() || root_fs.contains_key(path) {
-                    root_fs.entry(path.to_owned()).or_default().look(path);
+                    root_fs
+                        .entry(path.to_owned())
+                        .or_insert_with(|| rootfs::RootFsWatch::for_target(description))
+                        .look(path);
                 }
             }
         }

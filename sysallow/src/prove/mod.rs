@@ -199,6 +199,12 @@ pub struct Necessity {
 pub struct Report {
     pub workload: String,
     pub source: String,
+    /// The layer proved: the capabilities added (`CAP_CHOWN`), no-new-privileges, the user,
+    /// the read-only root's mounts (`None`: the root stays writable).
+    pub added: Vec<String>,
+    pub no_new_privileges: bool,
+    pub user: Option<String>,
+    pub read_only_mounts: Option<Vec<String>>,
     pub reference: Observed,
     /// The runs under the whole bundle.
     pub runs: Vec<Trial>,
@@ -282,6 +288,17 @@ pub fn prove(
     Ok(Report {
         workload: runner.describe(),
         source: bundle.source.clone(),
+        added: bundle.added().into_iter().map(str::to_owned).collect(),
+        no_new_privileges: bundle.no_new_privileges(),
+        user: bundle.user.user.clone(),
+        read_only_mounts: bundle.read_only.read_only().then(|| {
+            bundle
+                .read_only
+                .mounts
+                .iter()
+                .map(|m| m.path.clone())
+                .collect()
+        }),
         reference,
         runs: trials,
         matched,

@@ -49,6 +49,19 @@ pub const LOOK_EVERY: Duration = Duration::from_millis(250);
 /// created is recorded as that directory; this bounds a pathological layer).
 const MAX_ENTRIES: usize = 20_000;
 
+/// The mount points every engine puts over a container's root, whether or not its inspect
+/// lists them (runc's and crun's defaults from the OCI spec Docker and Podman write: /proc,
+/// /dev with /dev/pts, /dev/shm and /dev/mqueue, /sys with its cgroup mount; the engine's
+/// bind mounts of /etc/hosts, /etc/hostname and /etc/resolv.conf).
+pub const RUNTIME_MOUNTS: &[&str] = &[
+    "/proc",
+    "/dev",
+    "/sys",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+];
+
 /// A container's overlay layers, as its root mount names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layers {
@@ -99,6 +112,22 @@ pub fn from_mountinfo(text: &str) -> Option<(Layers, BTreeSet<String>)> {
         })
         .collect();
     Some((Layers { upper, lowers }, mounts))
+}
+
+/// The layers and mounts an engine's inspect gives, with the runtime's own mount points.
+pub fn from_inspect(
+    json: &crate::target::engine::ContainerJson,
+) -> Option<(Layers, BTreeSet<String>)> {
+    let (upper, lowers) = json.layers.as_ref()?;
+    let mut mounts: BTreeSet<String> = json.mounts.iter().cloned().collect();
+    mounts.extend(RUNTIME_MOUNTS.iter().map(|m| (*m).to_owned()));
+    Some((
+        Layers {
+            upper: PathBuf::from(upper),
+            lowers: lowers.iter().map(PathBuf::from).collect(),
+        },
+        mounts,
+    ))
 }
 
 /// `\ooo` octal escapes (mountinfo's and overlayfs's).
@@ -263,6 +292,29 @@ impl RootFsWatch {
             }
         }
         self.scan();
+    }
+
+    /// A watch of `target`, with its layers from its engine where that can tell (Docker and
+    /// Podman inspect: `GraphDriver.Data`), so that a container that ends before the first
+    /// look at its processes is still read: its layer lives until it is removed.
+    pub fn for_target(target: &sysallow_profile::recording::Target) -> RootFsWatch {
+        use crate::target::{Engine, EngineSocket};
+        let sysallow_profile::recording::Target::Container {
+            id,
+            engine: Some(engine @ (Engine::Docker | Engine::Podman)),
+            ..
+        } = target
+        else {
+            return RootFsWatch::new();
+        };
+        let found = EngineSocket::from_env()
+            .into_iter()
+            .filter(|s| &s.engine == engine)
+            .find_map(|s| s.inspect(id).ok());
+        match found.as_ref().and_then(from_inspect) {
+            Some((layers, mounts)) => RootFsWatch::with_layers(layers, mounts),
+            None => RootFsWatch::new(),
+        }
     }
 
     /// A watch of known layers and mounts over the root (for a layer read by hand).

@@ -49,3 +49,4 @@ mod containers;
 mod containers_crun;
 mod docker_harness;
 mod podman;
+mod prove;
