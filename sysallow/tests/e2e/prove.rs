@@ -23,7 +23,7 @@ struct Fixture {
     recorded_with: Vec<String>,
     /// `docker run` flags of every run (a bind-mounted test program).
     every_run: Vec<String>,
-    stdout: &'static str,
+    stdout: String,
     /// The capabilities the bundle must add.
     adds: &'static [&'static str],
     /// The mounts the read-only root must have (each needed).
@@ -34,8 +34,7 @@ fn sh(script: &str) -> Vec<String> {
     vec!["sh".into(), "-c".into(), script.into()]
 }
 
-/// Record each fixture once under `runtime` with one recorder, then write its profile and
-/// bundle. Returns the output directory.
+/// Record each fixture once under `runtime` with one recorder. Returns the output directory.
 fn record_all(
     d: &mut Dockerd,
     runtime: &str,
@@ -77,9 +76,6 @@ fn record_all(
         );
     }
     assert!(recorder.interrupt().success());
-    for fx in fixtures {
-        generate_bundle(out.path(), &[fx.name]);
-    }
     out
 }
 
@@ -203,7 +199,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             argv: sh("touch /tmp/f && chown 1:1 /tmp/f && stat -c %u:%g /tmp/f"),
             recorded_with: vec![],
             every_run: vec![],
-            stdout: "1:1\n",
+            stdout: "1:1\n".into(),
             adds: &["CAP_CHOWN"],
             mounts: &["/tmp"],
         },
@@ -214,7 +210,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             argv: sh("renice -n -5 -p $$ >/dev/null && cut -d' ' -f19 /proc/$$/stat"),
             recorded_with: vec!["--cap-add=SYS_NICE".into()],
             every_run: vec![],
-            stdout: "-5\n",
+            stdout: "-5\n".into(),
             adds: &["CAP_SYS_NICE"],
             mounts: &[],
         },
@@ -225,7 +221,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             argv: sh("echo s3cret > /tmp/s && chmod 000 /tmp/s && cat /tmp/s"),
             recorded_with: vec![],
             every_run: vec![],
-            stdout: "s3cret\n",
+            stdout: "s3cret\n".into(),
             adds: &["CAP_DAC_OVERRIDE"],
             mounts: &["/tmp"],
         },
@@ -234,7 +230,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             argv: vec!["true".into()],
             recorded_with: vec![],
             every_run: vec![],
-            stdout: "",
+            stdout: "".into(),
             adds: &[],
             mounts: &[],
         },
@@ -243,7 +239,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             argv: vec!["/mmap_loop".into(), "1000".into()],
             recorded_with: vec![],
             every_run: vec![format!("--volume={}:/mmap_loop:ro", mmap.display())],
-            stdout: "",
+            stdout: "".into(),
             adds: &[],
             mounts: &[],
         },
@@ -253,7 +249,7 @@ fn fixtures(dir: &Path) -> Vec<Fixture> {
             argv: sh("httpd -p 80 -h / && echo bound"),
             recorded_with: vec![],
             every_run: vec![],
-            stdout: "bound\n",
+            stdout: "bound\n".into(),
             adds: &[],
             mounts: &[],
         },
@@ -264,6 +260,9 @@ fn fixtures_need_what_they_need(d: &mut Dockerd, runtime: &str) {
     let dir = tempfile::tempdir().unwrap();
     let fixtures = fixtures(dir.path());
     let out = record_all(d, runtime, &fixtures, false);
+    for fx in &fixtures {
+        generate_bundle(out.path(), &[fx.name]);
+    }
     for fx in &fixtures {
         let report = prove(d, out.path(), runtime, fx, 2);
         assert_proved(fx, &report, 2);
@@ -284,6 +283,104 @@ fn container_fixtures_under_crun_need_exactly_their_capabilities() {
     require!(alone: crun, gcc);
     let mut d = Dockerd::start_with_crun();
     fixtures_need_what_they_need(&mut d, "crun");
+    let problems = d.stop();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+/// The container workloads of the other end-to-end tests: busybox httpd and wget
+/// (`plain_record`), the probe's `late` client (`containers`), the parent test's work and
+/// suite (`parent_e2e`). Recorded with `--stress` (`late` three times, its recordings decided
+/// together, as the README says for a timing-dependent client), then each proved 10 times
+/// with the machine busy, and with each grant left out.
+fn workloads_run_10_of_10_under_their_bundles(d: &mut Dockerd, runtime: &str) {
+    let probe = crate::common::image::PROBE;
+    let mut fixtures = vec![
+        Fixture {
+            name: "web",
+            argv: sh("mkdir -p /tmp/www && echo hi > /tmp/www/index.html && \
+                      httpd -p 127.0.0.1:8080 -h /tmp/www && wget -q -O - http://127.0.0.1:8080/"),
+            recorded_with: vec![],
+            every_run: vec![],
+            stdout: "hi\n".into(),
+            adds: &[],
+            mounts: &["/tmp"],
+        },
+        Fixture {
+            name: "work",
+            argv: sh(crate::common::parent_e2e::WORK),
+            recorded_with: vec![],
+            every_run: vec![],
+            stdout: "".into(),
+            adds: &[],
+            mounts: &[],
+        },
+    ];
+    for run in 1..=3 {
+        fixtures.push(Fixture {
+            name: ["late-1", "late-2", "late-3"][run - 1],
+            argv: vec![probe.into(), "late".into()],
+            recorded_with: vec![],
+            every_run: vec![],
+            stdout: "pong\n".into(),
+            adds: &[],
+            mounts: &[],
+        });
+    }
+    // WORK's output is what it printed when recorded (the probe's syscalls are its own).
+    d.import_test_image();
+    let work = d.run(
+        &[
+            "--rm",
+            "--runtime",
+            runtime,
+            TEST_IMAGE,
+            "sh",
+            "-c",
+            crate::common::parent_e2e::WORK,
+        ],
+        RUN_TIMEOUT,
+    );
+    assert!(work.status.success(), "{work}");
+    fixtures[1].stdout = work.stdout.clone();
+    let out = record_all(d, runtime, &fixtures, true);
+    generate_bundle(out.path(), &["web"]);
+    generate_bundle(out.path(), &["work"]);
+    generate_bundle(out.path(), &["late-1", "late-2", "late-3"]);
+    let _busy = common::Busy::start();
+    for fx in fixtures.iter().take(3) {
+        let report = prove(d, out.path(), runtime, fx, 10);
+        assert_grants_needed(fx, &report, 10);
+    }
+}
+
+/// 10/10 runs like the reference, and every grant leave-one-out took away was needed.
+fn assert_grants_needed(fx: &Fixture, report: &Value, runs: u32) {
+    assert_eq!(report["reference"]["stdout"], fx.stdout, "{}", fx.name);
+    assert_eq!(report["matched"], runs, "{}: {report:#}", fx.name);
+    // Absent when the bundle grants nothing.
+    for n in report["leave_one_out"].as_array().into_iter().flatten() {
+        assert_eq!(n["needed"], true, "{}: {n:#}", fx.name);
+    }
+    eprintln!(
+        "{}: {runs}/{runs}; added {}, mounts {}, user {}",
+        fx.name, report["added"], report["read_only_mounts"], report["user"]
+    );
+}
+
+#[test]
+fn container_workloads_under_runc_run_10_of_10_under_their_bundles_on_a_busy_machine() {
+    require!(docker);
+    let mut d = Dockerd::start();
+    workloads_run_10_of_10_under_their_bundles(&mut d, "runc");
+    let problems = d.stop();
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[test]
+fn container_workloads_under_crun_run_10_of_10_under_their_bundles_on_a_busy_machine() {
+    require!(alone: crun);
+    let mut d = Dockerd::start_with_crun();
+    workloads_run_10_of_10_under_their_bundles(&mut d, "crun");
     let problems = d.stop();
     assert!(problems.is_empty(), "{problems:?}");
 }
