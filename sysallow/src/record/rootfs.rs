@@ -250,6 +250,9 @@ pub struct RootFsWatch {
     last_look: Option<Instant>,
     /// Its last process was seen gone (and the layer scanned then).
     ended: bool,
+    /// The container's id and engine, to ask for its layers.
+    engine: Option<(String, crate::target::Engine)>,
+    engine_attempts: u32,
 }
 
 impl RootFsWatch {
@@ -261,6 +264,7 @@ impl RootFsWatch {
     /// processes until they are known, then scan at most every [`LOOK_EVERY`]; and at once
     /// when its last process is gone (before an engine's `--rm` removes the layer).
     pub fn look(&mut self, dir: &Path) {
+        self.ask_engine();
         let pids: Vec<u32> = crate::cgroup::tree(dir)
             .iter()
             .flat_map(|d| crate::cgroup::procs(d))
@@ -298,22 +302,38 @@ impl RootFsWatch {
     /// Podman inspect: `GraphDriver.Data`), so that a container that ends before the first
     /// look at its processes is still read: its layer lives until it is removed.
     pub fn for_target(target: &sysallow_profile::recording::Target) -> RootFsWatch {
-        use crate::target::{Engine, EngineSocket};
-        let sysallow_profile::recording::Target::Container {
+        use crate::target::Engine;
+        let mut watch = RootFsWatch::new();
+        if let sysallow_profile::recording::Target::Container {
             id,
             engine: Some(engine @ (Engine::Docker | Engine::Podman)),
             ..
         } = target
-        else {
-            return RootFsWatch::new();
+        {
+            watch.engine = Some((id.clone(), engine.clone()));
+            watch.ask_engine();
+        }
+        watch
+    }
+
+    /// Ask the engine for the layers, while they are unknown (an engine busy creating the
+    /// container may not answer the first time; asked again at each look, a few times).
+    fn ask_engine(&mut self) {
+        const ATTEMPTS: u32 = 20;
+        let Some((id, engine)) = &self.engine else {
+            return;
         };
-        let found = EngineSocket::from_env()
+        if self.layers.is_some() || self.engine_attempts >= ATTEMPTS {
+            return;
+        }
+        self.engine_attempts += 1;
+        let found = crate::target::EngineSocket::from_env()
             .into_iter()
             .filter(|s| &s.engine == engine)
             .find_map(|s| s.inspect(id).ok());
-        match found.as_ref().and_then(from_inspect) {
-            Some((layers, mounts)) => RootFsWatch::with_layers(layers, mounts),
-            None => RootFsWatch::new(),
+        if let Some((layers, mounts)) = found.as_ref().and_then(from_inspect) {
+            self.layers = Some(layers);
+            self.mounts.extend(mounts);
         }
     }
 

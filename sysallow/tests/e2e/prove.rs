@@ -104,7 +104,16 @@ fn generate_bundle(out: &Path, names: &[&str]) {
         .output()
         .unwrap();
     common::assert_success(&g);
-    eprintln!("{}: {}", names[0], common::stderr(&g).trim());
+    let bundle: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(format!("{}.bundle/bundle.json", names[0]))).unwrap(),
+    )
+    .unwrap();
+    eprintln!(
+        "{}: {}\nread-only root: {}",
+        names[0],
+        common::stderr(&g).trim(),
+        bundle["read_only"]
+    );
 }
 
 /// `sysallow prove --bundle NAME.bundle --image IMAGE ...` against `d`: its report.
@@ -349,6 +358,7 @@ fn workloads_run_10_of_10_under_their_bundles(d: &mut Dockerd, runtime: &str) {
     let _busy = common::Busy::start();
     for fx in fixtures.iter().take(3) {
         let report = prove(d, out.path(), runtime, fx, 10);
+        assert_proved(fx, &report, 10);
         assert_grants_needed(fx, &report, 10);
     }
 }
