@@ -4,6 +4,7 @@
 //! same bytes. Map names are constants so both sides agree on them.
 #![no_std]
 
+pub mod caps;
 #[cfg(feature = "std")]
 pub mod mountinfo;
 
@@ -112,9 +113,12 @@ pub enum Loss {
     /// An argument value could not be kept (`ARG_VALUES` or `ARG_SETS` was full): no set of
     /// argument values can be trusted to be complete, so no argument rule is generated.
     ArgMapFull = 8,
+    /// A capability check, privileged exec or effective id could not be kept (`CAP_CHECKS`,
+    /// `PRIV_EXECS` or `CRED_IDS` was full): the run-time layer's record is incomplete.
+    PrivilegesFull = 9,
 }
 
-pub const LOSS_KINDS: u32 = 9;
+pub const LOSS_KINDS: u32 = 10;
 
 impl Loss {
     /// Every cause, in `LOSSES` index order.
@@ -128,6 +132,7 @@ impl Loss {
         Loss::TargetsFull,
         Loss::FirstSeenFull,
         Loss::ArgMapFull,
+        Loss::PrivilegesFull,
     ];
 
     /// Its element in the `LOSSES` map.

@@ -26,6 +26,10 @@ pub struct Mount {
     pub mount_point: PathBuf,
     /// The file system type, e.g. `cgroup2`.
     pub fs_type: String,
+    /// The per-superblock options, as the file system shows them (overlayfs:
+    /// `lowerdir=...,upperdir=...,workdir=...`); not unescaped (each file system escapes its
+    /// own separators).
+    pub super_options: String,
 }
 
 /// Every well-formed line of `mountinfo`, in order. Lines are `id parent major:minor root
@@ -34,7 +38,10 @@ pub struct Mount {
 pub fn parse(mountinfo: &str) -> impl Iterator<Item = Mount> + '_ {
     mountinfo.lines().filter_map(|line| {
         let (left, right) = line.split_once(" - ")?;
-        let fs_type = right.split_whitespace().next()?;
+        let mut right = right.split_whitespace();
+        let fs_type = right.next()?;
+        // After the source.
+        let super_options = right.nth(1).unwrap_or_default();
         let mut fields = left.split_whitespace();
         let root = fields.nth(3)?;
         let mount_point = fields.next()?;
@@ -42,6 +49,7 @@ pub fn parse(mountinfo: &str) -> impl Iterator<Item = Mount> + '_ {
             root: PathBuf::from(unescape_octal(root)),
             mount_point: PathBuf::from(unescape_octal(mount_point)),
             fs_type: String::from(fs_type),
+            super_options: String::from(super_options),
         })
     })
 }
@@ -109,6 +117,7 @@ mod tests {
         let mount = cgroup2(text).unwrap();
         assert_eq!(mount.mount_point, Path::new("/sys/fs/cgroup x\\y"));
         assert_eq!(mount.root, Path::new("/kubepods/pod1"));
+        assert_eq!(mount.super_options, "rw,nsdelegate");
     }
 
     #[test]

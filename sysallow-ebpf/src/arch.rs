@@ -31,6 +31,11 @@ const REGS_DX: usize = 96;
 const REGS_SPAN: usize = (REGS_DI - REGS_BX) / 8 + 1;
 /// `orig_ax` in x86_64 `struct pt_regs`: the syscall number.
 const REGS_ORIG_AX: usize = 120;
+/// `ax` in x86_64 `struct pt_regs`: every syscall entry saves -ENOSYS there
+/// (arch/x86/entry: `PUSH_AND_CLEAR_REGS rax=$-ENOSYS`) until the syscall returns.
+const REGS_AX: usize = 80;
+/// include/uapi/asm-generic/errno.h.
+const ENOSYS: i64 = 38;
 
 /// Whether the current syscall is a 32-bit one: `TS_COMPAT` in `thread_info.status`, which on
 /// x86 is the first member of `task_struct` (CONFIG_THREAD_INFO_IN_TASK). `regs->cs` is not
@@ -97,4 +102,33 @@ pub fn regs_syscall_nr(ctx: &RawTracePointContext) -> i64 {
     let regs: *const u8 = ctx.arg(0);
     // SAFETY: a probe read of the syscall's saved registers.
     unsafe { bpf_probe_read_kernel(regs.add(REGS_ORIG_AX) as *const i64) }.unwrap_or(-1)
+}
+
+/// The syscall the current task is in, as `counter_index(abi, nr)`, or
+/// `sysallow_common::caps::NO_SYSCALL` outside one. Read from the task's saved user
+/// registers (`bpf_task_pt_regs`): `orig_ax` holds the number during a syscall, but an
+/// exception with an error code (a page fault growing the stack, which checks
+/// CAP_SYS_ADMIN) keeps its error code there; what tells them apart is `ax`, which every
+/// syscall entry sets to -ENOSYS and an exception leaves as the user's value.
+#[inline(always)]
+pub fn current_syscall() -> u32 {
+    use sysallow_common::{MAX_NR, caps::NO_SYSCALL, counter_index};
+    // SAFETY: helper calls; the task pointer is the verifier-typed current task.
+    let regs = unsafe { aya_ebpf::helpers::generated::bpf_task_pt_regs(bpf_get_current_task_btf()) }
+        as *const u8;
+    if regs.is_null() {
+        return NO_SYSCALL;
+    }
+    // ax (80) to orig_ax (120), in one probe read.
+    const SPAN: usize = (REGS_ORIG_AX - REGS_AX) / 8 + 1;
+    // SAFETY: a probe read of the task's saved registers.
+    let Ok(r) = (unsafe { bpf_probe_read_kernel(regs.add(REGS_AX) as *const [i64; SPAN]) }) else {
+        return NO_SYSCALL;
+    };
+    let (ax, nr) = (r[0], r[SPAN - 1]);
+    if ax != -ENOSYS || nr < 0 || nr >= i64::from(MAX_NR) {
+        return NO_SYSCALL;
+    }
+    let abi = current_abi().unwrap_or(ABI_NATIVE);
+    counter_index(abi, nr as u32) as u32
 }

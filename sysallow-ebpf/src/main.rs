@@ -23,6 +23,7 @@
 )]
 
 mod arch;
+mod capable;
 mod capture;
 mod config;
 mod enter;
@@ -42,8 +43,8 @@ use crate::{
     task::{on_process_exit, on_task_newtask},
 };
 use aya_ebpf::{
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, fexit, raw_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, FExitContext, RawTracePointContext, TracePointContext},
 };
 
 /// `raw_syscalls:sys_enter` as a raw tracepoint: the cheapest attach (no record is built).
@@ -94,6 +95,42 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     on_process_exit(&ctx);
+    0
+}
+
+/// `fexit/cap_capable` (`cred, target_ns, cap, opts` and the result): every capability
+/// decision, with the caller's NOAUDIT bit. Loaded where the kernel accepts fexit.
+#[fexit(function = "cap_capable")]
+pub fn cap_capable_fexit(ctx: FExitContext) -> i32 {
+    capable::on_cap_check(&capable::Check {
+        cred: ctx.arg(0),
+        target_ns: ctx.arg(1),
+        cap: ctx.arg(2),
+        opts: Some(ctx.arg(3)),
+        ret: ctx.arg(4),
+    });
+    0
+}
+
+/// `capability:cap_capable` as `tp_btf` (`cred, target_ns, capable_ns, cap, ret`; no `opts`):
+/// the fallback where fexit is refused.
+#[btf_tracepoint(function = "cap_capable")]
+pub fn cap_capable_tp(ctx: BtfTracePointContext) -> i32 {
+    capable::on_cap_check(&capable::Check {
+        cred: ctx.arg(0),
+        target_ns: ctx.arg(1),
+        cap: ctx.arg(3),
+        ret: ctx.arg(4),
+        opts: None,
+    });
+    0
+}
+
+/// `sched_process_exec` as `tp_btf` (`p, old_pid, bprm`): the credentials an exec gave,
+/// with the `linux_binprm` (its file, for the setuid test). Loaded with the capability hook.
+#[btf_tracepoint(function = "sched_process_exec")]
+pub fn exec_creds(ctx: BtfTracePointContext) -> i32 {
+    capable::on_exec(ctx.arg(2));
     0
 }
 

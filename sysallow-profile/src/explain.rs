@@ -137,6 +137,11 @@ pub struct Explanation {
     /// What a filter in place denied before entry (Recordings of containers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub denied_by_filter: Option<String>,
+    /// The run-time layer decided from the recording's privileges: capability rows with
+    /// their reasons, no-new-privileges, the user, a read-only root (Recordings with
+    /// `privileges`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_time: Option<crate::hardening::Bundle>,
 }
 
 /// Explain `doc` (named `name` in the report).
@@ -214,6 +219,7 @@ pub fn explain(name: &str, doc: &Document) -> Explanation {
         discovery: recording.and_then(Discovery::of),
         imports: recording.map(|r| r.imports.clone()).unwrap_or_default(),
         denied_by_filter: recording.and_then(Recording::denied_summary),
+        run_time: recording.and_then(crate::hardening::explain::bundle_of),
     }
 }
 
@@ -286,7 +292,7 @@ fn detail_lines(e: &Entry, wide: bool) -> Vec<String> {
 
 /// `text` in pieces of at most `width` characters, broken at spaces where there are any;
 /// continuation pieces are indented by two.
-fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(crate) fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(20);
     let mut pieces = Vec::new();
     let mut current = String::new();
@@ -432,6 +438,10 @@ pub fn render_table(explanation: &Explanation, style: Style, wide: bool) -> Stri
             "\nDenied before entry by the filter the workload ran under (a generated profile \
              gives the same errno): {denied}"
         );
+    }
+    if let Some(bundle) = &explanation.run_time {
+        out.push('\n');
+        out.push_str(&crate::hardening::explain::render_text(bundle, style));
     }
     let advice = crate::imports::summary(&explanation.imports, true);
     if !advice.is_empty() {

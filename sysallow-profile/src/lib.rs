@@ -15,6 +15,7 @@ pub mod explain;
 pub mod fix;
 pub mod formats;
 pub mod generate;
+pub mod hardening;
 pub mod imports;
 pub mod kubernetes;
 pub mod local_libseccomp;

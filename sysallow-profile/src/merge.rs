@@ -199,6 +199,7 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
         o.targets_full += l.targets_full;
         o.first_seen_full += l.first_seen_full;
         o.arg_map_full += l.arg_map_full;
+        o.privileges_full += l.privileges_full;
     }
     // Imports: each program's once; what the merge saw is no longer unseen.
     for rec in recordings {

@@ -261,6 +261,10 @@ pub struct Losses {
     /// none makes a rule.
     #[serde(default)]
     pub arg_map_full: u64,
+    /// Capability checks, privileged execs or effective ids that could not be kept: the
+    /// run-time layer's record (`privileges`) is incomplete.
+    #[serde(default)]
+    pub privileges_full: u64,
 }
 
 impl Losses {
@@ -281,6 +285,7 @@ impl Losses {
             ("targets_full", self.targets_full),
             ("first_seen_full", self.first_seen_full),
             ("arg_map_full", self.arg_map_full),
+            ("privileges_full", self.privileges_full),
         ]
         .into_iter()
         .filter(|(_, n)| *n > 0)

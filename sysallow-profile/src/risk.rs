@@ -281,6 +281,97 @@ fn docker_restriction(grants: &std::collections::BTreeSet<Grant>) -> String {
     )
 }
 
+/// A risk class for capabilities: what a reviewer should know when a bundle gains one.
+#[derive(Debug)]
+pub struct CapabilityRiskClass {
+    /// Stable identifier, used in JSON.
+    pub id: &'static str,
+    /// Whether `--fail-on risky` selects a capability gained in this class.
+    pub risky: bool,
+    pub reason: &'static str,
+    pub source: &'static str,
+    /// Its members (`CAP_` names); the last class takes everything else.
+    pub members: Option<&'static [&'static str]>,
+}
+
+/// The capability classes, in the order they are tried.
+pub static CAPABILITY_CLASSES: &[CapabilityRiskClass] = &[
+    CapabilityRiskClass {
+        id: "host_control",
+        risky: true,
+        reason: "reaches past the container: mounts and namespaces (SYS_ADMIN), other \
+                 processes' memory (SYS_PTRACE), kernel modules, raw devices and I/O ports, \
+                 eBPF and perf, the network stack's configuration, files by handle \
+                 (DAC_READ_SEARCH: the 2014 'shocker' escape), the clock, reboot, MAC policy",
+        source: "capabilities(7); Docker docs, 'Runtime privilege and Linux capabilities' \
+                 (docs.docker.com/engine/containers/run/): none of these is in Docker's \
+                 default set",
+        members: Some(&[
+            "CAP_SYS_ADMIN",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_MODULE",
+            "CAP_SYS_RAWIO",
+            "CAP_NET_ADMIN",
+            "CAP_DAC_READ_SEARCH",
+            "CAP_BPF",
+            "CAP_PERFMON",
+            "CAP_SYS_BOOT",
+            "CAP_SYS_TIME",
+            "CAP_MAC_ADMIN",
+            "CAP_MAC_OVERRIDE",
+            "CAP_AUDIT_CONTROL",
+            "CAP_SYSLOG",
+            "CAP_CHECKPOINT_RESTORE",
+            "CAP_LINUX_IMMUTABLE",
+        ]),
+    },
+    CapabilityRiskClass {
+        id: "beyond_docker_default",
+        risky: true,
+        reason: "not in Docker's default set: a container gets it only when asked for",
+        source: "moby oci/caps/defaults.go (DefaultCapabilities), caps.rs",
+        members: None,
+    },
+    CapabilityRiskClass {
+        id: "docker_default",
+        risky: false,
+        reason: "in Docker's default set of 14: a container has it unless dropped",
+        source: "moby oci/caps/defaults.go (DefaultCapabilities), caps.rs",
+        members: None,
+    },
+];
+
+/// A capability's risk, as a bundle keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilityRisk {
+    /// The class id (`host_control`, `beyond_docker_default`, `docker_default`).
+    pub class: String,
+    pub risky: bool,
+}
+
+/// The class of capability `name` (`CAP_SYS_ADMIN` or `sys_admin`).
+pub fn capability_class(name: &str) -> &'static CapabilityRiskClass {
+    let name = crate::caps::normalize(name);
+    let [host, beyond, default] = [0, 1, 2].map(|i| &CAPABILITY_CLASSES[i]);
+    if host.members.is_some_and(|m| m.contains(&name.as_str())) {
+        host
+    } else if crate::caps::docker_default(&name) {
+        default
+    } else {
+        beyond
+    }
+}
+
+/// The risk of capability `name`, for a bundle.
+pub fn capability_risk(name: &str) -> CapabilityRisk {
+    let class = capability_class(name);
+    CapabilityRisk {
+        class: class.id.to_owned(),
+        risky: class.risky,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

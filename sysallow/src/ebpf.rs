@@ -22,7 +22,9 @@ use sysallow_profile::args::ArgValues;
 use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
 use sysallow_profile::{Abi, Recording};
 
+pub mod caps;
 mod children;
+mod kernel_btf;
 pub mod memory;
 mod reference;
 pub use children::Released;
@@ -113,6 +115,8 @@ pub enum TracerError {
     },
     #[error("waiting for running eBPF programs to finish (membarrier)")]
     Quiesce(#[source] std::io::Error),
+    #[error("recording capability checks")]
+    Capabilities(#[from] caps::CapsError),
 }
 
 /// `TracerError::Map` for a failed operation on map `map`: the one way a map error gets its
@@ -148,6 +152,8 @@ pub struct TargetCounts {
     pub counts: BTreeMap<(Abi, u32, String), u64>,
     /// The container runtime's set-up, before the boundary: (ABI, syscall number) -> count.
     pub setup: BTreeMap<(Abi, u32), u64>,
+    /// Capability checks, privileged execs and effective ids, when they were recorded.
+    pub privileges: Option<sysallow_profile::privileges::Privileges>,
     /// The workload's first-seen times: (ABI, syscall number, program) -> CLOCK_MONOTONIC ns.
     pub first_seen: BTreeMap<(Abi, u32, String), u64>,
     /// The values of captured arguments: (ABI, syscall number) -> the set.
@@ -187,6 +193,9 @@ impl TargetCounts {
         for ((abi, nr), count) in &self.setup {
             recording.add_runtime_setup(*abi, *nr, *count);
         }
+        if let Some(privileges) = &self.privileges {
+            recording.privileges = Some(privileges.clone());
+        }
     }
 }
 
@@ -220,6 +229,9 @@ pub struct Root {
     /// [`memory::kernel_memory_for`]); from [`sysallow_common::MIN_SLOTS`] to
     /// [`sysallow_common::SLOTS_LIMIT`].
     pub slots: u32,
+    /// Record capability checks and privileged execs too (`record --no-capabilities` turns
+    /// it off; see `ebpf::caps`).
+    pub capabilities: bool,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
@@ -230,6 +242,8 @@ pub struct Tracer {
     slots: u32,
     /// `Root::flags`.
     flags: u32,
+    /// The capability hook, when capability checks are recorded.
+    caps: Option<caps::Hook>,
 }
 
 /// Offsets of the tracepoint fields the programs read, from tracefs `format` files.
@@ -362,12 +376,25 @@ impl Tracer {
             .override_global(globals::NR_PRCTL, &prctl, true)
             .override_global(globals::NR_SECCOMP_COMPAT, &seccomp_compat, true)
             .override_global(globals::NR_PRCTL_COMPAT, &prctl_compat, true);
+        // Capability recording is an addition: where this kernel cannot have it, the syscalls
+        // are still recorded, and the Recording says nothing of privileges.
+        let offsets = if root.capabilities {
+            caps::Offsets::read()
+                .map_err(|err| warn_no_capabilities(&err.into()))
+                .ok()
+        } else {
+            None
+        };
+        if let Some(offsets) = &offsets {
+            offsets.configure(&mut loader);
+        }
         let ebpf = loader.load(OBJECT)?;
         let mut tracer = Tracer {
             ebpf,
             attach: Attach::Raw,
             slots: root.slots,
             flags: root.flags,
+            caps: None,
         };
 
         // The root's slots are constants in the programs; mark them taken so no exec claims
@@ -406,6 +433,15 @@ impl Tracer {
             tp.load()
                 .and_then(|()| tp.attach(category, name).map(drop))
                 .map_err(|source| TracerError::Program { program, source })?;
+        }
+        if let Some(offsets) = &offsets {
+            match caps::attach(&mut tracer.ebpf, offsets) {
+                Ok(hook) => {
+                    eprintln!("sysallow: {}", hook.describe());
+                    tracer.caps = Some(hook);
+                }
+                Err(err) => warn_no_capabilities(&err),
+            }
         }
         let mut events = vec![("sys_enter", "sys_enter_tp")];
         if root.flags & TARGET_BOUNDARY != 0 {
@@ -609,6 +645,12 @@ impl Tracer {
                 .or_insert(ns);
             *seen = (*seen).min(ns);
         }
+        if let Some(hook) = &self.caps {
+            let privileges = caps::read(&self.ebpf, hook, &by_index, &slots, host)?;
+            for (result, privileges) in results.iter_mut().zip(privileges) {
+                result.privileges = Some(privileges);
+            }
+        }
         self.arg_values(&by_index, host, &mut results)?;
         self.exit_facts(&by_index, host, &mut results)?;
         for (target, result) in targets.iter().zip(&mut results) {
@@ -800,8 +842,17 @@ impl Tracer {
             targets_full: get(Loss::TargetsFull),
             first_seen_full: get(Loss::FirstSeenFull),
             arg_map_full: get(Loss::ArgMapFull),
+            privileges_full: get(Loss::PrivilegesFull),
         })
     }
+}
+
+/// Say that capability checks will not be recorded, and why.
+fn warn_no_capabilities(err: &TracerError) {
+    eprintln!(
+        "sysallow: warning: capability checks are not recorded: {}",
+        sysallow_profile::error_chain(err)
+    );
 }
 
 /// Run `f` (aya's `EbpfLoader::new`) where the kernel's BTF cannot be read.

@@ -12,6 +12,7 @@ pub mod host;
 pub mod live;
 pub mod output;
 pub mod privilege;
+pub mod prove;
 pub mod reaper;
 pub mod record;
 pub mod spawn;

@@ -35,6 +35,7 @@ enum Command {
     Diff(cli::diff::Args),
     Run(cli::run::Args),
     Verify(cli::verify::Args),
+    Prove(cli::prove::Args),
     Explain(cli::explain::Args),
     Agent(cli::agent::Args),
 }
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => cli::diff::run(args),
         Command::Run(args) => cli::run::run(args),
         Command::Verify(args) => cli::verify::run(args),
+        Command::Prove(args) => cli::prove::run(args),
         Command::Explain(args) => cli::explain::run(args),
         Command::Agent(args) => cli::agent::run(args),
     };

@@ -11,6 +11,7 @@ pub mod naming;
 pub mod outputs;
 pub mod parent;
 pub mod repeat;
+pub mod rootfs;
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -65,6 +66,8 @@ pub struct CommandSpec<'a> {
     pub duration: Option<Duration>,
     /// Status line and `--until-stable`.
     pub live: LiveOptions,
+    /// Record capability checks and privileged execs too.
+    pub capabilities: bool,
 }
 
 /// The result of recording a command.
@@ -99,6 +102,7 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
             flags: 0,
             running: Vec::new(),
             slots: sysallow_common::MAX_SLOTS,
+            capabilities: spec.capabilities,
         },
     )?;
 
@@ -246,6 +250,8 @@ pub struct WatchSpec {
     pub duration: Option<Duration>,
     /// Status line and `--until-stable`.
     pub live: LiveOptions,
+    /// Record capability checks and privileged execs too.
+    pub capabilities: bool,
 }
 
 /// Called once the programs are attached: from then on nothing is missed (the place to tell
@@ -286,6 +292,7 @@ pub fn record_watch(
             // Processes already running are past any set-up: follow them as the workload.
             running: processes_below(target.cgroup.path()),
             slots: sysallow_common::MAX_SLOTS,
+            capabilities: spec.capabilities,
         },
     )?;
 
@@ -308,7 +315,34 @@ pub fn record_watch(
         .split
         .then(|| cgroup::births::Births::watch(target.cgroup.path()))
         .flatten();
+    // Each container's root filesystem writes, by cgroup path (read only with the
+    // capabilities: they are part of the run-time layer).
+    let mut root_fs: std::collections::BTreeMap<std::path::PathBuf, rootfs::RootFsWatch> =
+        std::collections::BTreeMap::new();
+    let is_container = |t: &Target| matches!(t, Target::Container { .. });
     loop {
+        if spec.capabilities {
+            let watched: Vec<(&std::path::Path, &Target)> = if target.split {
+                children
+                    .values()
+                    .filter(|(_, t)| is_container(t))
+                    .map(|(p, t)| (p.as_path(), t))
+                    .collect()
+            } else if is_container(&target.description) {
+                vec![(target.cgroup.path(), &target.description)]
+            } else {
+                Vec::new()
+            };
+            for (path, description) in watched {
+                // A container gone keeps its watch for one last look (see `look`).
+                if path.exists() || root_fs.contains_key(path) {
+                    root_fs
+                        .entry(path.to_owned())
+                        .or_insert_with(|| rootfs::RootFsWatch::for_target(description))
+                        .look(path);
+                }
+            }
+        }
         if target.split {
             for (id, path) in cgroup::subdirs(target.cgroup.path()) {
                 if let std::collections::btree_map::Entry::Vacant(entry) = children.entry(id) {
@@ -357,6 +391,11 @@ pub fn record_watch(
         let counts = tracer.counts(armed, host.arch)?;
         let mut recording = Recording::new(description, host.clone(), started_at.clone());
         counts.fill(&mut recording, start_ns);
+        if let Some(privileges) = &mut recording.privileges
+            && let Some(watch) = root_fs.remove(&path)
+        {
+            privileges.root_fs = watch.finish();
+        }
         recording.losses = losses.clone();
         recording.duration_ms = duration_ms;
         out.push(Watched {

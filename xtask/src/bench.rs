@@ -113,6 +113,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Config::Sysallow,
         Config::SysallowTracepoint,
         Config::SysallowNoCapture,
+        Config::SysallowNoCaps,
     ];
     configs.extend(tools);
     let mut results: BTreeMap<(Workload, Config), Vec<Sample>> = BTreeMap::new();
@@ -321,6 +322,7 @@ fn compile_workloads(bin: &Path) -> anyhow::Result<()> {
     for (name, extra) in [
         ("getppid", &[][..]),
         ("sockets", &[][..]),
+        ("mmap", &[][..]),
         ("forkexec", &[][..]),
         ("timeit", &[][..]),
         ("stamp", &["-static"][..]),

@@ -38,6 +38,8 @@ impl AgentTracer {
                 // syscalls from now on count as the runtime's until they exec again.
                 running: Vec::new(),
                 slots,
+                // Each container's capability checks too: its securityContext comes from them.
+                capabilities: true,
             },
         )?;
         Ok(AgentTracer { tracer })

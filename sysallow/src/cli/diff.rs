@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use clap::{Args as ClapArgs, ValueEnum};
 use sysallow_profile::diff::{self, Diff, FailOn, Style};
 use sysallow_profile::formats::Document;
+use sysallow_profile::hardening::{self, Bundle, diff::RuntimeDiff};
 use sysallow_profile::policy::NormalizedPolicy;
 use sysallow_profile::risk;
 
 use super::StatusError;
-use super::io::{Color, read_document, write_output};
+use super::io::{Color, Input, read_input, warn, write_output};
 
 /// Compare two recordings or profiles semantically, and say what a reviewer should look at.
 ///
@@ -24,6 +25,11 @@ use super::io::{Color, read_document, write_output};
 /// gated on the host architecture, it counts for the ABIs that host filters.
 ///
 /// Whatever lets more run in NEW is risk-classed (see the classes below).
+///
+/// The run-time layer is compared too, where both sides have one (a bundle from `generate
+/// --bundle`, or a recording with its privileges recorded): a capability gained or lost,
+/// with its risk class, and no-new-privileges, the user and the read-only root. Two bundles
+/// compare their run-time layers alone.
 #[derive(ClapArgs)]
 #[command(after_long_help = long_help())]
 pub struct Args {
@@ -80,9 +86,12 @@ enum FailOnArg {
     /// Any semantic difference.
     Any,
     /// Anything that lets more run: a syscall added or allowed more widely, a more permissive
+    /// default action, an added architecture; a capability gained, no-new-privileges lost,
+    /// root again, a writable root or another writable mount.
     /// default action, an added architecture.
     Added,
-    /// Anything added in a risky class, or a default action that now allows.
+    /// Anything added in a risky class, or a default action that now allows; a capability
+    /// gained in a risky class (all but Docker's 14 defaults), or no-new-privileges lost.
     Risky,
 }
 
@@ -104,20 +113,66 @@ fn long_help() -> String {
         ));
     }
     text.push_str(
+        "\nCapability risk classes (a capability gained; risky ones count for --fail-on risky):\n",
+    );
+    for class in risk::CAPABILITY_CLASSES {
+        text.push_str(&format!(
+            "  {}{}: {}\n      source: {}\n",
+            class.id,
+            if class.risky { " (risky)" } else { "" },
+            class.reason,
+            class.source
+        ));
+    }
+    text.push_str(
         "\nExamples:\n  \
          sysallow diff v1.json v2.json\n  \
          sysallow diff v1.json v2.json --format markdown > comment.md\n  \
          sysallow diff v1.json v2.json --format json\n  \
          sysallow diff v1.json v2.json --fail-on risky      # CI gate\n  \
          sysallow diff --against docker-default app.json    # what we allow beyond Docker's default\n  \
+         sysallow diff v1-bundle/bundle.json v2-bundle/bundle.json --fail-on risky   # capabilities\n  \
          sysallow diff --against podman-default app.json    # ... beyond Podman's",
     );
     text
 }
 
+/// One side of a diff: its syscalls (a recording or profile) and its run-time layer (a
+/// bundle, or a recording with privileges recorded), where it has them.
+struct Side {
+    doc: Option<Document>,
+    bundle: Option<Bundle>,
+}
+
 /// Unreadable input is status 2 (documented in --help).
-fn read_input(path: &Path) -> anyhow::Result<Document> {
-    read_document(path, 2)
+fn read_side(path: &Path) -> anyhow::Result<Side> {
+    Ok(match read_input(path, 2)? {
+        Input::Bundle(bundle) => Side {
+            doc: None,
+            bundle: Some(*bundle),
+        },
+        Input::Document(doc) => Side {
+            bundle: match &doc {
+                Document::Recording(rec) => hardening::explain::bundle_of(rec),
+                Document::Profile(_) => None,
+            },
+            doc: Some(doc),
+        },
+    })
+}
+
+/// Unreadable input is status 2 (documented in --help).
+fn read_document_input(path: &Path) -> anyhow::Result<Document> {
+    read_side(path)?.doc.ok_or_else(|| {
+        StatusError {
+            status: 2,
+            message: format!(
+                "{}: a run-time layer bundle has no syscalls to compare against a baseline",
+                path.display()
+            ),
+        }
+        .into()
+    })
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -125,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         status: 2,
         message: message.to_owned(),
     };
-    let diff = match (args.against, args.inputs.as_slice()) {
+    let (diff, runtime) = match (args.against, args.inputs.as_slice()) {
         (Some(against), [input]) => {
             let (name, baseline) = match against {
                 Baseline::DockerDefault => ("docker-default", risk::docker_default()),
@@ -133,32 +188,76 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             };
             let baseline = baseline
                 .map_err(|e| anyhow::anyhow!("built-in baseline {name} does not read: {e}"))?;
-            let new = NormalizedPolicy::from_document(&read_input(input)?);
-            Diff::compute(name, baseline, &input.display().to_string(), &new).widening_only()
+            let new = NormalizedPolicy::from_document(&read_document_input(input)?);
+            let diff =
+                Diff::compute(name, baseline, &input.display().to_string(), &new).widening_only();
+            (Some(diff), None)
         }
         (Some(_), _) => return Err(usage("--against takes exactly one input").into()),
         (None, [old_path, new_path]) => {
-            let old = NormalizedPolicy::from_document(&read_input(old_path)?);
-            let new = NormalizedPolicy::from_document(&read_input(new_path)?);
-            Diff::compute(
-                &old_path.display().to_string(),
-                &old,
-                &new_path.display().to_string(),
-                &new,
-            )
+            let old = read_side(old_path)?;
+            let new = read_side(new_path)?;
+            let diff = match (&old.doc, &new.doc) {
+                (Some(o), Some(n)) => Some(Diff::compute(
+                    &old_path.display().to_string(),
+                    &NormalizedPolicy::from_document(o),
+                    &new_path.display().to_string(),
+                    &NormalizedPolicy::from_document(n),
+                )),
+                _ => None,
+            };
+            let runtime = match (&old.bundle, &new.bundle) {
+                (Some(o), Some(n)) => Some(RuntimeDiff::compute(o, n)),
+                (None, None) => None,
+                _ => {
+                    warn(
+                        "only one side has a run-time layer (a bundle, or a recording with its \
+                         privileges): capabilities are not compared",
+                    );
+                    None
+                }
+            };
+            if diff.is_none() && runtime.is_none() {
+                return Err(usage(
+                    "nothing to compare: a bundle compares with a bundle or a recording that \
+                     has its privileges, a profile with a recording or a profile",
+                )
+                .into());
+            }
+            (diff, runtime)
         }
         (None, _) => return Err(usage("give OLD and NEW (or --against BASELINE INPUT)").into()),
     };
     let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
+    let style = Style {
+        color: args.color.enabled(to_stdout),
+    };
     let text = match args.format {
-        Format::Text => diff::render_text(
-            &diff,
-            Style {
-                color: args.color.enabled(to_stdout),
-            },
-        ),
-        Format::Markdown => diff::render_markdown(&diff),
-        Format::Json => diff::render_json(&diff),
+        Format::Text => {
+            let mut text = diff
+                .as_ref()
+                .map_or_else(String::new, |d| diff::render_text(d, style));
+            if let Some(rt) = &runtime {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&rt.render_text());
+            }
+            text
+        }
+        Format::Markdown => {
+            let mut text = diff
+                .as_ref()
+                .map_or_else(String::new, diff::render_markdown);
+            if let Some(rt) = &runtime {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(&rt.render_markdown());
+            }
+            text
+        }
+        Format::Json => render_json(diff.as_ref(), runtime.as_ref()),
     };
     write_output(args.output.as_deref(), &text)?;
     let fail_on = match args.fail_on {
@@ -167,5 +266,35 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         FailOnArg::Added => FailOn::Added,
         FailOnArg::Risky => FailOn::Risky,
     };
-    Ok(u8::from(diff.fails(fail_on)))
+    let syscalls_fail = diff.as_ref().is_some_and(|d| d.fails(fail_on));
+    // The run-time layer counts as syscalls do: a capability gained (or a setting widened)
+    // is an addition, a risky capability gained (or no-new-privileges lost) is risky.
+    let runtime_fails = runtime.as_ref().is_some_and(|rt| match fail_on {
+        FailOn::Never => false,
+        FailOn::Any => !rt.is_empty(),
+        FailOn::Added => rt.widens(),
+        FailOn::Risky => rt.risky(),
+    });
+    Ok(u8::from(syscalls_fail || runtime_fails))
+}
+
+/// The syscall diff's JSON, with the run-time layer's changes under `run_time` (alone when
+/// only bundles were compared).
+fn render_json(diff: Option<&Diff>, runtime: Option<&RuntimeDiff>) -> String {
+    // Without a run-time layer, the syscall diff's JSON exactly as before (its key order).
+    if let (Some(d), None) = (diff, runtime) {
+        return diff::render_json(d);
+    }
+    let mut value = diff
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(&diff::render_json(d)).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    if let (Some(rt), Some(object)) = (runtime, value.as_object_mut()) {
+        object.insert(
+            "run_time".to_owned(),
+            serde_json::to_value(rt).unwrap_or_default(),
+        );
+    }
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
 }

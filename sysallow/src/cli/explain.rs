@@ -7,7 +7,9 @@ use clap::{Args as ClapArgs, ValueEnum};
 use sysallow_profile::diff::Style;
 use sysallow_profile::explain;
 
-use super::io::{Color, read_document, write_output};
+use sysallow_profile::hardening;
+
+use super::io::{Color, Input, read_input, write_output};
 
 /// Explain a recording or profile: per syscall and ABI, the programs that used it and how
 /// often (recordings), what the profile does with it, its risk class, and why it is there.
@@ -16,6 +18,12 @@ use super::io::{Color, read_document, write_output};
 /// container runtime calls it after installing the filter), policy flag (--vdso, --portable,
 /// essentials, companions), fallback (ENOSYS so libc falls back), errno pin, verify. Other
 /// comments are shown as written.
+///
+/// For a recording with its privileges recorded, and for a bundle, the run-time layer
+/// follows: a row per capability checked (its class: required, environment-dependent, kept
+/// for compatibility, or not added: advisory, denied only, the runtime's, other
+/// credentials, the workload's own user namespace; the checks granted and denied; its risk;
+/// why), then no-new-privileges, the user, the read-only root and the Pod Security level.
 ///
 /// For a recording, the table is followed by its discovery curve: how many distinct syscalls
 /// had been seen at each moment, and how long nothing new appeared at the end. A curve still
@@ -27,11 +35,13 @@ use super::io::{Color, read_document, write_output};
     Examples:\n  \
     sysallow explain app.rec.json\n  \
     sysallow explain app.rec.json --plot discovery.svg\n  \
-    sysallow explain app.json --format json | jq '.syscalls[] | select(.risk.risky)'"
+    sysallow explain app.json --format json | jq '.syscalls[] | select(.risk.risky)'\n  \
+    sysallow explain web-bundle/bundle.json        # capability rows and their reasons"
 )]
 pub struct Args {
-    /// A recording or a profile (any format sysallow reads).
-    #[arg(value_name = "REC|PROFILE")]
+    /// A recording or a profile (any format sysallow reads), or a run-time layer bundle
+    /// (`generate --bundle DIR` writes DIR/bundle.json).
+    #[arg(value_name = "REC|PROFILE|BUNDLE")]
     input: PathBuf,
 
     /// Output format.
@@ -66,7 +76,30 @@ enum Format {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     // Unreadable input is status 2 (documented in --help).
-    let doc = read_document(&args.input, 2)?;
+    let doc = match read_input(&args.input, 2)? {
+        Input::Document(doc) => doc,
+        // A bundle: its run-time layer alone (it holds no syscalls).
+        Input::Bundle(bundle) => {
+            if args.plot.is_some() {
+                anyhow::bail!(
+                    "{}: a bundle has no discovery curve to plot",
+                    args.input.display()
+                );
+            }
+            let to_stdout = args.output.as_deref().is_none_or(|p| p == Path::new("-"));
+            let text = match args.format {
+                Format::Table => hardening::explain::render_text(
+                    &bundle,
+                    Style {
+                        color: args.color.enabled(to_stdout),
+                    },
+                ),
+                Format::Json => bundle.to_json(),
+            };
+            write_output(args.output.as_deref(), &text)?;
+            return Ok(0);
+        }
+    };
     let explanation = explain::explain(&args.input.display().to_string(), &doc);
     if let Some(plot) = &args.plot {
         let Some(discovery) = &explanation.discovery else {

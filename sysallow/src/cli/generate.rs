@@ -32,7 +32,8 @@ use super::io::{read_document, warn};
     sysallow generate web.rec.json --runtime runc -o web.json && \
         docker run --security-opt seccomp=web.json IMAGE\n  \
     sysallow generate run1.rec.json run2.rec.json --format podman -o web.json\n  \
-    sysallow generate app.rec.json --format systemd >> /etc/systemd/system/app.service.d/seccomp.conf\n\n\
+    sysallow generate app.rec.json --format systemd >> /etc/systemd/system/app.service.d/seccomp.conf\n  \
+    sysallow generate web.rec.json -o web.json --bundle web-bundle/   # + capabilities, read-only, user\n\n\
     Kubernetes: with the Security Profiles Operator, `--format kubernetes` writes a SeccompProfile \
     resource to `kubectl apply`; the operator installs it on every node as \
     /var/lib/kubelet/seccomp/operator/NAMESPACE/NAME.json, and a pod uses it with \
@@ -60,9 +61,25 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
     format: Option<Format>,
 
-    /// Name of the Kubernetes resource (default: the output file's stem).
+    /// Name of the Kubernetes resource (default: the output file's stem); also the compose
+    /// service's and the Kubernetes container's name in a --bundle.
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+
+    /// Also decide the run-time layer (capabilities, no-new-privileges, a non-root user, a
+    /// read-only root with tmpfs mounts) from the recordings' privileges, and write it into
+    /// DIR beside the profile: bundle.json (every decision and its reason; `explain` and
+    /// `diff` read it), docker.sh (`--cap-drop ALL --cap-add ...`, and as drops from
+    /// Docker's 14 defaults), podman.sh, compose.yaml, kubernetes.yaml (securityContext,
+    /// volumes, the Pod Security level met), systemd.conf. The outputs name the profile
+    /// (-o); a non-root user is never set together with a capability it would not have.
+    #[arg(long, value_name = "DIR")]
+    bundle: Option<PathBuf>,
+
+    /// The user to propose where a non-root user fits (the image's USER, or `UID[:GID]`);
+    /// 65534 (nobody) by default. Only with --bundle.
+    #[arg(long, value_name = "USER", requires = "bundle")]
+    user: Option<String>,
 
     #[command(flatten)]
     policy: PolicyArgs,
@@ -252,6 +269,23 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     output
         .commit(&text)
         .with_context(|| format!("writing {}", args.output.display()))?;
+    if let Some(dir) = &args.bundle {
+        let profile = (args.output.as_os_str() != "-").then_some(args.output.as_path());
+        if profile.is_none() {
+            warn(
+                "the profile goes to stdout: the bundle's outputs name no seccomp profile (give -o FILE)",
+            );
+        }
+        let bundle = super::bundle::write(dir, &recordings, profile, &name, args.user.clone())?;
+        for note in &bundle.notes {
+            warn(note);
+        }
+        eprintln!(
+            "sysallow: wrote the run-time layer into {}: {}",
+            dir.display(),
+            super::bundle::summary(&bundle)
+        );
+    }
     if args.output.as_os_str() != "-" {
         let allowed: usize = generated
             .profile

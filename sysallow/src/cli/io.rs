@@ -6,6 +6,7 @@ use std::path::Path;
 
 use clap::ValueEnum;
 use sysallow_profile::formats::{self, Document};
+use sysallow_profile::hardening::Bundle;
 
 use super::StatusError;
 
@@ -24,6 +25,53 @@ pub fn read_document(path: &Path, status: u8) -> anyhow::Result<Document> {
 /// [`read_document`] without printing the profile's warnings, for a caller that prints them
 /// another way (`verify` loads the same profile to enforce it, which says them once).
 pub fn read_document_quietly(path: &Path, status: u8) -> anyhow::Result<Document> {
+    let text = read_text(path, status)?;
+    parse_document(path, &text, status)
+}
+
+/// A run-time layer bundle (`generate --bundle`'s bundle.json), a Recording or a profile.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per input file, matched at once; a Document is moved on unboxed"
+)]
+pub enum Input {
+    Bundle(Box<Bundle>),
+    Document(Document),
+}
+
+/// Read a bundle, a Recording or a profile, telling them apart by the bundle's `format`.
+pub fn read_input(path: &Path, status: u8) -> anyhow::Result<Input> {
+    let text = read_text(path, status)?;
+    if Bundle::looks_like(&text) {
+        let bundle = Bundle::from_json(&text).map_err(|e| StatusError {
+            status,
+            message: format!("{}: {}", path.display(), sysallow_profile::error_chain(&e)),
+        })?;
+        return Ok(Input::Bundle(Box::new(bundle)));
+    }
+    let doc = parse_document(path, &text, status)?;
+    if let Document::Profile(profile) = &doc {
+        for warning in sysallow_profile::check::warnings(profile) {
+            warn(&format!("{}: {warning}", path.display()));
+        }
+    }
+    Ok(Input::Document(doc))
+}
+
+fn parse_document(path: &Path, text: &str, status: u8) -> anyhow::Result<Document> {
+    let bad = |message: String| StatusError { status, message };
+    let doc = formats::read(text).map_err(|e| {
+        bad(format!(
+            "{}: {}",
+            path.display(),
+            sysallow_profile::error_chain(&e)
+        ))
+    })?;
+    Ok(doc)
+}
+
+/// The text of `path` (`-` is stdin), never more than the most sysallow reads.
+fn read_text(path: &Path, status: u8) -> anyhow::Result<String> {
     let bad = |message: String| StatusError { status, message };
     // Never more than the limit is read, from a file, a pipe or a device alike.
     let input: Box<dyn Read> = if path.as_os_str() == "-" {
@@ -45,14 +93,7 @@ pub fn read_document_quietly(path: &Path, status: u8) -> anyhow::Result<Document
         ))
         .into());
     }
-    let doc = formats::read(&text).map_err(|e| {
-        bad(format!(
-            "{}: {}",
-            path.display(),
-            sysallow_profile::error_chain(&e)
-        ))
-    })?;
-    Ok(doc)
+    Ok(text)
 }
 
 /// Write `text` to `output` (`None` or `-` is stdout), through the one atomic writer: a file

@@ -2,11 +2,13 @@
 //! `run(Args) -> anyhow::Result<u8>` returning the process exit status.
 
 pub mod agent;
+pub mod bundle;
 pub mod diff;
 pub mod explain;
 pub mod generate;
 pub mod io;
 pub mod merge;
+pub mod prove;
 pub mod record;
 pub mod run;
 pub mod verify;

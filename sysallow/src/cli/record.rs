@@ -92,6 +92,13 @@ pub struct Args {
     #[arg(long)]
     stress: bool,
 
+    /// Do not record capability checks and privileged execs (the run-time layer:
+    /// `privileges` in the recording). They are recorded by default, with a kernel hook on
+    /// every capability decision (`fexit/cap_capable` or `tp_btf/cap_capable`, whichever this
+    /// kernel loads).
+    #[arg(long)]
+    no_capabilities: bool,
+
     /// Record a running container (Docker, containerd, Podman or CRI-O; an id, a unique id
     /// prefix, or a Docker name) until it exits, Ctrl-C, or --duration. The runtime's set-up
     /// is left out (see --cgroup-parent).
@@ -210,6 +217,7 @@ fn record_one_command(
         run_as: run_as.as_ref(),
         duration,
         live: LiveOptions::for_terminal(args.until_stable),
+        capabilities: !args.no_capabilities,
     };
     let repeated = record_repeated(&spec, args.repeat, |run| {
         if run.stragglers > 0 {
@@ -256,6 +264,7 @@ fn record_one_cgroup(
         target: target.watch,
         duration,
         live: LiveOptions::for_terminal(args.until_stable),
+        capabilities: !args.no_capabilities,
     };
     let announce = Box::new(|| eprintln!("sysallow: recording {shown} (Ctrl-C to stop)"));
     // Not split: the watch yields exactly this cgroup's recording.
@@ -314,6 +323,7 @@ fn record_under_parent(
         name: parent,
         duration,
         live: LiveOptions::for_terminal(args.until_stable),
+        capabilities: !args.no_capabilities,
     };
     let recorded = record_parent(spec, &|event| eprintln!("sysallow: {event}"))?;
     if recorded.watched.is_empty() {

@@ -29,6 +29,8 @@ pub struct ParentSpec<'a> {
     pub name: &'a str,
     pub duration: Option<Duration>,
     pub live: LiveOptions,
+    /// Record capability checks and privileged execs too.
+    pub capabilities: bool,
 }
 
 /// What a session has to tell its user, as it happens.
@@ -103,6 +105,7 @@ pub fn record_parent(
         },
         duration: spec.duration,
         live: spec.live,
+        capabilities: spec.capabilities,
     };
     // Name each container through the engine's API while it still exists.
     let describe = |path: &Path| -> Target {

@@ -83,6 +83,13 @@ pub struct ContainerJson {
     pub oci_runtime: Option<String>,
     /// `HostConfig.SecurityOpt` has `no-new-privileges` (which shrinks the runtime's tail).
     pub no_new_privileges: bool,
+    /// `GraphDriver.Data.UpperDir` and `LowerDir` (top first) where the storage driver is an
+    /// overlay (Docker's overlay2, Podman's overlay): the container's writable layer and the
+    /// image's, kept until the container is removed.
+    pub layers: Option<(String, Vec<String>)>,
+    /// Where volumes, binds and tmpfs mounts sit inside it (`Mounts[].Destination`,
+    /// `HostConfig.Tmpfs`).
+    pub mounts: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -205,6 +212,29 @@ pub fn decode_inspect(engine: Engine, body: &[u8]) -> Result<ContainerJson, Stri
         _ => ("/HostConfig/Runtime", "/Config/Image"),
     };
     let id = str_at("/Id").ok_or("inspect has no Id")?.to_owned();
+    let layers = str_at("/GraphDriver/Data/UpperDir").map(|upper| {
+        let lowers = str_at("/GraphDriver/Data/LowerDir")
+            .unwrap_or_default()
+            .split(':')
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (upper.to_owned(), lowers)
+    });
+    let mut mounts: Vec<String> = value
+        .pointer("/Mounts")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("Destination").and_then(|d| d.as_str()))
+        .map(str::to_owned)
+        .collect();
+    if let Some(tmpfs) = value
+        .pointer("/HostConfig/Tmpfs")
+        .and_then(|v| v.as_object())
+    {
+        mounts.extend(tmpfs.keys().cloned());
+    }
     Ok(ContainerJson {
         id,
         name: str_at("/Name")
@@ -239,6 +269,8 @@ pub fn decode_inspect(engine: Engine, body: &[u8]) -> Result<ContainerJson, Stri
                     )
                 })
             }),
+        layers,
+        mounts,
     })
 }
 
@@ -381,9 +413,34 @@ mod tests {
         assert_eq!(c.oci_runtime.as_deref(), Some("runc"));
         assert_eq!(c.image.as_deref(), Some("localhost/sysallow-test:latest"));
         assert!(c.no_new_privileges);
+        assert_eq!((c.layers, c.mounts.len()), (None, 0));
         // Read as Docker's answer, the runtime is Podman's placeholder.
         let c = decode_inspect(Engine::Docker, body).unwrap();
         assert_eq!(c.oci_runtime.as_deref(), Some("oci"));
+    }
+
+    #[test]
+    fn decodes_the_overlay_layers_and_the_mounts() {
+        // Abridged from Docker 20.10's inspect of `docker run -v data:/data --tmpfs /run`.
+        let body = br#"{"Id":"ab","Name":"/web","State":{"Running":false,"Pid":0},
+            "GraphDriver":{"Name":"overlay2","Data":{
+              "LowerDir":"/d/overlay2/ab-init/diff:/d/overlay2/img/diff",
+              "MergedDir":"/d/overlay2/ab/merged","UpperDir":"/d/overlay2/ab/diff",
+              "WorkDir":"/d/overlay2/ab/work"}},
+            "Mounts":[{"Type":"volume","Name":"data","Destination":"/data"}],
+            "HostConfig":{"Tmpfs":{"/run":""}}}"#;
+        let c = decode_inspect(Engine::Docker, body).unwrap();
+        assert_eq!(
+            c.layers,
+            Some((
+                "/d/overlay2/ab/diff".to_owned(),
+                vec![
+                    "/d/overlay2/ab-init/diff".to_owned(),
+                    "/d/overlay2/img/diff".to_owned()
+                ]
+            ))
+        );
+        assert_eq!(c.mounts, ["/data", "/run"]);
     }
 
     #[test]

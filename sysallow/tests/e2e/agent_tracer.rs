@@ -123,6 +123,7 @@ fn leaf_tracer_with(parent: &Path, slots: u32, flags: u32) -> (Tracer, ArmedTarg
             flags: TARGET_LEAF | flags,
             running: Vec::new(),
             slots,
+            capabilities: false,
         },
     )
     .unwrap()

@@ -160,6 +160,7 @@ fn the_memory_model_is_what_the_kernel_charges_for_a_tracer_with_more_slots() {
             flags: sysallow_common::TARGET_LEAF,
             running: Vec::new(),
             slots: SLOTS,
+            capabilities: false,
         },
     )
     .unwrap();

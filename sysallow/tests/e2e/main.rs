@@ -20,6 +20,7 @@ mod macros;
 mod common;
 
 // Unprivileged: run everywhere.
+mod bundle_cli;
 mod diff_cli;
 mod enforce;
 mod explain_cli;
@@ -30,6 +31,7 @@ mod hostile_inputs;
 // Root: eBPF recordings.
 mod agent_tracer;
 mod args;
+mod capabilities;
 mod concurrency;
 mod convergence;
 mod faults;
@@ -52,3 +54,4 @@ mod docker_harness;
 mod image;
 mod kubernetes;
 mod podman;
+mod prove;

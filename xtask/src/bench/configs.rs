@@ -20,6 +20,9 @@ pub(super) enum Config {
     /// sysallow without argument capture (`SYSALLOW_CAPTURE=off`): the A side of the
     /// capture-on/off comparison.
     SysallowNoCapture,
+    /// sysallow without capability recording (`record --no-capabilities`): the A side of the
+    /// capabilities-on/off comparison.
+    SysallowNoCaps,
     Bpftrace,
     PerfTrace,
     Strace,
@@ -35,6 +38,7 @@ impl Config {
             Config::Sysallow => "sysallow",
             Config::SysallowTracepoint => "sysallow-tracepoint",
             Config::SysallowNoCapture => "sysallow-no-capture",
+            Config::SysallowNoCaps => "sysallow-no-caps",
             Config::Bpftrace => "bpftrace",
             Config::PerfTrace => "perf-trace",
             Config::Strace => "strace",
@@ -61,11 +65,18 @@ impl Config {
                 Config::Untraced | Config::Floor | Config::Sysallow | Config::SysallowNoCapture
             );
         }
+        if workload == Workload::Mmap {
+            // The mmap loop is there for the capabilities comparison.
+            return matches!(
+                self,
+                Config::Untraced | Config::Floor | Config::Sysallow | Config::SysallowNoCaps
+            );
+        }
         match self {
             Config::Strace => workload != Workload::Unrelated,
             Config::BpfEmpty | Config::BpfCgroupId => workload == Workload::Unrelated,
             // The attach type matters per syscall: the two loops show it.
-            Config::SysallowTracepoint | Config::SysallowNoCapture => {
+            Config::SysallowTracepoint | Config::SysallowNoCapture | Config::SysallowNoCaps => {
                 matches!(workload, Workload::Syscalls | Workload::Unrelated)
             }
             _ => true,
@@ -76,7 +87,10 @@ impl Config {
     pub(super) fn is_sysallow(self) -> bool {
         matches!(
             self,
-            Config::Sysallow | Config::SysallowTracepoint | Config::SysallowNoCapture
+            Config::Sysallow
+                | Config::SysallowTracepoint
+                | Config::SysallowNoCapture
+                | Config::SysallowNoCaps
         )
     }
 }
@@ -93,14 +107,18 @@ pub(super) enum Workload {
     ForkExec,
     /// socket + close loop in the traced cgroup: a syscall whose argument is captured.
     Sockets,
+    /// mmap + munmap loop in the traced cgroup: each mmap makes an advisory CAP_SYS_ADMIN
+    /// check, which capability recording counts.
+    Mmap,
 }
 
-pub(super) const WORKLOADS: [Workload; 5] = [
+pub(super) const WORKLOADS: [Workload; 6] = [
     Workload::Syscalls,
     Workload::Unrelated,
     Workload::Files,
     Workload::ForkExec,
     Workload::Sockets,
+    Workload::Mmap,
 ];
 
 impl Workload {
@@ -111,6 +129,7 @@ impl Workload {
             Workload::Files => "files (tar /usr/include | cat)",
             Workload::ForkExec => "fork/exec storm (/bin/true)",
             Workload::Sockets => "sockets (traced socket+close loop)",
+            Workload::Mmap => "mmap (traced mmap+munmap loop, a CAP_SYS_ADMIN check each)",
         }
     }
 
@@ -121,6 +140,7 @@ impl Workload {
             Workload::Files => "files",
             Workload::ForkExec => "forkexec",
             Workload::Sockets => "sockets",
+            Workload::Mmap => "mmap",
         }
     }
 
@@ -130,7 +150,7 @@ impl Workload {
             Workload::Syscalls | Workload::Unrelated => ("ns/syscall", 1.0),
             Workload::Files => ("ms/run", 1e6),
             Workload::ForkExec => ("µs/spawn", 1e3),
-            Workload::Sockets => ("ns/pair", 1.0),
+            Workload::Sockets | Workload::Mmap => ("ns/pair", 1.0),
         }
     }
 }

@@ -30,6 +30,7 @@ pub(super) fn workload_argv(env: &Env, workload: Workload, config: Config) -> Ve
             .into(),
         ],
         Workload::Sockets => vec![bin("sockets"), (env.sizes.syscalls / 10).to_string().into()],
+        Workload::Mmap => vec![bin("mmap"), (env.sizes.syscalls / 10).to_string().into()],
         Workload::ForkExec => vec![
             bin("forkexec"),
             env.sizes.spawns.to_string().into(),
@@ -162,7 +163,11 @@ pub(super) fn sysallow_record(env: &Env, name: &str, config: Config) -> Command 
     if config == Config::SysallowNoCapture {
         cmd.env("SYSALLOW_CAPTURE", "off");
     }
-    cmd.args(["record", "--recording"])
+    cmd.arg("record");
+    if config == Config::SysallowNoCaps {
+        cmd.arg("--no-capabilities");
+    }
+    cmd.arg("--recording")
         .arg(env.out.join(format!("{name}.rec.json")))
         .arg("--");
     cmd

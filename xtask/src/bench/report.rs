@@ -226,6 +226,28 @@ impl Report<'_> {
                 value.map_or("-".to_owned(), |v| format!("{v:.3}")),
             ));
         }
+        // Capability recording, on against off in the same run: the unrelated process must
+        // pay nothing (its tasks leave the capability hook after the armed-cgroup compare) and
+        // the mmap loop (a CAP_SYS_ADMIN check per mmap) pays one aggregation per check.
+        for (workload, what) in [
+            (
+                Workload::Unrelated,
+                "unrelated process, capabilities on / off",
+            ),
+            (Workload::Mmap, "mmap+munmap loop, capabilities on / off"),
+            (
+                Workload::Syscalls,
+                "traced getppid loop, capabilities on / off",
+            ),
+        ] {
+            let value = r(workload, Config::Sysallow, Config::SysallowNoCaps);
+            t.push((
+                format!("{what} (stated)"),
+                value,
+                f64::INFINITY,
+                value.map_or("-".to_owned(), |v| format!("{v:.3}")),
+            ));
+        }
         let startup = median(&self.startup.recorded_ms);
         t.push((
             format!("start-up (record -- stamp, spawn to exec) < {STARTUP_TARGET_MS} ms"),
