@@ -188,6 +188,21 @@ pub fn merge_recordings(recordings: &[&Recording]) -> (Recording, Vec<String>) {
                 *merged.entry(name.clone()).or_default() += n;
             }
         }
+        if let Some(p) = &rec.privileges {
+            match &mut out.privileges {
+                Some(merged) => {
+                    if merged.hook != p.hook {
+                        warnings.push(format!(
+                            "the recording started at {} saw capability checks with {}, the \
+                             first with {}",
+                            rec.started_at, p.hook, merged.hook
+                        ));
+                    }
+                    merged.absorb(p);
+                }
+                None => out.privileges = Some(p.clone()),
+            }
+        }
         let l = &rec.losses;
         let o = &mut out.losses;
         o.nr_out_of_range += l.nr_out_of_range;

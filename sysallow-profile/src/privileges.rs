@@ -40,6 +40,56 @@ pub struct Privileges {
     pub root_fs: Option<RootFs>,
 }
 
+impl Privileges {
+    /// Add `other` (another run of the same workload) to this: counts of the same check or
+    /// exec summed, ids and root-filesystem writes united. `sees_noaudit` holds only if it
+    /// held for both. A differing hook is the caller's to report.
+    pub fn absorb(&mut self, other: &Privileges) {
+        self.sees_noaudit &= other.sees_noaudit;
+        let mut checks: BTreeMap<CapCheck, u64> = BTreeMap::new();
+        for c in self.checks.iter().chain(&other.checks) {
+            *checks
+                .entry(CapCheck {
+                    count: 0,
+                    ..c.clone()
+                })
+                .or_default() += c.count;
+        }
+        self.checks = checks
+            .into_iter()
+            .map(|(c, count)| CapCheck { count, ..c })
+            .collect();
+        let mut execs: BTreeMap<PrivilegedExec, u64> = BTreeMap::new();
+        for e in self.privileged_execs.iter().chain(&other.privileged_execs) {
+            *execs
+                .entry(PrivilegedExec {
+                    count: 0,
+                    ..e.clone()
+                })
+                .or_default() += e.count;
+        }
+        self.privileged_execs = execs
+            .into_iter()
+            .map(|(e, count)| PrivilegedExec { count, ..e })
+            .collect();
+        self.euids.extend(&other.euids);
+        self.egids.extend(&other.egids);
+        match (&mut self.root_fs, &other.root_fs) {
+            (Some(mine), Some(theirs)) => {
+                let writes: BTreeSet<RootWrite> =
+                    mine.writes.iter().chain(&theirs.writes).cloned().collect();
+                mine.writes = writes.into_iter().collect();
+                for (dir, n) in &theirs.image_entries {
+                    let entry = mine.image_entries.entry(dir.clone()).or_insert(*n);
+                    *entry = (*entry).max(*n);
+                }
+            }
+            (None, Some(theirs)) => self.root_fs = Some(theirs.clone()),
+            _ => {}
+        }
+    }
+}
+
 /// Where the checked capability was looked for, relative to the checking task's own user
 /// namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -123,4 +173,54 @@ pub struct RootWrite {
     /// It is a directory.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dir: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(cap: &str, granted: bool, count: u64) -> CapCheck {
+        CapCheck {
+            capability: cap.to_owned(),
+            granted,
+            namespace: CapNamespace::Own,
+            override_creds: false,
+            noaudit: None,
+            syscall: None,
+            program: "/bin/x".to_owned(),
+            count,
+        }
+    }
+
+    #[test]
+    fn absorbing_a_run_sums_the_same_checks_and_unites_the_rest() {
+        let mut a = Privileges {
+            hook: "tp_btf/cap_capable".to_owned(),
+            sees_noaudit: false,
+            checks: vec![check("CAP_CHOWN", true, 2)],
+            euids: [0].into(),
+            ..Privileges::default()
+        };
+        let b = Privileges {
+            hook: "tp_btf/cap_capable".to_owned(),
+            sees_noaudit: false,
+            checks: vec![check("CAP_CHOWN", true, 3), check("CAP_CHOWN", false, 1)],
+            euids: [1000].into(),
+            privileged_execs: vec![PrivilegedExec {
+                program: "/bin/su".to_owned(),
+                setuid: true,
+                setgid: false,
+                file_caps: Vec::new(),
+                count: 1,
+            }],
+            ..Privileges::default()
+        };
+        a.absorb(&b);
+        assert_eq!(
+            a.checks,
+            vec![check("CAP_CHOWN", false, 1), check("CAP_CHOWN", true, 5)]
+        );
+        assert_eq!(a.euids, [0, 1000].into());
+        assert_eq!(a.privileged_execs.len(), 1);
+    }
 }

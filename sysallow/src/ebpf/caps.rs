@@ -19,7 +19,7 @@ use sysallow_common::caps::{
 use sysallow_profile::Abi;
 use sysallow_profile::privileges::{CapCheck, CapNamespace, PrivilegedExec, Privileges};
 
-use super::kernel_btf::{BtfError, KernelBtf};
+use super::kernel_btf::{BtfError, KernelBtf, Named, attach_targets_only};
 use super::{ForMap, TracerError, map_ref, program_mut, syscall_at};
 
 /// Where the running kernel's BTF is.
@@ -32,7 +32,7 @@ pub enum CapsError {
     ReadBtf(#[source] std::io::Error),
     #[error("parsing the kernel's BTF ({VMLINUX})")]
     ParseBtf(#[from] BtfError),
-    #[error("parsing the kernel's BTF with aya ({VMLINUX})")]
+    #[error("aya refused the BTF of the programs' attach targets")]
     AyaBtf(#[source] aya::BtfError),
     #[error(
         "neither fexit/cap_capable ({fexit}) nor tp_btf/cap_capable ({tp_btf}) loads on this \
@@ -43,17 +43,26 @@ pub enum CapsError {
     Exec(#[source] aya::programs::ProgramError),
 }
 
-/// The struct field offsets the kernel side reads, from the running kernel's BTF.
+/// What the capability programs need of the running kernel's BTF: the struct field offsets
+/// they read, whether `cap_capable` has `opts`, and the ids of their attach targets. The BTF
+/// itself is not kept.
 pub struct Offsets {
-    kernel: KernelBtf,
     fields: Vec<(&'static str, u32)>,
+    cap_capable_has_opts: bool,
+    /// (id, kind, name) of each attach target the kernel has.
+    targets: Vec<(u32, Named, &'static str)>,
 }
+
+/// The attach targets: fexit's function and the tracepoints' `btf_trace_*` typedefs.
+const CAP_CAPABLE: &str = "cap_capable";
+const TRACE_CAP_CAPABLE: &str = "btf_trace_cap_capable";
+const TRACE_EXEC: &str = "btf_trace_sched_process_exec";
 
 impl Offsets {
     /// Read `/sys/kernel/btf/vmlinux` and find every field the programs read.
     pub fn read() -> Result<Offsets, CapsError> {
         let data = fs::read(VMLINUX).map_err(CapsError::ReadBtf)?;
-        let kernel = KernelBtf::parse(&data)?;
+        let kernel = KernelBtf::parse(data)?;
         use caps::globals as g;
         let wanted: [(&'static str, &str, &str); 13] = [
             (g::TASK_REAL_CRED_OFFSET, "task_struct", "real_cred"),
@@ -70,11 +79,49 @@ impl Offsets {
             (g::FILE_INODE_OFFSET, "file", "f_inode"),
             (g::INODE_MODE_OFFSET, "inode", "i_mode"),
         ];
+        // One pass over the kernel's types finds every struct and attach target by name.
+        let mut names: Vec<(&str, Named)> = vec![
+            (CAP_CAPABLE, Named::Func),
+            (TRACE_CAP_CAPABLE, Named::Typedef),
+            (TRACE_EXEC, Named::Typedef),
+        ];
+        for (_, strukt, _) in &wanted {
+            if !names.contains(&(*strukt, Named::Struct)) {
+                names.push((strukt, Named::Struct));
+            }
+        }
+        let ids = kernel.type_ids(&names);
+        let id_of = |name: &str, named: Named| {
+            names
+                .iter()
+                .zip(&ids)
+                .find(|((n, k), _)| *n == name && *k == named)
+                .and_then(|(_, id)| *id)
+        };
         let mut fields = Vec::with_capacity(wanted.len());
         for (global, strukt, member) in wanted {
-            fields.push((global, kernel.member_offset(strukt, member)?));
+            let id = id_of(strukt, Named::Struct).ok_or_else(|| BtfError::NoStruct {
+                name: strukt.to_owned(),
+            })?;
+            fields.push((global, kernel.struct_member_offset(id, strukt, member)?));
         }
-        Ok(Offsets { kernel, fields })
+        // Linux 5.1+ calls the fourth parameter `opts` (before, `audit`).
+        let cap_capable_has_opts = id_of(CAP_CAPABLE, Named::Func)
+            .and_then(|id| kernel.params_of(id))
+            .is_some_and(|params| params.get(3).is_some_and(|p| p == "opts"));
+        let targets = [
+            (Named::Func, CAP_CAPABLE),
+            (Named::Typedef, TRACE_CAP_CAPABLE),
+            (Named::Typedef, TRACE_EXEC),
+        ]
+        .into_iter()
+        .filter_map(|(named, name)| id_of(name, named).map(|id| (id, named, name)))
+        .collect();
+        Ok(Offsets {
+            fields,
+            cap_capable_has_opts,
+            targets,
+        })
     }
 
     /// Set the programs' globals before the object is loaded.
@@ -84,11 +131,11 @@ impl Offsets {
         }
     }
 
-    /// Whether `cap_capable` takes `opts` on this kernel (Linux 5.1+; before, `audit`).
-    fn cap_capable_has_opts(&self) -> bool {
-        self.kernel
-            .function_params("cap_capable")
-            .is_ok_and(|params| params.get(3).is_some_and(|p| p == "opts"))
+    /// The BTF aya loads the programs with: only their attach targets (see
+    /// `kernel_btf::attach_targets_only`).
+    fn attach_btf(&self) -> Result<Btf, CapsError> {
+        let blob = attach_targets_only(&self.targets);
+        Btf::parse(&blob, aya::Endianness::default()).map_err(CapsError::AyaBtf)
     }
 }
 
@@ -118,12 +165,12 @@ impl Hook {
 
 /// Load and attach the capability programs: the first hook that loads, then the exec one.
 pub fn attach(ebpf: &mut Ebpf, offsets: &Offsets) -> Result<Hook, TracerError> {
-    let btf = Btf::from_sys_fs().map_err(CapsError::AyaBtf)?;
-    let fexit_refused = if offsets.cap_capable_has_opts() {
+    let btf = offsets.attach_btf()?;
+    let fexit_refused = if offsets.cap_capable_has_opts {
         let fexit = program_mut::<FExit>(ebpf, caps::programs::CAP_CAPABLE_FEXIT)
             .map_err(|e| sysallow_profile::error_chain(&e))
             .and_then(|p| {
-                p.load("cap_capable", &btf)
+                p.load(CAP_CAPABLE, &btf)
                     .and_then(|()| p.attach().map(drop))
                     .map_err(|e| sysallow_profile::error_chain(&e))
             });

@@ -4,8 +4,6 @@
 //! (include/uapi/linux/btf.h, Documentation/bpf/btf.rst): a header, then the type section
 //! (each type a 12-byte `btf_type` plus kind-specific data), then the string section.
 
-use std::collections::HashMap;
-
 /// What is wrong with a BTF blob, or what it lacks.
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
@@ -46,24 +44,33 @@ mod kind {
     pub const ENUM64: u32 = 19;
 }
 
-/// One type, with what this reader keeps of it.
-#[derive(Clone, Debug)]
-struct Type {
-    name: u32,
-    kind: u32,
-    /// STRUCT/UNION: (name, type, bit offset); FUNC_PROTO: (name, type, 0).
-    members: Vec<(u32, u32, u32)>,
-    /// FUNC: its FUNC_PROTO; modifiers and typedefs: the type they refer to.
-    refers: u32,
+/// A parsed BTF blob: the bytes, and where each type starts. Nothing else is kept (the
+/// kernel's BTF holds ~100k types; a struct per type would cost several MiB of the recorder's
+/// memory for the handful of facts it needs).
+pub struct KernelBtf {
+    data: Vec<u8>,
+    /// Byte offset of each type's `btf_type`, by id; id 0 (`void`) has none.
+    types: Vec<u32>,
+    strings_at: usize,
+    strings_len: usize,
 }
 
-/// A parsed BTF blob.
-pub struct KernelBtf {
-    /// By id; id 0 is `void`.
-    types: Vec<Type>,
-    strings: Vec<u8>,
-    /// Named structs and functions, by name (the first of a name).
-    by_name: HashMap<(u32, String), u32>,
+/// The kinds a type can be looked up by name as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named {
+    Struct,
+    Typedef,
+    Func,
+}
+
+impl Named {
+    fn kind(self) -> u32 {
+        match self {
+            Named::Struct => kind::STRUCT,
+            Named::Typedef => kind::TYPEDEF,
+            Named::Func => kind::FUNC,
+        }
+    }
 }
 
 fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
@@ -73,9 +80,29 @@ fn u32_at(data: &[u8], at: usize) -> Result<u32, BtfError> {
         .ok_or(BtfError::Truncated { at })
 }
 
+/// The length of kind `k`'s data after its 12-byte `btf_type`, with `vlen` entries.
+fn extra_len(id: u32, k: u32, vlen: usize) -> Result<usize, BtfError> {
+    Ok(match k {
+        kind::INT | kind::VAR | kind::DECL_TAG => 4,
+        kind::ARRAY => 12,
+        kind::STRUCT | kind::UNION | kind::ENUM64 | kind::DATASEC => 12 * vlen,
+        kind::ENUM | kind::FUNC_PROTO => 8 * vlen,
+        kind::PTR
+        | kind::FWD
+        | kind::TYPEDEF
+        | kind::VOLATILE
+        | kind::CONST
+        | kind::RESTRICT
+        | kind::FUNC
+        | kind::FLOAT
+        | kind::TYPE_TAG => 0,
+        other => return Err(BtfError::UnknownKind { id, kind: other }),
+    })
+}
+
 impl KernelBtf {
     /// Parse a little-endian BTF blob (this host's; sysallow records on x86_64 only).
-    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+    pub fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
         let magic = data
             .get(0..2)
             .map(|b| u16::from_le_bytes([b[0], b[1]]))
@@ -83,115 +110,114 @@ impl KernelBtf {
         if magic != 0xeb9f {
             return Err(BtfError::Magic { magic });
         }
-        let hdr_len = u32_at(data, 4)? as usize;
-        let type_off = u32_at(data, 8)? as usize;
-        let type_len = u32_at(data, 12)? as usize;
-        let str_off = u32_at(data, 16)? as usize;
-        let str_len = u32_at(data, 20)? as usize;
+        let hdr_len = u32_at(&data, 4)? as usize;
+        let type_off = u32_at(&data, 8)? as usize;
+        let type_len = u32_at(&data, 12)? as usize;
+        let str_off = u32_at(&data, 16)? as usize;
+        let str_len = u32_at(&data, 20)? as usize;
         let strings_at = hdr_len + str_off;
-        let strings = data
-            .get(strings_at..strings_at + str_len)
-            .ok_or(BtfError::Truncated { at: strings_at })?
-            .to_vec();
+        if data.len() < strings_at + str_len {
+            return Err(BtfError::Truncated {
+                at: strings_at + str_len,
+            });
+        }
         let types_at = hdr_len + type_off;
         let end = types_at + type_len;
         if data.len() < end {
             return Err(BtfError::Truncated { at: end });
         }
-        let void = Type {
-            name: 0,
-            kind: 0,
-            members: Vec::new(),
-            refers: 0,
-        };
-        let mut types = vec![void];
+        let mut types = vec![0];
         let mut at = types_at;
         while at < end {
             let id = types.len() as u32;
-            let name = u32_at(data, at)?;
-            let info = u32_at(data, at + 4)?;
-            let size_or_type = u32_at(data, at + 8)?;
-            at += 12;
-            let vlen = (info & 0xffff) as usize;
-            let k = (info >> 24) & 0x1f;
-            let kind_flag = info >> 31 != 0;
-            let mut members = Vec::new();
-            match k {
-                kind::INT | kind::VAR | kind::DECL_TAG => at += 4,
-                kind::ARRAY => at += 12,
-                kind::STRUCT | kind::UNION => {
-                    for _ in 0..vlen {
-                        let offset = u32_at(data, at + 8)?;
-                        // With kind_flag, the low 24 bits are the bit offset (the high 8 a
-                        // bitfield's size).
-                        let bits = if kind_flag {
-                            offset & 0xff_ffff
-                        } else {
-                            offset
-                        };
-                        members.push((u32_at(data, at)?, u32_at(data, at + 4)?, bits));
-                        at += 12;
-                    }
-                }
-                kind::ENUM => at += 8 * vlen,
-                kind::ENUM64 | kind::DATASEC => at += 12 * vlen,
-                kind::FUNC_PROTO => {
-                    for _ in 0..vlen {
-                        members.push((u32_at(data, at)?, u32_at(data, at + 4)?, 0));
-                        at += 8;
-                    }
-                }
-                kind::PTR
-                | kind::FWD
-                | kind::TYPEDEF
-                | kind::VOLATILE
-                | kind::CONST
-                | kind::RESTRICT
-                | kind::FUNC
-                | kind::FLOAT
-                | kind::TYPE_TAG => {}
-                other => return Err(BtfError::UnknownKind { id, kind: other }),
-            }
-            types.push(Type {
-                name,
-                kind: k,
-                members,
-                refers: size_or_type,
-            });
+            let info = u32_at(&data, at + 4)?;
+            types.push(at as u32);
+            at += 12 + extra_len(id, (info >> 24) & 0x1f, (info & 0xffff) as usize)?;
         }
-        let mut btf = KernelBtf {
+        if at != end {
+            return Err(BtfError::Truncated { at: end });
+        }
+        Ok(KernelBtf {
+            data,
             types,
-            strings,
-            by_name: HashMap::new(),
-        };
-        let mut by_name = HashMap::new();
-        for (id, ty) in btf.types.iter().enumerate() {
-            if matches!(ty.kind, kind::STRUCT | kind::FUNC) && ty.name != 0 {
-                by_name
-                    .entry((ty.kind, btf.string(ty.name).to_owned()))
-                    .or_insert(id as u32);
-            }
-        }
-        btf.by_name = by_name;
-        Ok(btf)
+            strings_at,
+            strings_len: str_len,
+        })
     }
 
     fn string(&self, offset: u32) -> &str {
-        let rest = self.strings.get(offset as usize..).unwrap_or_default();
+        let offset = offset as usize;
+        if offset >= self.strings_len {
+            return "";
+        }
+        let rest = &self.data[self.strings_at + offset..self.strings_at + self.strings_len];
         let len = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
         std::str::from_utf8(&rest[..len]).unwrap_or("")
     }
 
+    /// (name, kind, vlen, kind_flag, size-or-type) of type `id`.
+    fn header(&self, id: u32) -> Option<(u32, u32, usize, bool, u32)> {
+        let at = *self.types.get(id as usize)? as usize;
+        if id == 0 {
+            return None;
+        }
+        let name = u32_at(&self.data, at).ok()?;
+        let info = u32_at(&self.data, at + 4).ok()?;
+        let refers = u32_at(&self.data, at + 8).ok()?;
+        Some((
+            name,
+            (info >> 24) & 0x1f,
+            (info & 0xffff) as usize,
+            info >> 31 != 0,
+            refers,
+        ))
+    }
+
+    /// The id of the first type of kind `named` called `name`.
+    #[cfg(test)]
+    pub fn type_id(&self, name: &str, named: Named) -> Option<u32> {
+        self.type_ids(&[(name, named)])[0]
+    }
+
+    /// The id of the first type of each (name, kind), in one pass over the types.
+    pub fn type_ids(&self, wanted: &[(&str, Named)]) -> Vec<Option<u32>> {
+        let mut found = vec![None; wanted.len()];
+        for id in 1..self.types.len() as u32 {
+            let Some((name, k, ..)) = self.header(id) else {
+                continue;
+            };
+            if name == 0 || !matches!(k, kind::STRUCT | kind::TYPEDEF | kind::FUNC) {
+                continue;
+            }
+            let name = self.string(name);
+            for (slot, (w, named)) in found.iter_mut().zip(wanted) {
+                if slot.is_none() && named.kind() == k && *w == name {
+                    *slot = Some(id);
+                }
+            }
+        }
+        found
+    }
+
     /// The byte offset of `member` in `struct strukt`, looking into anonymous struct and
     /// union members (`task_struct` wraps fields in them under some configurations).
+    #[cfg(test)]
     pub fn member_offset(&self, strukt: &str, member: &str) -> Result<u32, BtfError> {
         let id = self
-            .by_name
-            .get(&(kind::STRUCT, strukt.to_owned()))
-            .copied()
+            .type_id(strukt, Named::Struct)
             .ok_or_else(|| BtfError::NoStruct {
                 name: strukt.to_owned(),
             })?;
+        self.struct_member_offset(id, strukt, member)
+    }
+
+    /// `member_offset` for the struct of id `id` (named `strukt`, for the error).
+    pub fn struct_member_offset(
+        &self,
+        id: u32,
+        strukt: &str,
+        member: &str,
+    ) -> Result<u32, BtfError> {
         self.find_member(id, member, 0)
             .map(|bits| bits / 8)
             .ok_or_else(|| BtfError::NoMember {
@@ -200,17 +226,45 @@ impl KernelBtf {
             })
     }
 
+    /// The members of struct or union `id`: (name, type, bit offset).
+    fn members(&self, id: u32) -> Vec<(u32, u32, u32)> {
+        let Some((_, k, vlen, kind_flag, _)) = self.header(id) else {
+            return Vec::new();
+        };
+        if !matches!(k, kind::STRUCT | kind::UNION) {
+            return Vec::new();
+        }
+        let at = self.types[id as usize] as usize + 12;
+        (0..vlen)
+            .filter_map(|i| {
+                let m = at + 12 * i;
+                let offset = u32_at(&self.data, m + 8).ok()?;
+                // With kind_flag, the low 24 bits are the bit offset (the high 8 a bitfield's
+                // size).
+                let bits = if kind_flag {
+                    offset & 0xff_ffff
+                } else {
+                    offset
+                };
+                Some((
+                    u32_at(&self.data, m).ok()?,
+                    u32_at(&self.data, m + 4).ok()?,
+                    bits,
+                ))
+            })
+            .collect()
+    }
+
     fn find_member(&self, id: u32, member: &str, depth: u32) -> Option<u32> {
-        let ty = self.types.get(id as usize)?;
-        for (name, member_type, bits) in &ty.members {
-            if *name != 0 {
-                if self.string(*name) == member {
-                    return Some(*bits);
+        for (name, member_type, bits) in self.members(id) {
+            if name != 0 {
+                if self.string(name) == member {
+                    return Some(bits);
                 }
                 continue;
             }
             // An anonymous struct or union: its members are the outer struct's.
-            let inner = self.resolve(*member_type);
+            let inner = self.resolve(member_type);
             if depth < 8
                 && let Some(found) = self.find_member(inner, member, depth + 1)
             {
@@ -223,19 +277,14 @@ impl KernelBtf {
     /// `id` past typedefs and modifiers.
     fn resolve(&self, mut id: u32) -> u32 {
         for _ in 0..32 {
-            match self.types.get(id as usize) {
-                Some(ty)
-                    if matches!(
-                        ty.kind,
-                        kind::TYPEDEF
-                            | kind::VOLATILE
-                            | kind::CONST
-                            | kind::RESTRICT
-                            | kind::TYPE_TAG
-                    ) =>
-                {
-                    id = ty.refers
-                }
+            match self.header(id) {
+                Some((
+                    _,
+                    kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG,
+                    _,
+                    _,
+                    refers,
+                )) => id = refers,
                 _ => break,
             }
         }
@@ -243,23 +292,73 @@ impl KernelBtf {
     }
 
     /// The parameter names of function `name`, in order.
+    #[cfg(test)]
     pub fn function_params(&self, name: &str) -> Result<Vec<String>, BtfError> {
         let no = || BtfError::NoFunction {
             name: name.to_owned(),
         };
-        let id = self
-            .by_name
-            .get(&(kind::FUNC, name.to_owned()))
-            .copied()
-            .ok_or_else(no)?;
-        let proto = self.types.get(id as usize).ok_or_else(no)?.refers;
-        let proto = self.types.get(proto as usize).ok_or_else(no)?;
-        Ok(proto
-            .members
-            .iter()
-            .map(|(n, _, _)| self.string(*n).to_owned())
-            .collect())
+        let id = self.type_id(name, Named::Func).ok_or_else(no)?;
+        self.params_of(id).ok_or_else(no)
     }
+
+    /// The parameter names of the function of id `id`.
+    pub fn params_of(&self, id: u32) -> Option<Vec<String>> {
+        let (_, _, _, _, proto) = self.header(id)?;
+        let (_, k, vlen, _, _) = self.header(proto)?;
+        if k != kind::FUNC_PROTO {
+            return None;
+        }
+        let at = self.types[proto as usize] as usize + 12;
+        Some(
+            (0..vlen)
+                .map(|i| {
+                    u32_at(&self.data, at + 8 * i)
+                        .map(|n| self.string(n).to_owned())
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A BTF blob in which each of `named` (id, kind, name) has the same id as in the kernel's
+/// BTF and every other id is an unnamed pointer: all that aya 0.14 reads of a BTF to load a
+/// `tp_btf` or fexit program (`Btf::id_by_type_name_kind` for its attach target), at a
+/// fraction of the memory aya's parse of the kernel's whole BTF takes (it keeps every type).
+pub fn attach_targets_only(named: &[(u32, Named, &str)]) -> Vec<u8> {
+    let mut strings = vec![0u8];
+    let mut names = std::collections::BTreeMap::new();
+    for (id, kind, name) in named {
+        names.insert(*id, (*kind, strings.len() as u32));
+        strings.extend_from_slice(name.as_bytes());
+        strings.push(0);
+    }
+    let last = names.keys().next_back().copied().unwrap_or(0);
+    let mut types = Vec::with_capacity(12 * last as usize);
+    for id in 1..=last {
+        let (info, name) = match names.get(&id) {
+            Some((named, name)) => (named.kind() << 24, *name),
+            None => (kind::PTR << 24, 0),
+        };
+        for word in [name, info, 0] {
+            types.extend_from_slice(&word.to_le_bytes());
+        }
+    }
+    let mut blob = Vec::with_capacity(24 + types.len() + strings.len());
+    // magic, version 1, flags 0; hdr_len; type_off, type_len; str_off, str_len.
+    for word in [
+        0xeb9f_u32 | 1 << 16,
+        24,
+        0,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ] {
+        blob.extend_from_slice(&word.to_le_bytes());
+    }
+    blob.extend_from_slice(&types);
+    blob.extend_from_slice(&strings);
+    blob
 }
 
 #[cfg(test)]
@@ -326,7 +425,7 @@ mod tests {
 
     #[test]
     fn finds_members_through_anonymous_unions_and_function_params() {
-        let btf = KernelBtf::parse(&blob()).unwrap();
+        let btf = KernelBtf::parse(blob()).unwrap();
         assert_eq!(btf.member_offset("s", "a").unwrap(), 0);
         assert_eq!(btf.member_offset("s", "b").unwrap(), 8);
         assert!(matches!(
@@ -338,18 +437,41 @@ mod tests {
             Err(BtfError::NoStruct { .. })
         ));
         assert_eq!(btf.function_params("f").unwrap(), ["x", "opts"]);
+        assert_eq!(btf.type_id("f", Named::Func), Some(5));
+        assert_eq!(btf.type_id("s", Named::Func), None);
+    }
+
+    #[test]
+    fn a_blob_of_attach_targets_keeps_their_ids() {
+        let blob =
+            attach_targets_only(&[(3, Named::Typedef, "btf_trace_x"), (7, Named::Func, "g")]);
+        let btf = KernelBtf::parse(blob.clone()).unwrap();
+        assert_eq!(btf.type_id("btf_trace_x", Named::Typedef), Some(3));
+        assert_eq!(btf.type_id("g", Named::Func), Some(7));
+        // And aya reads it the same way.
+        let aya = aya::Btf::parse(&blob, aya::Endianness::default()).unwrap();
+        assert_eq!(
+            aya.id_by_type_name_kind("btf_trace_x", aya_obj::btf::BtfKind::Typedef)
+                .unwrap(),
+            3
+        );
+        assert_eq!(
+            aya.id_by_type_name_kind("g", aya_obj::btf::BtfKind::Func)
+                .unwrap(),
+            7
+        );
     }
 
     #[test]
     fn refuses_what_is_not_btf_or_cut_short() {
         assert!(matches!(
-            KernelBtf::parse(b"\x00\x00rest"),
+            KernelBtf::parse(b"\x00\x00rest".to_vec()),
             Err(BtfError::Magic { .. })
         ));
         let mut cut = blob();
         cut.truncate(30);
         assert!(matches!(
-            KernelBtf::parse(&cut),
+            KernelBtf::parse(cut),
             Err(BtfError::Truncated { .. })
         ));
     }

@@ -23,7 +23,7 @@ fn the_example_suite_has_a_discovery_curve_in_text_and_svg() {
     common::assert_success(&out);
     let rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("rec.json")).unwrap()).unwrap();
-    assert_eq!(rec["version"], 2);
+    assert_eq!(rec["version"], sysallow_profile::recording::VERSION);
     // Every syscall has a first-seen time per program, within the run.
     let duration = rec["duration_ms"].as_u64().unwrap();
     for (name, sc) in rec["abis"]["x86_64"]["syscalls"].as_object().unwrap() {
