@@ -16,9 +16,9 @@ use crate::formats::Document;
 use crate::imports::ProgramImports;
 use crate::policy::{Allowance, Kind, NormalizedPolicy};
 use crate::recording::Recording;
-use crate::style::wrap;
 use crate::risk::{self, Risk};
 use crate::style::Style;
+use crate::style::wrap;
 use crate::why;
 
 /// Why a syscall is in the document.

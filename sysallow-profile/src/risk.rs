@@ -385,10 +385,18 @@ mod tests {
                 assert_eq!(class.id, "docker_default", "{}", cap.name);
             }
         }
-        for cap in ["sys_admin", "CAP_SYS_PTRACE", "CAP_SYS_MODULE", "CAP_NET_ADMIN"] {
+        for cap in [
+            "sys_admin",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_MODULE",
+            "CAP_NET_ADMIN",
+        ] {
             assert_eq!(capability_risk(cap).class, "host_control", "{cap}");
         }
-        assert_eq!(capability_risk("CAP_SYS_NICE").class, "beyond_docker_default");
+        assert_eq!(
+            capability_risk("CAP_SYS_NICE").class,
+            "beyond_docker_default"
+        );
         // Every listed member is a capability the table knows.
         for class in CAPABILITY_CLASSES {
             for m in class.members.unwrap_or_default() {
