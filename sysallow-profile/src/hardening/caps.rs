@@ -222,8 +222,8 @@ fn reason(cap: &str, class: CapClass, evidence: &[Evidence], sees_noaudit: bool)
     let sites = sites(&of_class);
     let main = match class {
         CapClass::Required => format!(
-            "granted {count}× ({sites}) in the task's own user namespace, under its own \
-             credentials, and not advisory: without it those calls fail"
+            "granted {count}× ({sites}), not advisory, under the task's own credentials and \
+             not in a user namespace it created: without it those calls fail"
         ),
         CapClass::EnvironmentDependent => match cap {
             "CAP_NET_BIND_SERVICE" => format!(
