@@ -377,6 +377,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_capability_has_one_class_and_the_defaults_are_not_risky() {
+        for cap in crate::caps::CAPABILITIES {
+            let class = capability_class(cap.name);
+            assert_eq!(class.risky, !cap.docker_default, "{}", cap.name);
+            if cap.docker_default {
+                assert_eq!(class.id, "docker_default", "{}", cap.name);
+            }
+        }
+        for cap in [
+            "sys_admin",
+            "CAP_SYS_PTRACE",
+            "CAP_SYS_MODULE",
+            "CAP_NET_ADMIN",
+        ] {
+            assert_eq!(capability_risk(cap).class, "host_control", "{cap}");
+        }
+        assert_eq!(
+            capability_risk("CAP_SYS_NICE").class,
+            "beyond_docker_default"
+        );
+        // Every listed member is a capability the table knows.
+        for class in CAPABILITY_CLASSES {
+            for m in class.members.unwrap_or_default() {
+                assert!(crate::caps::by_name(m).is_some(), "{m}");
+            }
+        }
+    }
+
+    #[test]
     fn docker_default_data_reads() {
         let d = match docker_default() {
             Ok(d) => d,

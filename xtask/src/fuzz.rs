@@ -1,7 +1,8 @@
 //! `cargo xtask fuzz`: run every libFuzzer target in `fuzz/` for a while, and fail on a panic,
 //! a hang (an input slower than 10 s) or memory beyond 2 GiB. The targets cover every parser
 //! a user or the host can feed sysallow: documents (profiles in every format, recordings),
-//! recordings, the engine API's answers, tracefs format files, mountinfo and /proc/PID/cgroup.
+//! recordings, the engine API's answers, tracefs format files, mountinfo and /proc/PID/cgroup,
+//! and the run-time layer's bundles (and the recordings decided into them).
 //! The corpus in `fuzz/corpus/` is committed; new inputs a run finds are added to it
 //! (`--minimize` then keeps only those that add coverage).
 
@@ -10,12 +11,13 @@ use std::process::Command;
 use anyhow::{Context as _, bail};
 use serde_json::json;
 
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 6] = [
     "documents",
     "recording",
     "engine_api",
     "tracefs_format",
     "mountinfo",
+    "bundle",
 ];
 
 /// cargo-fuzz, pinned so that a fresh machine gets what was tested.

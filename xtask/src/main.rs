@@ -66,7 +66,8 @@ enum Task {
         forks: u64,
     },
     /// Run every libFuzzer target (fuzz/) for SECONDS each: documents (profiles in every
-    /// format, recordings), recordings, engine API answers, tracefs format files, mountinfo.
+    /// format, recordings), recordings, engine API answers, tracefs format files, mountinfo,
+    /// run-time layer bundles.
     /// Fails on a panic, a hang (> 10 s) or > 2 GiB. Installs cargo-fuzz. CI runs 30 s each.
     Fuzz {
         #[arg(long, default_value_t = 600)]

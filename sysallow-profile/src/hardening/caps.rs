@@ -222,8 +222,8 @@ fn reason(cap: &str, class: CapClass, evidence: &[Evidence], sees_noaudit: bool)
     let sites = sites(&of_class);
     let main = match class {
         CapClass::Required => format!(
-            "granted {count}× ({sites}) in the task's own user namespace, under its own \
-             credentials, and not advisory: without it those calls fail"
+            "granted {count}× ({sites}), not advisory, under the task's own credentials and \
+             not in a user namespace it created: without it those calls fail"
         ),
         CapClass::EnvironmentDependent => match cap {
             "CAP_NET_BIND_SERVICE" => format!(
@@ -460,11 +460,13 @@ const OWN_CAPABILITY_PRCTLS: &[(u64, &str)] = &[
 pub fn own_capability_handling(recordings: &[Recording]) -> Vec<String> {
     let mut notes = Vec::new();
     let mut capset: BTreeMap<String, u64> = BTreeMap::new();
+    let mut capset_failed = 0;
     let mut prctls: BTreeMap<&str, ()> = BTreeMap::new();
     let mut prctl_programs: BTreeMap<String, u64> = BTreeMap::new();
     for rec in recordings {
         for abi in rec.abis.values() {
             if let Some(sys) = abi.syscalls.get("capset") {
+                capset_failed += sys.failed.eperm;
                 for (program, n) in &sys.programs {
                     if program != CONTAINER_RUNTIME {
                         *capset.entry(program.clone()).or_default() += n;
@@ -502,6 +504,13 @@ pub fn own_capability_handling(recordings: &[Recording]) -> Vec<String> {
              (without using it while recorded) is not known; if it fails under the bundle with \
              EPERM from capset, add that one (verify shows it)",
             who.join(", ")
+        ));
+    }
+    if capset_failed > 0 {
+        notes.push(format!(
+            "capset failed {capset_failed}× with EPERM while recorded: something asked for a \
+             capability it did not hold; the bundle cannot tell which (capset's sets are not \
+             recorded)"
         ));
     }
     if !prctls.is_empty() {

@@ -62,7 +62,7 @@ pub fn render_text(bundle: &Bundle, style: Style) -> String {
         );
         let risky = d.class.added() && d.risk.risky;
         let _ = writeln!(out, "{}", if risky { style.paint("31", &row) } else { row });
-        for piece in crate::explain::wrap(&d.reason, WIDTH) {
+        for piece in crate::style::wrap(&d.reason, WIDTH) {
             let _ = writeln!(out, "      {piece}");
         }
     }
@@ -78,7 +78,7 @@ pub fn render_text(bundle: &Bundle, style: Style) -> String {
     );
     let mut setting = |title: &str, value: String, reason: &str| {
         let _ = writeln!(out, "  {title}: {value}");
-        for piece in crate::explain::wrap(reason, WIDTH) {
+        for piece in crate::style::wrap(reason, WIDTH) {
             let _ = writeln!(out, "      {piece}");
         }
     };
@@ -122,7 +122,7 @@ pub fn render_text(bundle: &Bundle, style: Style) -> String {
             m.covers.join(", ")
         );
         if let Some(w) = &m.warning {
-            for piece in crate::explain::wrap(&format!("warning: {w}"), WIDTH) {
+            for piece in crate::style::wrap(&format!("warning: {w}"), WIDTH) {
                 let _ = writeln!(out, "      {piece}");
             }
         }
@@ -136,7 +136,7 @@ pub fn render_text(bundle: &Bundle, style: Style) -> String {
         let _ = writeln!(out, "      not {unmet}");
     }
     for note in &bundle.notes {
-        for (i, piece) in crate::explain::wrap(note, WIDTH).into_iter().enumerate() {
+        for (i, piece) in crate::style::wrap(note, WIDTH).into_iter().enumerate() {
             let _ = writeln!(out, "  {}{piece}", if i == 0 { "note: " } else { "      " });
         }
     }

@@ -56,7 +56,19 @@ fn a_root_workload_that_needs_nothing_gets_nobody_or_the_given_user() {
     let h = decide(std::slice::from_ref(&rec), &options);
     let h = h.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(h.user.user.as_deref(), Some("1000:1000"));
-    assert_eq!(h.user.uid(), Some(1000));
+    assert_eq!((h.user.uid(), h.user.gid()), (Some(1000), Some(1000)));
+    let b = Bundle::new(h, "x".into(), &options);
+    let ctx = output::kubernetes_security_context(&b);
+    assert_eq!(ctx["runAsGroup"], serde_json::json!(1000));
+    // A command that needs nothing: feasible, with what the recording could not see said.
+    let b = fixtures::bundle(&fixtures::true_cmd());
+    assert_eq!(b.user.verdict, UserVerdict::Feasible);
+    assert!(
+        b.user
+            .reasons
+            .iter()
+            .any(|r| r.contains("writes were not recorded"))
+    );
 }
 
 #[test]

@@ -51,6 +51,14 @@ impl UserDecision {
             .and_then(|u| u.split(':').next())
             .and_then(|u| u.parse().ok())
     }
+
+    /// The numeric gid of the bundle's user, where one is given (`1000:1000`).
+    pub fn gid(&self) -> Option<u32> {
+        self.user
+            .as_deref()
+            .and_then(|u| u.split_once(':'))
+            .and_then(|(_, g)| g.parse().ok())
+    }
 }
 
 /// The capabilities a non-root user gets anyway: file capabilities of binaries it executes.
@@ -131,6 +139,8 @@ pub fn decide(
             reasons,
         };
     }
+    // Every reason from here on is one it cannot run as another user.
+    let before = reasons.len();
     if euids.len() > 1 {
         reasons.push(format!(
             "it switches users itself (effective uids {}): it starts as root to do so",
@@ -170,8 +180,7 @@ pub fn decide(
             ));
         }
     }
-    if !blocking.is_empty() || reasons.len() > usize::from(!blocking.is_empty()) || euids.len() > 1
-    {
+    if !blocking.is_empty() || reasons.len() > before {
         return UserDecision {
             verdict: UserVerdict::NotFeasible,
             user: None,
@@ -179,11 +188,15 @@ pub fn decide(
         };
     }
     let user = proposed.map_or_else(|| super::NOBODY.to_string(), str::to_owned);
+    let writes = if privileges.root_fs.is_some() {
+        " and writes only where the proposed mounts are (a tmpfs is writable by every user)"
+    } else {
+        ""
+    };
     reasons.push(format!(
-        "it ran as root but needs no capability and writes only where the proposed mounts \
-         are (a tmpfs is writable by every user): user {user} fits. What the recording cannot \
-         see: as root it read root-owned files as their owner, without a capability check; \
-         verify under the bundle shows a file the new user may not read"
+        "it ran as root but needs no capability{writes}: user {user} fits. What the recording \
+         cannot see: as root it read root-owned files as their owner, without a capability \
+         check; verify under the bundle shows a file the new user may not read"
     ));
     if privileges.root_fs.is_none() {
         reasons.push(

@@ -8,10 +8,10 @@ use sysallow::output::Output;
 use sysallow_profile::Recording;
 use sysallow_profile::hardening::{self, Bundle, Options, SeccompRef, output};
 
-/// Decide the run-time layer of `recordings` and write every output into `dir`; the outputs
-/// name `profile` (the seccomp profile just written, `None` for stdout). Returns the bundle.
-pub fn write(
-    dir: &Path,
+/// Decide the run-time layer of `recordings`; the outputs name `profile` (the seccomp
+/// profile, `None` for stdout). Pure: nothing is written, so a recording without privileges
+/// fails before the profile is.
+pub fn decide(
     recordings: &[Recording],
     profile: Option<&Path>,
     name: &str,
@@ -37,15 +37,19 @@ pub fn write(
     let source = recordings
         .first()
         .map_or_else(String::new, |r| hardening::describe_target(&r.target));
-    let bundle = Bundle::new(decided, source, &options);
+    Ok(Bundle::new(decided, source, &options))
+}
+
+/// Write every output of `bundle` into `dir` (created if missing), each file atomically.
+pub fn write(dir: &Path, bundle: &Bundle) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    for (file, text) in output::files(&bundle) {
+    for (file, text) in output::files(bundle) {
         let path = dir.join(file);
         Output::prepare(&path, None)
             .and_then(|o| o.commit(&text))
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(bundle)
+    Ok(())
 }
 
 /// One line per decision for stderr: what the bundle adds and sets.

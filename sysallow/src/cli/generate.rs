@@ -265,25 +265,39 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 |s| s.to_string_lossy().into_owned(),
             )
     });
+    // The run-time layer is decided before anything is written: a recording without
+    // privileges fails here, leaving no profile behind.
+    let bundle = match &args.bundle {
+        Some(_) => {
+            let profile = (args.output.as_os_str() != "-").then_some(args.output.as_path());
+            if profile.is_none() {
+                warn(
+                    "the profile goes to stdout: the bundle's outputs name no seccomp profile \
+                     (give -o FILE)",
+                );
+            }
+            Some(super::bundle::decide(
+                &recordings,
+                profile,
+                &name,
+                args.user.clone(),
+            )?)
+        }
+        None => None,
+    };
     let text = formats::write_named(&generated.profile, format, &name);
     output
         .commit(&text)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    if let Some(dir) = &args.bundle {
-        let profile = (args.output.as_os_str() != "-").then_some(args.output.as_path());
-        if profile.is_none() {
-            warn(
-                "the profile goes to stdout: the bundle's outputs name no seccomp profile (give -o FILE)",
-            );
-        }
-        let bundle = super::bundle::write(dir, &recordings, profile, &name, args.user.clone())?;
+    if let (Some(dir), Some(bundle)) = (&args.bundle, &bundle) {
+        super::bundle::write(dir, bundle)?;
         for note in &bundle.notes {
             warn(note);
         }
         eprintln!(
             "sysallow: wrote the run-time layer into {}: {}",
             dir.display(),
-            super::bundle::summary(&bundle)
+            super::bundle::summary(bundle)
         );
     }
     if args.output.as_os_str() != "-" {

@@ -157,6 +157,11 @@ fn a_recording_without_privileges_says_so() {
         "{}",
         stderr(&out)
     );
+    assert!(
+        !dir.path().join("p.json").exists(),
+        "nothing written on failure"
+    );
+    assert!(!dir.path().join("b").exists());
 }
 
 #[test]

@@ -236,6 +236,17 @@ fn the_workloads_own_capset_and_prctl_are_noted_and_the_runtimes_are_not() {
     }
     let notes = own_capability_handling(std::slice::from_ref(&rec));
     assert_eq!(notes.len(), 2, "{notes:#?}");
+    let mut failed = rec.clone();
+    if let Some(abi) = failed.abis.get_mut(&Abi::X86_64)
+        && let Some(sys) = abi.syscalls.get_mut("capset")
+    {
+        sys.failed.eperm = 1;
+    }
+    let with_failure = own_capability_handling(std::slice::from_ref(&failed));
+    assert!(
+        with_failure.iter().any(|n| n.contains("capset failed 1×")),
+        "{with_failure:#?}"
+    );
     assert!(notes[0].contains("/usr/sbin/chronyd ×2"));
     assert!(notes[1].contains("PR_CAP_AMBIENT") && !notes[1].contains("PR_SET_NAME"));
 }

@@ -32,6 +32,9 @@ pub fn kubernetes_security_context(bundle: &Bundle) -> Value {
         if let Some(uid) = bundle.user.uid() {
             ctx.insert("runAsUser".into(), json!(uid));
         }
+        if let Some(gid) = bundle.user.gid() {
+            ctx.insert("runAsGroup".into(), json!(gid));
+        }
     }
     let seccomp = match &bundle.seccomp {
         Some(s) => json!({"type": "Localhost", "localhostProfile": s.localhost_profile}),

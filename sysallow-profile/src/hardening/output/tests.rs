@@ -26,6 +26,7 @@ const SECURITY_CONTEXT_FIELDS: &[&str] = &[
     "readOnlyRootFilesystem",
     "runAsNonRoot",
     "runAsUser",
+    "runAsGroup",
     "seccompProfile",
 ];
 
