@@ -354,10 +354,15 @@ fn released_children_give_their_slots_to_more_children_than_the_limit_holds() {
     let busy = tree.dir("pod-busy/ctr");
     let mut sleeper = start_in(&busy, "exec sleep 600");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while child_of(&tracer, id(&busy)).is_none() {
+    // Until it is a target and has exec'd `sleep` (its own program slot): killed earlier, on a
+    // busy machine, it would hold one program slot fewer.
+    let comm = format!("/proc/{}/comm", sleeper.id());
+    while child_of(&tracer, id(&busy)).is_none()
+        || std::fs::read_to_string(&comm).unwrap_or_default().trim() != "sleep"
+    {
         assert!(
             Instant::now() < deadline,
-            "the sleeper never made a syscall"
+            "the sleeper never made a syscall or never exec'd sleep"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
