@@ -242,10 +242,32 @@ fn demo() -> anyhow::Result<()> {
     if status.success() || target.symlink_metadata().is_ok() {
         bail!("symlink was not denied under the profile: {status}");
     }
+    eprintln!("\nsymlink was denied, as it should be.");
+
+    eprintln!("\n== 5. The rest of the run-time layer from the same recording");
+    let bundle = out.join("wordfreq.bundle");
+    run(Command::new(&sysallow)
+        .arg("generate")
+        .arg(&recording)
+        .arg("-o")
+        .arg(&profile)
+        .arg("--bundle")
+        .arg(&bundle))?;
+    let systemd = std::fs::read_to_string(bundle.join("systemd.conf"))
+        .with_context(|| format!("reading {}", bundle.join("systemd.conf").display()))?;
+    eprintln!("{}", systemd.trim_end());
+    eprintln!("\n== 6. The suite passes under all of it (3 runs, output as unconfined)");
+    run(Command::new(&sysallow)
+        // unittest prints its run time ("Ran 4 tests in 0.152s"): not the bundle's doing.
+        .args(["prove", "--runs", "3", "--mask", "in [0-9.]+s", "--bundle"])
+        .arg(&bundle)
+        .arg("--")
+        .arg(&app))?;
     eprintln!(
-        "\nsymlink was denied, as it should be. Profile: {}\nRecording: {}",
+        "\nProfile: {}\nRecording: {}\nRun-time layer: {}",
         profile.display(),
-        recording.display()
+        recording.display(),
+        bundle.display()
     );
     Ok(())
 }

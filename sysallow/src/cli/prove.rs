@@ -84,6 +84,11 @@ pub struct Args {
     /// Then one run per grant (each added capability, each proposed mount) without it.
     #[arg(long)]
     pub leave_one_out: bool,
+    /// Hide what matches this regular expression in stdout and stderr, the reference's and
+    /// every run's alike, before comparing: what varies between any two runs (timings, ids),
+    /// such as `--mask 'in [0-9.]+s'` for "Ran 4 tests in 0.309s" (repeatable).
+    #[arg(long = "mask", value_name = "REGEX")]
+    pub masks: Vec<String>,
     /// Seconds one run may take before it is killed (and counted as timed out).
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub timeout: u64,
@@ -196,18 +201,26 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             })
         }
     };
+    let masks = prove::mask::compile(&args.masks)
+        .map_err(|err| anyhow::anyhow!(sysallow_profile::error_chain(&err)))?;
+    let masked;
+    let runner: &dyn Runner = if masks.is_empty() {
+        runner.as_ref()
+    } else {
+        masked = prove::mask::Masked {
+            inner: runner.as_ref(),
+            masks,
+        };
+        &masked
+    };
     eprintln!(
         "sysallow: proving the run-time layer of {} on {}",
         bundle.source,
         runner.describe()
     );
-    let report = prove::prove(
-        runner.as_ref(),
-        &bundle,
-        args.runs,
-        args.leave_one_out,
-        &|line| eprintln!("sysallow: {line}"),
-    )
+    let report = prove::prove(runner, &bundle, args.runs, args.leave_one_out, &|line| {
+        eprintln!("sysallow: {line}")
+    })
     .map_err(|err| anyhow::anyhow!(sysallow_profile::error_chain(&err)))?;
     eprintln!(
         "sysallow: {}/{} runs under the bundle behaved as the unconfined run",

@@ -21,6 +21,7 @@
 
 pub mod command;
 pub mod docker;
+pub mod mask;
 
 use std::io::Read as _;
 use std::process::{Child, Stdio};
