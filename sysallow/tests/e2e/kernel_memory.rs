@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use sysallow::ebpf::memory::{self, KernelSizes};
 
 /// One BPF map a process holds: (type, key, value, entries, flags) and its memlock.
-type HeldMap = ((u32, u32, u32, u32, u32), u64);
+pub(crate) type HeldMap = ((u32, u32, u32, u32, u32), u64);
 
-fn maps_held_by(pid: u32) -> Vec<HeldMap> {
+/// The BPF maps process `pid` holds, from its fdinfo, sorted.
+pub(crate) fn maps_held_by(pid: u32) -> Vec<HeldMap> {
     let mut held = Vec::new();
     let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
         return held;
