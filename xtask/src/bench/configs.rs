@@ -27,6 +27,9 @@ pub(super) enum Config {
     /// containers (`Sizes::pods` leaf cgroups under a kubepods-like tree, a `sleep` each, every
     /// one a target): what a node agent costs an unrelated process, and a recorded container.
     Agent,
+    /// The same without the runtime boundary (so without `sys_exit`): not what the agent
+    /// does; shows what the boundary's second program costs every syscall.
+    AgentNoBoundary,
     Bpftrace,
     PerfTrace,
     Strace,
@@ -44,6 +47,7 @@ impl Config {
             Config::SysallowNoCapture => "sysallow-no-capture",
             Config::SysallowNoCaps => "sysallow-no-caps",
             Config::Agent => "agent",
+            Config::AgentNoBoundary => "agent-no-boundary",
             Config::Bpftrace => "bpftrace",
             Config::PerfTrace => "perf-trace",
             Config::Strace => "strace",
@@ -81,7 +85,9 @@ impl Config {
             Config::Strace => workload != Workload::Unrelated,
             Config::BpfEmpty | Config::BpfCgroupId => workload == Workload::Unrelated,
             // An unrelated process beside the agent, and a container it records.
-            Config::Agent => matches!(workload, Workload::Syscalls | Workload::Unrelated),
+            Config::Agent | Config::AgentNoBoundary => {
+                matches!(workload, Workload::Syscalls | Workload::Unrelated)
+            }
             // The attach type matters per syscall: the two loops show it.
             Config::SysallowTracepoint | Config::SysallowNoCapture | Config::SysallowNoCaps => {
                 matches!(workload, Workload::Syscalls | Workload::Unrelated)

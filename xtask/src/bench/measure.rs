@@ -61,10 +61,15 @@ pub(super) fn measure(
                 &["cgroup-test".to_owned(), level.to_string(), id.to_string()],
             )?)
         }
-        Config::Agent => Some(start_reference(
+        Config::Agent | Config::AgentNoBoundary => Some(start_reference(
             env,
             &[
-                "agent".to_owned(),
+                if config == Config::Agent {
+                    "agent"
+                } else {
+                    "agent-no-boundary"
+                }
+                .to_owned(),
                 env.cgroup.kubepods.display().to_string(),
                 env.sizes.pods.to_string(),
             ],
@@ -96,7 +101,8 @@ pub(super) fn measure(
     } else {
         cmd.args(&argv);
     }
-    if config == Config::Agent && inside {
+    let agent = matches!(config, Config::Agent | Config::AgentNoBoundary);
+    if agent && inside {
         // A container of one more pod: the kernel makes it a target at its exec there.
         let leaf = env.cgroup.kubepods_leaf("pod-bench")?;
         system::BenchCgroup::enter_dir(&leaf, &mut cmd)?;
@@ -134,7 +140,7 @@ pub(super) fn measure(
     if let Some(reference) = reference {
         reference.stop(libc::SIGTERM, Duration::from_secs(10))?;
     }
-    if config == Config::Agent {
+    if agent {
         // Its containers' sleepers (the next load starts its own).
         env.cgroup.kill_kubepods();
     }
