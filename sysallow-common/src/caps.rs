@@ -4,12 +4,14 @@
 
 /// Distinct (slot, capability, outcome, namespace, credentials, syscall) kept at once. A
 /// workload makes a few dozen distinct checks (CAPABILITIES.md: `nice` made 3 distinct ones,
-/// `true` one); 64 slots times 64 distinct ones each is far more than any real one makes.
-pub const CAP_CHECKS_MAX: u32 = 4096;
+/// `true` one); 64 slots times 64 distinct ones each is far more than any real one makes. These
+/// are the sizes at `MAX_SLOTS`; a tracer with more slots gets as many more per slot
+/// (`slot_map_entries`).
+pub const CAP_CHECKS_MAX: u32 = crate::slot_map_entries(maps::CAP_CHECKS, crate::MAX_SLOTS);
 /// Distinct privileged execs (target, kind, file capabilities, path) kept at once.
-pub const PRIV_EXECS_MAX: u32 = 256;
+pub const PRIV_EXECS_MAX: u32 = crate::slot_map_entries(maps::PRIV_EXECS, crate::MAX_SLOTS);
 /// Distinct effective user and group ids kept at once, over every target.
-pub const CRED_IDS_MAX: u32 = 1024;
+pub const CRED_IDS_MAX: u32 = crate::slot_map_entries(maps::CRED_IDS, crate::MAX_SLOTS);
 
 /// In [`CapKey::flags`]: the check granted the capability.
 pub const CAP_GRANTED: u32 = 1;

@@ -264,12 +264,17 @@ pub const FIRST_SEEN_MAX: u32 = slot_map_entries(maps::FIRST_SEEN, MAX_SLOTS);
 /// The entries of map `name` for a tracer with `slots` program slots, for the maps whose size
 /// follows the slots (0 for the others, and for `COUNTS`, which is `slots` x counter shards).
 /// Per slot: one `PROGRAM_SLOTS`, `SLOTS_TAKEN` and `FREE_SLOTS` entry, 256 first-seen times, 128 argument
-/// values and 32 argument sets (and as many `EXIT_FACTS`); `TARGETS` never below
-/// [`MAX_TARGETS`], which ignored children (no slot) also use. With [`MAX_SLOTS`] these are the
-/// sizes `record` has always had.
+/// values and 32 argument sets (and as many `EXIT_FACTS`); of the capability maps, 64 distinct
+/// checks, 4 privileged execs, 16 effective ids and one user namespace (`TARGET_USERNS`, indexed
+/// by a target's index, a slot number); `TARGETS` never below [`MAX_TARGETS`], which ignored
+/// children (no slot) also use. With [`MAX_SLOTS`] these are the sizes `record` has always had;
+/// a node agent's 512 slots get room for every container's checks, not 64 slots' worth shared.
 pub const fn slot_map_entries(name: &str, slots: u32) -> u32 {
     let per_slot = match name.as_bytes() {
-        b"PROGRAM_SLOTS" | b"SLOTS_TAKEN" | b"FREE_SLOTS" => 1,
+        b"PROGRAM_SLOTS" | b"SLOTS_TAKEN" | b"FREE_SLOTS" | b"TARGET_USERNS" => 1,
+        b"CAP_CHECKS" => 64,
+        b"PRIV_EXECS" => 4,
+        b"CRED_IDS" => 16,
         b"FIRST_SEEN" => 256,
         b"ARG_VALUES" => 128,
         b"ARG_SETS" | b"EXIT_FACTS" => 32,
@@ -286,7 +291,11 @@ pub const fn slot_map_entries(name: &str, slots: u32) -> u32 {
 }
 
 /// The maps [`slot_map_entries`] sizes.
-pub const SLOT_SIZED_MAPS: [&str; 8] = [
+pub const SLOT_SIZED_MAPS: [&str; 12] = [
+    caps::maps::CAP_CHECKS,
+    caps::maps::PRIV_EXECS,
+    caps::maps::CRED_IDS,
+    caps::maps::TARGET_USERNS,
     maps::TARGETS,
     maps::PROGRAM_SLOTS,
     maps::SLOTS_TAKEN,
@@ -503,6 +512,13 @@ mod tests {
         assert_eq!(ARG_VALUES_MAX, 8192);
         assert_eq!(ARG_SETS_MAX, 2048);
         assert_eq!(slot_map_entries(maps::EXIT_FACTS, MAX_SLOTS), 2048);
+        assert_eq!(caps::CAP_CHECKS_MAX, 4096);
+        assert_eq!(caps::PRIV_EXECS_MAX, 256);
+        assert_eq!(caps::CRED_IDS_MAX, 1024);
+        assert_eq!(
+            slot_map_entries(caps::maps::TARGET_USERNS, MAX_SLOTS),
+            MAX_SLOTS
+        );
         for name in SLOT_SIZED_MAPS {
             let (small, big) = (
                 slot_map_entries(name, MAX_SLOTS),

@@ -10,7 +10,7 @@ use sysallow_common::{
 use crate::arch::current_abi;
 use crate::maps::{EEXIST, EXIT_FACTS, FIRST_SEEN, PENDING_FILTER, atomic_add, lose};
 use crate::syscall::SyscallExit;
-use crate::target::current_target;
+use crate::target::{current_target, in_armed_cgroup};
 use crate::task::{current_tgid, current_tid, set_current, task_value};
 
 /// include/uapi/asm-generic/errno-base.h and errno.h.
@@ -19,6 +19,13 @@ const ENOSYS: i64 = 38;
 
 #[inline(always)]
 pub fn on_sys_exit(exit: &SyscallExit<'_>) {
+    // Every task on the host runs this program at every syscall's exit (a node agent's
+    // unrelated processes too): leave after the armed-cgroup compare, as `sys_enter` does,
+    // before any map lookup. `PENDING_FILTER` only holds tasks of targets, which are in the
+    // armed cgroup at the exit of the syscall they entered there.
+    if !in_armed_cgroup() {
+        return;
+    }
     let tid = current_tid();
     // SAFETY: the value is copied out at once.
     let Some(base_slot) = (unsafe { PENDING_FILTER.get(&tid) }).copied() else {

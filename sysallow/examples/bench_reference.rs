@@ -8,8 +8,17 @@
 //! with the struct sizes measured on the running kernel), as
 //! `NAME<TAB>CPUS<TAB>BYTES` lines, and exits.
 //!
+//! With `agent KUBEPODS PODS` it loads sysallow's own tracer as `sysallow agent` loads it
+//! (`sysallow::agent::tracer::AgentTracer`: KUBEPODS armed leaf-split with the runtime
+//! boundary, the agent's slot count, capability checks on), starts a `sleep` in each of PODS
+//! leaf cgroups `KUBEPODS/besteffort/pod<i>/ctr` (created here; the caller removes the tree and
+//! what runs in it), waits until every one is a target of its own, prints `attached`, and
+//! keeps everything as it is until it is signalled: a node's worth of watched containers.
+//! `agent-no-boundary` does the same without the runtime boundary (so without `sys_exit`):
+//! not what the agent does, a diagnostic of what the boundary costs.
+//!
 //! Usage: `bench_reference empty` | `bench_reference cgroup-test LEVEL CGROUP_ID` |
-//! `bench_reference memory CPUS...`
+//! `bench_reference memory CPUS...` | `bench_reference agent KUBEPODS PODS`
 
 use std::io::Write as _;
 
@@ -32,6 +41,19 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    let mode = args.first().map(String::as_str);
+    if mode == Some("agent") || mode == Some("agent-no-boundary") {
+        let [_, kubepods, pods] = &args[..] else {
+            bail!("usage: bench_reference agent|agent-no-boundary KUBEPODS PODS");
+        };
+        let pods: usize = pods.parse().context("PODS")?;
+        let _agent = agent(std::path::Path::new(kubepods), pods, mode == Some("agent"))?;
+        println!("attached");
+        std::io::stdout().flush()?;
+        loop {
+            std::thread::park();
+        }
+    }
     let reference = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["empty"] => Reference::Empty,
         ["cgroup-test", level, id] => Reference::CgroupTest {
@@ -40,7 +62,7 @@ fn main() -> anyhow::Result<()> {
         },
         _ => bail!(
             "usage: bench_reference empty | bench_reference cgroup-test LEVEL CGROUP_ID | \
-             bench_reference memory CPUS..."
+             bench_reference memory CPUS... | bench_reference agent KUBEPODS PODS"
         ),
     };
     let _attached = ReferenceProgram::attach(reference).context("attaching the reference")?;
@@ -49,4 +71,96 @@ fn main() -> anyhow::Result<()> {
     loop {
         std::thread::park();
     }
+}
+
+/// What keeps the programs attached: the agent's tracer, or a tracer without the boundary.
+enum Loaded {
+    Agent(sysallow::agent::tracer::AgentTracer),
+    NoBoundary(sysallow::ebpf::Tracer),
+}
+
+impl Loaded {
+    fn targets(&self) -> anyhow::Result<usize> {
+        Ok(match self {
+            Loaded::Agent(t) => t.children()?.len(),
+            Loaded::NoBoundary(t) => t.child_targets()?.len(),
+        })
+    }
+}
+
+/// The agent's tracer armed on `kubepods` (`boundary`: as the agent loads it; else the same
+/// without `TARGET_BOUNDARY`), with `pods` containers (a `sleep` each) made targets.
+fn agent(
+    kubepods: &std::path::Path,
+    pods: usize,
+    boundary: bool,
+) -> anyhow::Result<(Loaded, Vec<std::process::Child>)> {
+    use std::os::fd::AsRawFd as _;
+    use std::os::unix::process::CommandExt as _;
+    use std::time::{Duration, Instant};
+
+    let mount = sysallow::cgroup::Cgroup2Mount::find().context("finding the cgroup v2 mount")?;
+    let root = mount
+        .open(kubepods)
+        .with_context(|| format!("opening {}", kubepods.display()))?;
+    let tracefs = sysallow::privilege::tracefs().context("mounting tracefs")?;
+    let tracer = if boundary {
+        Loaded::Agent(
+            sysallow::agent::tracer::AgentTracer::load(
+                &tracefs,
+                &root,
+                sysallow::agent::tracer::AGENT_SLOTS,
+            )
+            .context("loading the agent's tracer")?,
+        )
+    } else {
+        let (tracer, _) = sysallow::ebpf::Tracer::load(
+            &tracefs,
+            &sysallow::ebpf::Root {
+                cgroup_id: root.id,
+                level: root.level,
+                flags: sysallow_common::TARGET_LEAF,
+                running: Vec::new(),
+                slots: sysallow::agent::tracer::AGENT_SLOTS,
+                capabilities: true,
+            },
+        )
+        .context("loading the tracer")?;
+        Loaded::NoBoundary(tracer)
+    };
+    let mut sleepers = Vec::with_capacity(pods);
+    for i in 0..pods {
+        let leaf = kubepods.join(format!("besteffort/pod{i}/ctr"));
+        std::fs::create_dir_all(&leaf).with_context(|| format!("creating {}", leaf.display()))?;
+        let procs = std::fs::OpenOptions::new()
+            .write(true)
+            .open(leaf.join("cgroup.procs"))
+            .with_context(|| format!("opening {}/cgroup.procs", leaf.display()))?;
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("3600").stdin(std::process::Stdio::null());
+        // SAFETY: only write(2) on a descriptor opened before the fork: the sleeper moves
+        // itself into its leaf, and its exec there is a container's first syscall.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        sleepers.push(cmd.spawn().context("starting a sleeper")?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let targets = tracer.targets()?;
+        if targets >= pods {
+            eprintln!("bench_reference: {targets} containers are targets");
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {targets} of {pods} containers became targets within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((tracer, sleepers))
 }

@@ -823,6 +823,11 @@ impl Tracer {
         })
     }
 
+    /// Whether capability checks are being recorded (asked for, and a hook loaded).
+    pub fn records_capabilities(&self) -> bool {
+        self.caps.is_some()
+    }
+
     /// What could not be recorded, summed over CPUs (shared by all targets).
     pub fn losses(&self) -> Result<Losses, TracerError> {
         let counters: PerCpuArray<&MapData, u64> = map_ref(&self.ebpf, maps::LOSSES)?;

@@ -6,6 +6,11 @@
 //!   task takes the syscall slow path and the tracepoint fires; nothing is recorded. No
 //!   tracepoint-based tool can cost less (FtraceFloor).
 //! - `sysallow`: `sysallow record`.
+//! - `agent`: sysallow's tracer as `sysallow agent` loads it (a kubepods-like cgroup armed
+//!   leaf-split with the runtime boundary, the agent's slots, capability checks on), with 110
+//!   containers (a `sleep` each) made targets: an unrelated process's loop against `bpf-empty`,
+//!   a recorded container's loop against `sysallow`. `agent-no-boundary`: the same without the
+//!   runtime boundary (no `sys_exit` program), a diagnostic of what the boundary costs.
 //! - `bpftrace`: count per syscall id, filtered by cgroup (bench/count.bt).
 //! - `perf-trace`: `perf trace -s`; `strace`: `strace -f -c`.
 //! - BCC syscount where it works (it compiles against kernel headers at run time).
@@ -45,6 +50,8 @@ pub struct Options {
     pub quick: bool,
     /// Repetitions (default 5, 1 with --quick).
     pub reps: Option<usize>,
+    /// Only these configurations (by name), for a focused run; all when empty.
+    pub only: Vec<String>,
 }
 
 pub fn run(options: &Options) -> anyhow::Result<()> {
@@ -55,6 +62,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             spawns: 20,
             files_dir: "include/linux",
             startup_reps: 2,
+            pods: 110,
         }
     } else {
         Sizes {
@@ -63,6 +71,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
             spawns: 400,
             files_dir: "include",
             startup_reps: 7,
+            pods: 110,
         }
     };
     if !is_root() {
@@ -114,8 +123,20 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Config::SysallowTracepoint,
         Config::SysallowNoCapture,
         Config::SysallowNoCaps,
+        Config::Agent,
+        Config::AgentNoBoundary,
     ];
     configs.extend(tools);
+    if !options.only.is_empty() {
+        let known: Vec<&str> = configs.iter().map(|c| c.name()).collect();
+        if let Some(unknown) = options.only.iter().find(|o| !known.contains(&o.as_str())) {
+            bail!(
+                "--only {unknown}: no such configuration here (known: {})",
+                known.join(", ")
+            );
+        }
+        configs.retain(|c| options.only.iter().any(|o| o == c.name()));
+    }
     let mut results: BTreeMap<(Workload, Config), Vec<Sample>> = BTreeMap::new();
     let mut foreign = system::tracing_programs();
     if !foreign.is_empty() {

@@ -53,6 +53,10 @@ enum Task {
         /// Repetitions (default 5; 1 with --quick).
         #[arg(long)]
         reps: Option<usize>,
+        /// Only these configurations (comma-separated names, e.g.
+        /// `untraced,ftrace-floor,bpf-empty,sysallow,agent`): a focused run.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Record a load for a long time and check it: THREADS threads at full syscall rate and
     /// FORKS forks during SECONDS; exact counts, zero loss, the recorder's memory flat. Writes
@@ -100,7 +104,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => demo(),
         Task::Image => image::run_image(),
         Task::Cycles => cycles::run(),
-        Task::Bench { quick, reps } => bench::run(&bench::Options { quick, reps }),
+        Task::Bench { quick, reps, only } => bench::run(&bench::Options { quick, reps, only }),
         Task::Fuzz {
             seconds,
             minimize,

@@ -23,7 +23,8 @@ pub static PRIV_EXECS: HashMap<PrivExecKey, u64> = HashMap::with_max_entries(PRI
 pub static CRED_IDS: HashMap<u64, u8> = HashMap::with_max_entries(CRED_IDS_MAX, 0);
 
 /// Per target (indexed by its index, a slot number): the address of its own user namespace,
-/// the one its first exec ran in; 0 until then.
+/// the one its first exec ran in; 0 until then. One entry per slot (sized at load like the
+/// other slot-keyed maps); cleared by user space when a target's slots are released.
 #[map(name = "TARGET_USERNS")]
 pub static TARGET_USERNS: Array<u64> = Array::with_max_entries(MAX_SLOTS, 0);
 

@@ -18,7 +18,7 @@ use aya_ebpf::{
     helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes},
 };
 use sysallow_common::{
-    Loss, MAX_SLOTS, TARGET_BOUNDARY, TargetInfo,
+    Loss, TARGET_BOUNDARY, TargetInfo,
     caps::{
         CapKey, EXEC_SETGID, EXEC_SETUID, NS_CHILD, NS_OTHER, NS_OWN, NS_WALK, cap_flags,
         cred_id_key,
@@ -141,7 +141,7 @@ fn record_check(target: &TargetInfo, check: &Check) {
 /// any exec (a process adopted when attaching), the task's own.
 #[inline(always)]
 fn namespace_relation(target: &TargetInfo, real_cred: u64, target_ns: u64) -> u32 {
-    let own = match TARGET_USERNS.get(target.index & (MAX_SLOTS - 1)) {
+    let own = match TARGET_USERNS.get(target.index) {
         Some(ns) if *ns != 0 => *ns,
         _ => field(real_cred, CRED_USER_NS_OFFSET.load(), 0u64),
     };
@@ -241,7 +241,7 @@ fn record_exec(target: &TargetInfo, bprm: u64) {
     if cred == 0 {
         return;
     }
-    if let Some(own) = TARGET_USERNS.get_ptr_mut(target.index & (MAX_SLOTS - 1)) {
+    if let Some(own) = TARGET_USERNS.get_ptr_mut(target.index) {
         // SAFETY: a live array element. The first exec wins; two first execs of one target
         // racing on two CPUs are in the same namespace anyway.
         unsafe {

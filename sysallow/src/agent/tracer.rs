@@ -16,7 +16,7 @@ use crate::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
 /// base and its runtime set-up) and one per program it runs; pause containers and unselected
 /// pods take none (ignored), and a finished container's are released. kubelet's default of
 /// 110 pods, one container each running a couple of programs, needs about 440. The maps keyed
-/// by slots cost (measured by `ebpf::memory`'s test): 29 MiB at 2 CPUs, 85 MiB from 16 CPUs.
+/// by slots cost (measured by `ebpf::memory`'s test): 33 MiB at 2 CPUs, 89 MiB from 16 CPUs.
 pub const AGENT_SLOTS: u32 = 512;
 
 /// The agent's tracer.

@@ -97,7 +97,7 @@ pub struct Args {
     /// Program slots in the kernel: a recorded container takes two plus one per program it
     /// runs (pause containers and unselected pods none; a finished container's are reused).
     /// 512 serves 110 pods of one container running a couple of programs each. Kernel memory:
-    /// 29 MiB at 2 CPUs, 85 MiB from 16 CPUs (256: 16 MiB / 44 MiB; 1024: 56 MiB / 168 MiB).
+    /// 33 MiB at 2 CPUs, 89 MiB from 16 CPUs (256: 18 MiB / 46 MiB; 1024: 64 MiB / 176 MiB).
     /// Running out is counted in the recordings' losses (program_slots_full).
     #[arg(long, value_name = "N", default_value_t = AGENT_SLOTS,
           value_parser = clap::value_parser!(u32).range(i64::from(sysallow_common::MIN_SLOTS)..=i64::from(sysallow_common::SLOTS_LIMIT)))]

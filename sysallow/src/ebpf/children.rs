@@ -15,6 +15,7 @@
 use std::collections::BTreeSet;
 
 use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray, PerCpuValues, Queue};
+use sysallow_common::caps::{self, CapKey, PrivExecKey, cred_id_parts};
 use sysallow_common::{
     ArgKey, ExitFacts, NO_SLOT, ProgramKey, SLOT_COUNTERS, SlotCounters, TARGET_BOUNDARY,
     TARGET_CHILD, TARGET_IGNORED, TargetInfo, arg_set_target_counter, counts_index,
@@ -227,7 +228,8 @@ impl Tracer {
     /// Free everything child cgroup `cgroup_id` holds, once its counts have been read
     /// ([`Tracer::counts`]): its `TARGETS` entry, and its base, set-up and program slots with
     /// all keyed by them (counters zeroed, first-seen times, argument values and sets, exit
-    /// facts, program paths), so that new children reuse the slots. An ignored child's entry
+    /// facts, program paths, capability checks, privileged execs, effective ids, its user
+    /// namespace), so that new children reuse the slots. An ignored child's entry
     /// is forgotten the same way. Unknown ids are no error (nothing to free).
     ///
     /// Precondition, enforced: the cgroup is empty or gone (checked by its id: see
@@ -319,6 +321,33 @@ impl Tracer {
             maps::EXIT_FACTS,
             |key: &u64, _: &ExitFacts| arg_set_target_counter(*key).0 == target.index,
         )?;
+        // Capability checks (keyed by program slot), privileged execs and effective ids (by
+        // the target's index), and the target's own user namespace: a container reusing these
+        // slots must not inherit another's privileges, nor have its namespace relation
+        // measured against a namespace that was another container's. The maps exist in every
+        // load (empty when capabilities are not recorded).
+        remove_where(
+            &mut self.ebpf,
+            caps::maps::CAP_CHECKS,
+            |key: &CapKey, _: &u64| slots.contains(&key.slot),
+        )?;
+        remove_where(
+            &mut self.ebpf,
+            caps::maps::PRIV_EXECS,
+            |key: &PrivExecKey, _: &u64| key.target == target.index,
+        )?;
+        remove_where(&mut self.ebpf, caps::maps::CRED_IDS, |key: &u64, _: &u8| {
+            cred_id_parts(*key).0 == target.index
+        })?;
+        {
+            let mut userns: Array<&mut MapData, u64> =
+                map_mut(&mut self.ebpf, caps::maps::TARGET_USERNS)?;
+            if target.index < userns.len() {
+                userns
+                    .set(target.index, 0, 0)
+                    .for_map(caps::maps::TARGET_USERNS)?;
+            }
+        }
         // Each CPU's last captured value: a new target with this index must not take its
         // first value for one already kept.
         {

@@ -112,6 +112,16 @@ fn leaf_tracer(parent: &Path, slots: u32) -> (Tracer, ArmedTarget) {
 
 /// Likewise, with more `TARGET_*` flags.
 fn leaf_tracer_with(parent: &Path, slots: u32, flags: u32) -> (Tracer, ArmedTarget) {
+    leaf_tracer_full(parent, slots, flags, false)
+}
+
+/// Likewise, recording capability checks or not (the agent does).
+fn leaf_tracer_full(
+    parent: &Path,
+    slots: u32,
+    flags: u32,
+    capabilities: bool,
+) -> (Tracer, ArmedTarget) {
     let tracefs = sysallow::privilege::tracefs().unwrap();
     let mount = Cgroup2Mount::find().unwrap();
     let dir = mount.open(parent).unwrap();
@@ -123,7 +133,7 @@ fn leaf_tracer_with(parent: &Path, slots: u32, flags: u32) -> (Tracer, ArmedTarg
             flags: TARGET_LEAF | flags,
             running: Vec::new(),
             slots,
-            capabilities: false,
+            capabilities,
         },
     )
     .unwrap()
@@ -408,6 +418,69 @@ fn released_children_give_their_slots_to_more_children_than_the_limit_holds() {
     assert!(bases.len() <= 2, "only two children fit at once: {bases:?}");
     // Released children leave nothing counted behind.
     assert_eq!(all_getppids(&tracer, &parent), 0);
+    assert_no_losses(&tracer);
+}
+
+#[test]
+fn a_released_child_s_capability_checks_and_ids_do_not_pass_to_the_child_reusing_its_slots() {
+    require!(root);
+    let tree = Tree::new("caps-release");
+    // The parent's 2 slots and exactly one container of 5 (base, set-up, sh and two programs):
+    // the second container can only have the first one's slots.
+    const SLOTS: u32 = 7;
+    let (mut tracer, _parent) = leaf_tracer_full(&tree.root, SLOTS, 0, true);
+    let host = Abi::native();
+
+    // The first: drops to nobody (setresuid and setresgid: CAP_SETUID and CAP_SETGID checks
+    // in setpriv's slot; euid 65534 at the exec of true).
+    let first = tree.dir("pod-a/ctr");
+    let mut a = start_in(
+        &first,
+        "exec setpriv --reuid=65534 --regid=65534 --clear-groups /bin/true",
+    );
+    assert!(a.wait().unwrap().success());
+    let a = child_of(&tracer, id(&first)).expect("the first container is a target");
+    let privileges = |tracer: &Tracer, child: &ArmedTarget| {
+        tracer
+            .counts(child, host)
+            .unwrap()
+            .privileges
+            .expect("capability checks are recorded on this kernel (tp_btf/cap_capable)")
+    };
+    let setid = |p: &sysallow_profile::privileges::Privileges| -> Vec<String> {
+        p.checks
+            .iter()
+            .filter(|c| c.capability == "CAP_SETUID" || c.capability == "CAP_SETGID")
+            .map(|c| format!("{} by {}", c.capability, c.program))
+            .collect()
+    };
+    let before = privileges(&tracer, &a);
+    assert!(!setid(&before).is_empty(), "{before:?}");
+    assert!(before.euids.contains(&65534), "{before:?}");
+    let released = tracer.release_child(id(&first)).unwrap();
+    assert_eq!(released.slots.len(), 5, "{released:?}");
+
+    // The second: root, no change of ids, five slots again (sh, true, echo): all the first's.
+    let second = tree.dir("pod-b/ctr");
+    let mut b = start_in(&second, "/bin/true; /bin/echo x > /dev/null");
+    assert!(b.wait().unwrap().success());
+    let b = child_of(&tracer, id(&second)).expect("the second container is a target");
+    assert_eq!(b.info.base_slot, a.info.base_slot, "{a:?} {b:?}");
+    let after = privileges(&tracer, &b);
+    assert!(
+        setid(&after).is_empty(),
+        "the first container's checks were inherited: {:?}",
+        setid(&after)
+    );
+    assert_eq!(
+        after.euids,
+        [0].into(),
+        "the first container's ids were inherited"
+    );
+    assert!(after.privileged_execs.is_empty(), "{after:?}");
+    // It made checks of its own (every process's mmaps make advisory CAP_SYS_ADMIN ones): the
+    // maps were read, not empty.
+    assert!(!after.checks.is_empty(), "{after:?}");
     assert_no_losses(&tracer);
 }
 

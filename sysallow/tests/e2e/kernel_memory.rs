@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use sysallow::ebpf::memory::{self, KernelSizes};
 
 /// One BPF map a process holds: (type, key, value, entries, flags) and its memlock.
-type HeldMap = ((u32, u32, u32, u32, u32), u64);
+pub(crate) type HeldMap = ((u32, u32, u32, u32, u32), u64);
 
-fn maps_held_by(pid: u32) -> Vec<HeldMap> {
+/// The BPF maps process `pid` holds, from its fdinfo, sorted.
+pub(crate) fn maps_held_by(pid: u32) -> Vec<HeldMap> {
     let mut held = Vec::new();
     let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fdinfo")) else {
         return held;
@@ -134,11 +135,13 @@ impl Drop for EmptyCgroup {
 }
 
 #[test]
-fn the_memory_model_is_what_the_kernel_charges_for_a_tracer_with_more_slots() {
+fn the_memory_model_is_what_the_kernel_charges_for_a_tracer_loaded_as_the_agent_loads_it() {
     // Alone: the maps this process gains while loading are the tracer's, and no other test's.
     require!(alone: root);
-    // A node agent's choice (the README quotes what 110 pods cost from the same model).
-    const SLOTS: u32 = 1024;
+    // The node agent's default (the README quotes what 110 pods cost from the same model),
+    // armed as it arms `kubepods`: leaf split, runtime boundary, capability checks recorded
+    // (the capability maps are sized by the slots too).
+    const SLOTS: u32 = sysallow::agent::tracer::AGENT_SLOTS;
     let cpus = sysallow::ebpf::possible_cpus().unwrap();
     let sizes = KernelSizes::measure(cpus).unwrap();
     let model = memory::kernel_memory_for(cpus, SLOTS, &sizes).unwrap();
@@ -157,14 +160,18 @@ fn the_memory_model_is_what_the_kernel_charges_for_a_tracer_with_more_slots() {
         &sysallow::ebpf::Root {
             cgroup_id: cgroup.id,
             level: cgroup.level,
-            flags: sysallow_common::TARGET_LEAF,
+            flags: sysallow_common::TARGET_BOUNDARY | sysallow_common::TARGET_LEAF,
             running: Vec::new(),
             slots: SLOTS,
-            capabilities: false,
+            capabilities: true,
         },
     )
     .unwrap();
     let mut gained = maps_held_by(me);
+    assert!(
+        tracer.records_capabilities(),
+        "the capability programs did not load: the agent's maps were not all exercised"
+    );
     drop(tracer);
     for held in &before {
         if let Some(i) = gained.iter().position(|g| g == held) {

@@ -46,6 +46,7 @@ mod unseen_paths;
 
 // Root and a container engine.
 mod agent_node;
+mod agent_scale;
 mod containerd;
 mod containers;
 mod containers_crun;

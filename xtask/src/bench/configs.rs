@@ -23,6 +23,13 @@ pub(super) enum Config {
     /// sysallow without capability recording (`record --no-capabilities`): the A side of the
     /// capabilities-on/off comparison.
     SysallowNoCaps,
+    /// sysallow's tracer loaded as `sysallow agent` loads it, watching a node's worth of
+    /// containers (`Sizes::pods` leaf cgroups under a kubepods-like tree, a `sleep` each, every
+    /// one a target): what a node agent costs an unrelated process, and a recorded container.
+    Agent,
+    /// The same without the runtime boundary (so without `sys_exit`): not what the agent
+    /// does; shows what the boundary's second program costs every syscall.
+    AgentNoBoundary,
     Bpftrace,
     PerfTrace,
     Strace,
@@ -39,6 +46,8 @@ impl Config {
             Config::SysallowTracepoint => "sysallow-tracepoint",
             Config::SysallowNoCapture => "sysallow-no-capture",
             Config::SysallowNoCaps => "sysallow-no-caps",
+            Config::Agent => "agent",
+            Config::AgentNoBoundary => "agent-no-boundary",
             Config::Bpftrace => "bpftrace",
             Config::PerfTrace => "perf-trace",
             Config::Strace => "strace",
@@ -75,6 +84,10 @@ impl Config {
         match self {
             Config::Strace => workload != Workload::Unrelated,
             Config::BpfEmpty | Config::BpfCgroupId => workload == Workload::Unrelated,
+            // An unrelated process beside the agent, and a container it records.
+            Config::Agent | Config::AgentNoBoundary => {
+                matches!(workload, Workload::Syscalls | Workload::Unrelated)
+            }
             // The attach type matters per syscall: the two loops show it.
             Config::SysallowTracepoint | Config::SysallowNoCapture | Config::SysallowNoCaps => {
                 matches!(workload, Workload::Syscalls | Workload::Unrelated)
@@ -169,6 +182,8 @@ pub(super) struct Sizes {
     /// Directory under /usr that the file workload archives.
     pub(super) files_dir: &'static str,
     pub(super) startup_reps: usize,
+    /// Containers the agent configuration watches (kubelet's default maximum is 110 pods).
+    pub(super) pods: usize,
 }
 
 pub(super) struct Env {

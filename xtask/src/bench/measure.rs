@@ -61,6 +61,19 @@ pub(super) fn measure(
                 &["cgroup-test".to_owned(), level.to_string(), id.to_string()],
             )?)
         }
+        Config::Agent | Config::AgentNoBoundary => Some(start_reference(
+            env,
+            &[
+                if config == Config::Agent {
+                    "agent"
+                } else {
+                    "agent-no-boundary"
+                }
+                .to_owned(),
+                env.cgroup.kubepods.display().to_string(),
+                env.sizes.pods.to_string(),
+            ],
+        )?),
         _ => None,
     };
     // A tracer that runs beside the workload rather than wrapping it.
@@ -88,7 +101,12 @@ pub(super) fn measure(
     } else {
         cmd.args(&argv);
     }
-    if inside && !config.is_sysallow() {
+    let agent = matches!(config, Config::Agent | Config::AgentNoBoundary);
+    if agent && inside {
+        // A container of one more pod: the kernel makes it a target at its exec there.
+        let leaf = env.cgroup.kubepods_leaf("pod-bench")?;
+        system::BenchCgroup::enter_dir(&leaf, &mut cmd)?;
+    } else if inside && !config.is_sysallow() {
         env.cgroup.enter(&mut cmd)?;
     }
     let output = cmd
@@ -121,6 +139,10 @@ pub(super) fn measure(
     }
     if let Some(reference) = reference {
         reference.stop(libc::SIGTERM, Duration::from_secs(10))?;
+    }
+    if agent {
+        // Its containers' sleepers (the next load starts its own).
+        env.cgroup.kill_kubepods();
     }
     if let Some(floor) = floor {
         let recorded = FtraceFloor::recorded(tracefs);

@@ -38,6 +38,9 @@ pub(super) const STARTUP_TARGET_MS: f64 = 100.0;
 pub(super) const RSS_TARGET_MIB: f64 = 20.0;
 /// The host sizes the report gives kernel map memory for (from the model).
 pub(super) const MODEL_CPUS: [u64; 2] = [64, 256];
+/// The node agent: an unrelated process against the empty program, a recorded container
+/// against `record` (issue 18).
+pub(super) const AGENT_TARGET: f64 = 1.05;
 /// Argument capture on a socket-heavy loop: at most this, against capture off.
 pub(super) const CAPTURE_TARGET: f64 = 1.05;
 
@@ -248,6 +251,32 @@ impl Report<'_> {
                 value.map_or("-".to_owned(), |v| format!("{v:.3}")),
             ));
         }
+        // The node agent (issue 18): one set of programs for every pod, so a process of no
+        // watched pod pays what the empty program costs, and a recorded container what a
+        // single `record` costs. 5% is the allowance for noise between configurations.
+        for (workload, base, what) in [
+            (
+                Workload::Unrelated,
+                Config::BpfEmpty,
+                "unrelated process beside the agent watching {pods} pods, x bpf-empty",
+            ),
+            (
+                Workload::Syscalls,
+                Config::Sysallow,
+                "getppid loop in a container the agent records ({pods} pods), x sysallow record",
+            ),
+        ] {
+            let value = r(workload, Config::Agent, base);
+            t.push((
+                format!(
+                    "{} <= {AGENT_TARGET}",
+                    what.replace("{pods}", &self.env.sizes.pods.to_string())
+                ),
+                value,
+                AGENT_TARGET,
+                value.map_or("-".to_owned(), |v| format!("{v:.3}")),
+            ));
+        }
         let startup = median(&self.startup.recorded_ms);
         t.push((
             format!("start-up (record -- stamp, spawn to exec) < {STARTUP_TARGET_MS} ms"),
@@ -340,6 +369,7 @@ impl Report<'_> {
                 "syscalls": self.env.sizes.syscalls,
                 "spawns": self.env.sizes.spawns,
                 "files_dir": format!("/usr/{}", self.env.sizes.files_dir),
+                "agent_pods": self.env.sizes.pods,
             },
             "floor_filter": system::FLOOR_FILTER,
             "bench_seconds": bench_secs,

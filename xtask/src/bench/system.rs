@@ -78,6 +78,8 @@ pub fn cgroup_v2_mount() -> anyhow::Result<PathBuf> {
 pub struct BenchCgroup {
     parent: PathBuf,
     pub work: PathBuf,
+    /// The agent configuration's node: `kubepods/besteffort/pod<i>/ctr` leaves.
+    pub kubepods: PathBuf,
 }
 
 impl BenchCgroup {
@@ -85,10 +87,35 @@ impl BenchCgroup {
         let parent = cgroup_v2_mount()?.join(format!("sysallow-bench-{}", std::process::id()));
         fs::create_dir(&parent).with_context(|| format!("creating {}", parent.display()))?;
         let work = parent.join("work");
-        let cgroup = BenchCgroup { parent, work };
-        fs::create_dir(&cgroup.work)
-            .with_context(|| format!("creating {}", cgroup.work.display()))?;
+        let kubepods = parent.join("kubepods");
+        let cgroup = BenchCgroup {
+            parent,
+            work,
+            kubepods,
+        };
+        for dir in [&cgroup.work, &cgroup.kubepods] {
+            fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         Ok(cgroup)
+    }
+
+    /// The container cgroup `kubepods/besteffort/POD/ctr`, created if need be.
+    pub fn kubepods_leaf(&self, pod: &str) -> anyhow::Result<PathBuf> {
+        let leaf = self.kubepods.join("besteffort").join(pod).join("ctr");
+        fs::create_dir_all(&leaf).with_context(|| format!("creating {}", leaf.display()))?;
+        Ok(leaf)
+    }
+
+    /// End every process under `kubepods` (the agent configuration's containers).
+    pub fn kill_kubepods(&self) {
+        let _ = fs::write(self.kubepods.join("cgroup.kill"), "1");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && fs::read_to_string(self.kubepods.join("cgroup.events"))
+                .is_ok_and(|e| e.contains("populated 1"))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The work cgroup's v2 id (its inode number) and its level below the root.
@@ -107,7 +134,12 @@ impl BenchCgroup {
 
     /// Make `cmd` move itself into the work cgroup between fork and exec.
     pub fn enter(&self, cmd: &mut Command) -> anyhow::Result<()> {
-        let path = self.work.join("cgroup.procs");
+        Self::enter_dir(&self.work, cmd)
+    }
+
+    /// Make `cmd` move itself into cgroup `dir` between fork and exec.
+    pub fn enter_dir(dir: &Path, cmd: &mut Command) -> anyhow::Result<()> {
+        let path = dir.join("cgroup.procs");
         let procs = fs::OpenOptions::new()
             .write(true)
             .open(&path)
@@ -130,7 +162,23 @@ impl Drop for BenchCgroup {
     fn drop(&mut self) {
         // Anything left in it is a workload this bench started.
         let _ = fs::write(self.work.join("cgroup.kill"), "1");
-        for dir in [&self.work, &self.parent] {
+        self.kill_kubepods();
+        // The kubepods tree, deepest first.
+        let mut tree = Vec::new();
+        let mut pending = vec![self.kubepods.clone()];
+        while let Some(dir) = pending.pop() {
+            if let Ok(entries) = fs::read_dir(&dir) {
+                pending.extend(
+                    entries
+                        .flatten()
+                        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                        .map(|e| e.path()),
+                );
+            }
+            tree.push(dir);
+        }
+        tree.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for dir in tree.iter().chain([&self.work, &self.parent]) {
             let deadline = Instant::now() + Duration::from_secs(5);
             while fs::remove_dir(dir).is_err() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));

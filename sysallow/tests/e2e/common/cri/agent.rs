@@ -32,6 +32,9 @@ impl crate::macros::Need {
     }
 }
 
+/// The variable naming another sysallow binary to run as the agent.
+pub const AGENT_BINARY: &str = "SYSALLOW_AGENT_BINARY";
+
 /// How long the agent may take to arm, or to write what a test waits for.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -56,7 +59,12 @@ impl Agent {
         extra: &[&str],
     ) -> Agent {
         let node: &Node = kubelet.node();
-        let mut child = crate::common::sysallow()
+        // Another build of sysallow (a release one, for CPU figures: `agent_scale.rs`), else
+        // the one under test.
+        let binary = std::env::var_os(AGENT_BINARY)
+            .map(PathBuf::from)
+            .unwrap_or_else(crate::common::sysallow_path);
+        let mut child = std::process::Command::new(binary)
             .arg("agent")
             .args(["--runtime-endpoint", &node.endpoint()])
             .arg("--output-dir")
@@ -96,6 +104,11 @@ impl Agent {
             lines.iter().any(|l| l.starts_with("sysallow agent: armed"))
         });
         agent
+    }
+
+    /// Its process id (for /proc: its memory, CPU time and maps).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// Its stderr so far.
