@@ -38,6 +38,7 @@ mod faults;
 mod imports;
 mod kernel_memory;
 mod least_privilege;
+mod no_new_privileges;
 mod plain_record;
 mod record;
 mod record_then_run;
