@@ -21,6 +21,7 @@ mod common;
 
 // Unprivileged: run everywhere.
 mod bundle_cli;
+mod compose_fragment;
 mod diff_cli;
 mod enforce;
 mod explain_cli;
