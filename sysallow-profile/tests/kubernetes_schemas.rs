@@ -533,7 +533,7 @@ mod bundles {
             let spec = kubernetes_pod_spec(&bundle);
             // kubernetes.yaml is that pod spec.
             let file = yaml_documents(&kubernetes_yaml(&bundle));
-            assert_eq!(file, [spec.clone()], "{what}");
+            assert_eq!(file, std::slice::from_ref(&spec), "{what}");
             assert_eq!(spec["containers"][0]["securityContext"], context, "{what}");
             // As a Pod's, with what the fragment leaves to the user's own spec (an image).
             let mut pod_spec = spec.clone();
