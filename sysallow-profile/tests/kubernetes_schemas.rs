@@ -323,3 +323,322 @@ fn vendored_schemas_are_what_data_readme_says() {
         );
     }
 }
+
+// The run-time layer's Kubernetes output (`generate --bundle`'s kubernetes.yaml): the
+// container's securityContext (core/v1 SecurityContext) and the pod spec fragment with the
+// volumes a read-only root needs, for bundles decided from recordings of several shapes.
+
+mod bundles {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+    use sysallow_profile::Abi;
+    use sysallow_profile::hardening::output::{
+        kubernetes_pod_spec, kubernetes_security_context, kubernetes_yaml,
+    };
+    use sysallow_profile::hardening::pss::PssLevel;
+    use sysallow_profile::hardening::{self, Bundle, Options, SeccompRef};
+    use sysallow_profile::privileges::{
+        CapCheck, CapNamespace, PrivilegedExec, Privileges, RootFs, RootWrite,
+    };
+    use sysallow_profile::recording::{Host, Recording, Target};
+
+    use super::{KUBERNETES, errors, kubernetes_schema, yaml_documents};
+
+    /// The container-level securityContext and the pod spec (no pod-level securityContext is
+    /// written: every field the bundle sets is a container's).
+    const SECURITY_CONTEXT: &str = "securitycontext-v1";
+    const POD_SPEC: &str = "io.k8s.api.core.v1.PodSpec";
+
+    fn check(cap: &str, syscall: &str, count: u64) -> CapCheck {
+        CapCheck {
+            capability: cap.into(),
+            granted: true,
+            namespace: CapNamespace::Own,
+            override_creds: false,
+            noaudit: None,
+            syscall: Some((Abi::X86_64, syscall.into())),
+            program: "/app/server".into(),
+            count,
+        }
+    }
+
+    fn root_write(path: &str, in_image: bool) -> RootWrite {
+        RootWrite {
+            path: path.into(),
+            in_image,
+            dir: false,
+        }
+    }
+
+    /// A container (writes recorded) or, without `writes`, a command; the overcommit checks
+    /// `true` makes (measured: 10) and `extra`.
+    fn recording(
+        extra: Vec<CapCheck>,
+        execs: Vec<PrivilegedExec>,
+        euids: &[u32],
+        writes: Option<Vec<RootWrite>>,
+    ) -> Recording {
+        let target = if writes.is_some() {
+            Target::Container {
+                id: "0123456789abcdef".into(),
+                name: Some("web".into()),
+                engine: None,
+                runtime: None,
+                no_new_privileges: false,
+                cgroup: "/system.slice/docker-0123456789abcdef.scope".into(),
+            }
+        } else {
+            Target::Command {
+                argv: vec!["/app/server".into()],
+                user: None,
+            }
+        };
+        let mut rec = Recording::new(
+            target,
+            Host {
+                kernel: "6.18.0".into(),
+                arch: Abi::X86_64,
+                libc: None,
+            },
+            "2026-12-03T00:00:00Z".into(),
+        );
+        let mut checks = vec![
+            check("CAP_SYS_ADMIN", "mmap", 9),
+            check("CAP_SYS_ADMIN", "execve", 1),
+        ];
+        checks.extend(extra);
+        rec.privileges = Some(Privileges {
+            hook: "tp_btf/cap_capable".into(),
+            sees_noaudit: false,
+            checks,
+            privileged_execs: execs,
+            euids: euids.iter().copied().collect(),
+            egids: euids.iter().copied().collect(),
+            root_fs: writes.map(|writes| RootFs {
+                writes,
+                image_entries: [
+                    ("/tmp".to_owned(), 0),
+                    ("/var/cache/app".to_owned(), 0),
+                    ("/var/lib/app".to_owned(), 3),
+                ]
+                .into(),
+            }),
+        });
+        rec
+    }
+
+    /// Bundles of every shape the output has: non-root restricted with tmpfs mounts; a
+    /// proposed user with a group; root with added capabilities, a tmpfs and a volume
+    /// (baseline); a host-control capability (privileged); a setuid exec (privilege
+    /// escalation allowed); a command (no root filesystem recorded); no seccomp profile
+    /// named (RuntimeDefault).
+    fn bundles() -> Vec<(&'static str, Bundle)> {
+        let seccomp = Some(SeccompRef {
+            path: "web.json".into(),
+            localhost_profile: "profiles/web.json".into(),
+        });
+        let options = |user: Option<&str>, seccomp: &Option<SeccompRef>| Options {
+            user: user.map(str::to_owned),
+            seccomp: seccomp.clone(),
+            name: Some("web".into()),
+        };
+        let shapes = vec![
+            (
+                "non-root, tmpfs",
+                recording(
+                    vec![],
+                    vec![],
+                    &[0],
+                    Some(vec![
+                        root_write("/tmp/cache.db", false),
+                        root_write("/var/cache/app/x", false),
+                    ]),
+                ),
+                options(None, &seccomp),
+            ),
+            (
+                "a proposed user and group",
+                recording(vec![], vec![], &[0], Some(vec![])),
+                options(Some("1000:3000"), &seccomp),
+            ),
+            (
+                "root, capabilities, tmpfs and volume",
+                recording(
+                    vec![
+                        check("CAP_CHOWN", "fchown", 2),
+                        check("CAP_DAC_OVERRIDE", "openat", 1),
+                    ],
+                    vec![],
+                    &[0],
+                    Some(vec![
+                        root_write("/tmp/upload", false),
+                        root_write("/var/lib/app/state.db", true),
+                    ]),
+                ),
+                options(None, &seccomp),
+            ),
+            (
+                "host control",
+                recording(
+                    vec![check("CAP_SYS_PTRACE", "ptrace", 1)],
+                    vec![],
+                    &[0],
+                    Some(vec![]),
+                ),
+                options(None, &seccomp),
+            ),
+            (
+                "setuid exec",
+                recording(
+                    vec![],
+                    vec![PrivilegedExec {
+                        program: "/usr/bin/passwd".into(),
+                        setuid: true,
+                        setgid: false,
+                        file_caps: vec![],
+                        count: 1,
+                    }],
+                    &[1000, 0],
+                    Some(vec![root_write("/tmp/x", false)]),
+                ),
+                options(None, &seccomp),
+            ),
+            (
+                "a command",
+                recording(vec![check("CAP_CHOWN", "fchown", 1)], vec![], &[0], None),
+                options(None, &seccomp),
+            ),
+            (
+                "no profile named",
+                recording(vec![], vec![], &[0], Some(vec![])),
+                options(None, &None),
+            ),
+        ];
+        shapes
+            .into_iter()
+            .map(|(what, rec, options)| {
+                let decided = hardening::decide(std::slice::from_ref(&rec), &options)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
+                (what, Bundle::new(decided, what.to_owned(), &options))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_bundles_security_context_and_pod_spec_validate_against_the_kubernetes_api() {
+        let mut seen = BTreeSet::new();
+        for (what, bundle) in bundles() {
+            let context = kubernetes_security_context(&bundle);
+            let spec = kubernetes_pod_spec(&bundle);
+            // kubernetes.yaml is that pod spec.
+            let file = yaml_documents(&kubernetes_yaml(&bundle));
+            assert_eq!(file, std::slice::from_ref(&spec), "{what}");
+            assert_eq!(spec["containers"][0]["securityContext"], context, "{what}");
+            // As a Pod's, with what the fragment leaves to the user's own spec (an image).
+            let mut pod_spec = spec.clone();
+            pod_spec["containers"][0]["image"] = json!("registry.example/web:1");
+            let pod = json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web"},
+                "spec": pod_spec,
+            });
+            for version in KUBERNETES {
+                for (kind, instance) in [
+                    (SECURITY_CONTEXT, &context),
+                    (POD_SPEC, &spec),
+                    ("pod-v1", &pod),
+                ] {
+                    let found = errors(&kubernetes_schema(version, kind), instance);
+                    assert!(
+                        found.is_empty(),
+                        "{what}: {kind} under {version}:\n{}\n{instance:#}",
+                        found.join("\n")
+                    );
+                }
+            }
+            // Every mount is a volume of the pod, mounted where the bundle put it.
+            let mounts = spec["containers"][0]["volumeMounts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let volumes = spec["volumes"].as_array().cloned().unwrap_or_default();
+            assert_eq!(mounts.len(), bundle.read_only.mounts.len(), "{what}");
+            for (mount, decided) in mounts.iter().zip(&bundle.read_only.mounts) {
+                assert_eq!(mount["mountPath"], decided.path.as_str(), "{what}");
+                assert!(
+                    volumes.iter().any(|v| v["name"] == mount["name"]),
+                    "{what}: {spec:#}"
+                );
+            }
+            let level = bundle.pod_security.level;
+            for (feature, present) in [
+                ("restricted", level == PssLevel::Restricted),
+                ("baseline", level == PssLevel::Baseline),
+                ("privileged", level == PssLevel::Privileged),
+                ("runAsUser", context.get("runAsUser").is_some()),
+                ("runAsGroup", context.get("runAsGroup").is_some()),
+                (
+                    "readOnlyRootFilesystem",
+                    context.get("readOnlyRootFilesystem").is_some(),
+                ),
+                (
+                    "no readOnlyRootFilesystem",
+                    context.get("readOnlyRootFilesystem").is_none(),
+                ),
+                (
+                    "allowPrivilegeEscalation: true",
+                    context["allowPrivilegeEscalation"] == true,
+                ),
+                (
+                    "emptyDir in memory",
+                    volumes.iter().any(|v| v["emptyDir"]["medium"] == "Memory"),
+                ),
+                (
+                    "emptyDir on disk",
+                    volumes.iter().any(|v| v["emptyDir"] == json!({})),
+                ),
+                (
+                    "capabilities.add",
+                    context["capabilities"].get("add").is_some(),
+                ),
+                (
+                    "RuntimeDefault",
+                    context["seccompProfile"]["type"] == "RuntimeDefault",
+                ),
+            ] {
+                if present {
+                    seen.insert(feature);
+                }
+            }
+        }
+        // Each field and level was validated at least once.
+        assert_eq!(seen.len(), 12, "some shape was missing: only {seen:?}");
+    }
+
+    /// The SecurityContext schema is not blind: what the output could get wrong is refused.
+    #[test]
+    fn the_security_context_schema_refuses_what_kubernetes_refuses() {
+        let (_, bundle) = bundles().remove(0);
+        let good = kubernetes_security_context(&bundle);
+        let schema = kubernetes_schema(KUBERNETES[1], SECURITY_CONTEXT);
+        assert!(schema.is_valid(&good), "{good:#}");
+        let mut user_as_string = good.clone();
+        user_as_string["runAsUser"] = json!("65534");
+        let mut caps_as_string = good.clone();
+        caps_as_string["capabilities"]["add"] = json!("CHOWN");
+        let mut typo = good.clone();
+        typo["readOnlyRootFileSystem"] = json!(true);
+        let mut nnp_as_string = good;
+        nnp_as_string["allowPrivilegeEscalation"] = json!("false");
+        for (what, broken) in [
+            ("runAsUser as a string", user_as_string),
+            ("capabilities.add as a string", caps_as_string),
+            ("a typo'd field", typo),
+            ("allowPrivilegeEscalation as a string", nnp_as_string),
+        ] {
+            assert!(!schema.is_valid(&broken), "{what} was accepted");
+        }
+    }
+}

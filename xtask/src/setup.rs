@@ -51,6 +51,15 @@ const PACKAGES: &[(&str, &str)] = &[
         "podman",
         "Podman tests run a private Podman (with conmon, and runc or crun)",
     ),
+    (
+        "docker-compose",
+        "Docker's compose parser (v1.29, the one Debian ships) reads the bundle's compose \
+         fragment (e2e compose_fragment)",
+    ),
+    (
+        "util-linux",
+        "setpriv runs the setuid fixture under no_new_privs (e2e no_new_privileges); unshare",
+    ),
 ];
 
 pub fn run() -> anyhow::Result<()> {

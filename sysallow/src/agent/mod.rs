@@ -95,6 +95,9 @@ pub enum AgentEvent<'a> {
         syscalls: usize,
         localhost: &'a Path,
     },
+    /// The run-time layer decided for a workload container, written beside its
+    /// securityContext snippet (`outputs::Layout::runtime_layer_path`).
+    RuntimeLayer { pod: &'a PodRef, summary: &'a str },
     /// Something went wrong for one container or workload; the agent goes on.
     Warning(String),
 }
@@ -123,6 +126,11 @@ impl fmt::Display for AgentEvent<'_> {
                 pod.workload.name,
                 pod.container,
                 localhost.display()
+            ),
+            AgentEvent::RuntimeLayer { pod, summary } => write!(
+                f,
+                "run-time layer of {}/{}/{}: {summary}",
+                pod.namespace, pod.workload.name, pod.container
             ),
             AgentEvent::Warning(message) => write!(f, "warning: {message}"),
         }
@@ -669,6 +677,9 @@ impl Agent<'_> {
                         syscalls: done.allowed,
                         localhost: &done.localhost,
                     });
+                    if let Some(summary) = &done.runtime_layer {
+                        (self.tell)(AgentEvent::RuntimeLayer { pod, summary });
+                    }
                 }
                 Ok(None) => {}
                 Err(err) => self.warn(sysallow_profile::error_chain(&err)),

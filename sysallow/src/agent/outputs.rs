@@ -7,12 +7,20 @@
 //!   input of `sysallow merge` across nodes.
 //! - `manifests/<ns>/<workload>-<container>.seccompprofile.yaml`: the SPO SeccompProfile.
 //! - `manifests/<ns>/<workload>-<container>.securitycontext.yaml`: the snippet to apply.
+//! - `manifests/<ns>/<workload>-<container>.runtime-layer.yaml`: beside it, where the merged
+//!   recording has its capability checks (`privileges`), the run-time layer decided from them
+//!   (`sysallow_profile::hardening`, as `generate --bundle` decides it): a pod spec fragment
+//!   with the container's whole securityContext (capabilities dropped and added,
+//!   allowPrivilegeEscalation, the user, readOnlyRootFilesystem only where the root
+//!   filesystem's writes were recorded) and the same Localhost profile, headed by the Pod
+//!   Security level it meets.
 //! - `<kubelet-seccomp-dir>/<localhost path>`: the profile kubelet hands the runtime, in the
 //!   OCI form it reads (`sysallow_profile::kubernetes::outputs`).
 
 use std::path::{Path, PathBuf};
 
 use sysallow_profile::generate::{GenerationPolicy, generate};
+use sysallow_profile::hardening::{self, Bundle, Options, SeccompRef};
 use sysallow_profile::kubernetes::PodRef;
 use sysallow_profile::profile::Action;
 use sysallow_profile::{Abi, Recording};
@@ -86,19 +94,27 @@ impl Layout {
 
     /// The SPO manifest and the securityContext snippet.
     pub fn manifest_paths(&self, pod: &PodRef) -> (PathBuf, PathBuf) {
-        let dir = self
-            .output_dir
-            .join("manifests")
-            .join(path_component(&pod.namespace));
-        let stem = format!(
-            "{}-{}",
-            path_component(&pod.workload.name),
-            path_component(&pod.container)
-        );
         (
-            dir.join(format!("{stem}.seccompprofile.yaml")),
-            dir.join(format!("{stem}.securitycontext.yaml")),
+            self.manifest(pod, "seccompprofile.yaml"),
+            self.manifest(pod, "securitycontext.yaml"),
         )
+    }
+
+    /// The run-time layer's pod spec fragment, beside the securityContext snippet.
+    pub fn runtime_layer_path(&self, pod: &PodRef) -> PathBuf {
+        self.manifest(pod, "runtime-layer.yaml")
+    }
+
+    /// `manifests/<ns>/<workload>-<container>.<suffix>`.
+    fn manifest(&self, pod: &PodRef, suffix: &str) -> PathBuf {
+        self.output_dir
+            .join("manifests")
+            .join(path_component(&pod.namespace))
+            .join(format!(
+                "{}-{}.{suffix}",
+                path_component(&pod.workload.name),
+                path_component(&pod.container)
+            ))
     }
 
     fn workload_dir(&self, pod: &PodRef) -> PathBuf {
@@ -156,6 +172,9 @@ pub struct Regenerated {
     pub allowed: usize,
     /// The kubelet localhost profile, absolute.
     pub localhost: PathBuf,
+    /// The run-time layer's one-line summary, where the merged recording has capability
+    /// checks (its manifest is [`Layout::runtime_layer_path`]).
+    pub runtime_layer: Option<String>,
     /// What the OCI and SPO forms could not carry.
     pub notes: Vec<String>,
     pub warnings: Vec<String>,
@@ -193,13 +212,27 @@ pub fn regenerate(
             }
         })?;
     warnings.extend(generated.warnings.iter().cloned());
-    let outputs = sysallow_profile::kubernetes::outputs(pod, &generated.profile)
-        .map_err(|source| WriteError::Name { what, source })?;
+    let outputs =
+        sysallow_profile::kubernetes::outputs(pod, &generated.profile).map_err(|source| {
+            WriteError::Name {
+                what: what.clone(),
+                source,
+            }
+        })?;
     let localhost = layout.kubelet_seccomp_dir.join(&outputs.localhost_path);
     write_file(&localhost, &outputs.localhost_json)?;
     let (spo, context) = layout.manifest_paths(pod);
     write_file(&spo, &outputs.seccomp_profile_yaml)?;
     write_file(&context, &outputs.security_context_yaml)?;
+    let runtime_layer =
+        match runtime_layer(&merged, pod, &what, &outputs.localhost_path, &localhost) {
+            Some(bundle) => {
+                let yaml = hardening::output::kubernetes_yaml(&bundle);
+                write_file(&layout.runtime_layer_path(pod), &yaml)?;
+                Some(summary(&bundle))
+            }
+            None => None,
+        };
     let allowed = generated
         .profile
         .syscalls
@@ -210,9 +243,57 @@ pub fn regenerate(
     Ok(Some(Regenerated {
         allowed,
         localhost,
+        runtime_layer,
         notes: outputs.notes,
         warnings,
     }))
+}
+
+/// The run-time layer of a workload container, decided from its merged recording's capability
+/// checks as `generate --bundle` decides it, naming the same Localhost profile; `None` where
+/// the recording has none (capability recording off, or a recording older than version 3).
+/// No user is proposed beyond the module's own default (nobody where non-root fits): the
+/// agent does not know the image's `USER`.
+fn runtime_layer(
+    merged: &Recording,
+    pod: &PodRef,
+    what: &str,
+    localhost_path: &str,
+    localhost: &Path,
+) -> Option<Bundle> {
+    merged.privileges.as_ref()?;
+    let options = Options {
+        user: None,
+        seccomp: Some(SeccompRef {
+            path: localhost.display().to_string(),
+            localhost_profile: localhost_path.to_owned(),
+        }),
+        name: Some(pod.container.clone()),
+    };
+    // The only error is "no privileges", excluded above.
+    let decided = hardening::decide(std::slice::from_ref(merged), &options).ok()?;
+    Some(Bundle::new(decided, format!("workload {what}"), &options))
+}
+
+/// `cap-add [CHOWN], allowPrivilegeEscalation false, read-only root no, Pod Security baseline`.
+fn summary(bundle: &Bundle) -> String {
+    let added: Vec<&str> = bundle
+        .added()
+        .into_iter()
+        .map(hardening::short_name)
+        .collect();
+    format!(
+        "cap-add [{}], allowPrivilegeEscalation {}, user {}, read-only root {}, Pod Security {}",
+        added.join(" "),
+        !bundle.no_new_privileges(),
+        bundle.user.user.as_deref().unwrap_or("(the image's)"),
+        if bundle.read_only.read_only() {
+            "yes"
+        } else {
+            "no"
+        },
+        bundle.pod_security.level.name()
+    )
 }
 
 #[cfg(test)]
@@ -258,6 +339,10 @@ mod tests {
             context,
             Path::new("/out/manifests/shop/web-server.securitycontext.yaml")
         );
+        assert_eq!(
+            layout.runtime_layer_path(&pod()),
+            Path::new("/out/manifests/shop/web-server.runtime-layer.yaml")
+        );
         let mut odd = pod();
         odd.namespace = "../x".to_owned();
         assert!(
@@ -267,5 +352,123 @@ mod tests {
             "{}",
             layout.instance_dir(&odd).display()
         );
+    }
+
+    /// One instance of the pod's container: it chowned (CAP_CHOWN granted in fchown) and
+    /// made the overcommit checks every process makes, as root; no root filesystem writes
+    /// recorded (the agent does not read the writable layer).
+    fn instance(privileges: bool) -> Recording {
+        use sysallow_profile::privileges::{CapCheck, CapNamespace, Privileges};
+        use sysallow_profile::recording::{Host, Target};
+        let mut rec = Recording::new(
+            Target::Container {
+                id: "e64a7bb4136878893bbbf408d1ce0d227748c183a6bac082d7d937a0343cc4b6".into(),
+                name: Some("server".into()),
+                engine: None,
+                runtime: None,
+                no_new_privileges: false,
+                cgroup: "/kubepods/besteffort/podu/e64a7bb41368".into(),
+            },
+            Host {
+                kernel: "6.18.0".into(),
+                arch: Abi::X86_64,
+                libc: None,
+            },
+            "2026-12-03T00:00:00Z".into(),
+        );
+        for name in ["read", "write", "fchown", "exit_group"] {
+            let nr = Abi::X86_64.syscall_nr(name).expect("a real syscall");
+            rec.add(Abi::X86_64, nr, "/app/server", 1);
+        }
+        rec.kubernetes = Some(pod());
+        let check = |cap: &str, syscall: &str, count| CapCheck {
+            capability: cap.into(),
+            granted: true,
+            namespace: CapNamespace::Own,
+            override_creds: false,
+            noaudit: None,
+            syscall: Some((Abi::X86_64, syscall.into())),
+            program: "/app/server".into(),
+            count,
+        };
+        if privileges {
+            rec.privileges = Some(Privileges {
+                hook: "tp_btf/cap_capable".into(),
+                sees_noaudit: false,
+                checks: vec![
+                    check("CAP_SYS_ADMIN", "mmap", 10),
+                    check("CAP_CHOWN", "fchown", 1),
+                ],
+                privileged_execs: Vec::new(),
+                euids: [0].into(),
+                egids: [0].into(),
+                root_fs: None,
+            });
+        }
+        rec
+    }
+
+    fn regenerate_one(privileges: bool) -> (tempfile::TempDir, Layout, Regenerated) {
+        let out = tempfile::tempdir().unwrap();
+        let layout = Layout {
+            output_dir: out.path().join("out"),
+            kubelet_seccomp_dir: out.path().join("kubelet"),
+            node: "node-a".to_owned(),
+        };
+        let id = "e64a7bb4136878893bbbf408d1ce0d227748c183a6bac082d7d937a0343cc4b6";
+        write_file(
+            &layout.instance_path(&pod(), id),
+            &instance(privileges).to_json(),
+        )
+        .unwrap();
+        let done = regenerate(&layout, &pod(), Abi::X86_64, &|_| {
+            GenerationPolicy::default()
+        })
+        .unwrap()
+        .expect("an instance on disk");
+        (out, layout, done)
+    }
+
+    #[test]
+    fn the_run_time_layer_is_written_beside_the_security_context() {
+        let (_out, layout, done) = regenerate_one(true);
+        let summary = done.runtime_layer.expect("privileges were recorded");
+        assert!(
+            summary.starts_with("cap-add [CHOWN], allowPrivilegeEscalation false"),
+            "{summary}"
+        );
+        let text = std::fs::read_to_string(layout.runtime_layer_path(&pod())).unwrap();
+        assert!(
+            text.contains("Pod Security Standard met: baseline"),
+            "{text}"
+        );
+        let spec: serde_json::Value = serde_norway::from_str(&text).unwrap();
+        let container = &spec["containers"][0];
+        assert_eq!(container["name"], "server");
+        let ctx = &container["securityContext"];
+        assert_eq!(ctx["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(ctx["capabilities"]["add"], serde_json::json!(["CHOWN"]));
+        assert_eq!(ctx["allowPrivilegeEscalation"], false);
+        // The root filesystem's writes were not recorded: no read-only root is proposed.
+        assert!(ctx.get("readOnlyRootFilesystem").is_none(), "{text}");
+        // Needs CHOWN as root: no non-root user.
+        assert!(ctx.get("runAsNonRoot").is_none(), "{text}");
+        // The same Localhost profile as the securityContext snippet beside it.
+        let (_, snippet) = layout.manifest_paths(&pod());
+        let snippet: serde_json::Value =
+            serde_norway::from_str(&std::fs::read_to_string(snippet).unwrap()).unwrap();
+        assert_eq!(
+            ctx["seccompProfile"],
+            snippet["securityContext"]["seccompProfile"]
+        );
+    }
+
+    #[test]
+    fn no_run_time_layer_without_capability_checks() {
+        let (_out, layout, done) = regenerate_one(false);
+        assert_eq!(done.runtime_layer, None);
+        assert!(!layout.runtime_layer_path(&pod()).exists());
+        let (spo, context) = layout.manifest_paths(&pod());
+        assert!(spo.is_file() && context.is_file());
     }
 }

@@ -191,6 +191,30 @@ fn agent_records_a_selected_deployment_and_nothing_else() {
             .join("manifests/shop/web-server.securitycontext.yaml")
             .is_file()
     );
+    // Beside it, the run-time layer decided from the merged recording's capability checks:
+    // the probe needs no capability; its root filesystem's writes are not recorded here.
+    let layer: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(
+            out.path()
+                .join("manifests/shop/web-server.runtime-layer.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let ctx = &layer["containers"][0]["securityContext"];
+    assert_eq!(
+        ctx["capabilities"],
+        serde_json::json!({"drop": ["ALL"]}),
+        "{layer:#}"
+    );
+    assert_eq!(ctx["allowPrivilegeEscalation"], false, "{layer:#}");
+    assert!(ctx.get("readOnlyRootFilesystem").is_none(), "{layer:#}");
+    assert!(
+        said.iter()
+            .any(|l| l.contains("run-time layer of shop/web/server: cap-add []")),
+        "{}",
+        said.join("\n")
+    );
     let localhost = line.rsplit(" -> ").next().unwrap().to_owned();
     assert!(
         localhost.starts_with(&kubelet_dir.path().display().to_string()),

@@ -21,6 +21,7 @@ mod common;
 
 // Unprivileged: run everywhere.
 mod bundle_cli;
+mod compose_fragment;
 mod diff_cli;
 mod enforce;
 mod explain_cli;
@@ -38,6 +39,7 @@ mod faults;
 mod imports;
 mod kernel_memory;
 mod least_privilege;
+mod no_new_privileges;
 mod plain_record;
 mod record;
 mod record_then_run;

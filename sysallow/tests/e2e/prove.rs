@@ -41,9 +41,13 @@ fn record_all(
     fixtures: &[Fixture],
     stress: bool,
 ) -> tempfile::TempDir {
+    // One parent per call: the runc tests run in parallel in this one process, and two
+    // recorders armed on one parent would each see (and fail to name) the other's containers.
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let image = d.import_test_image();
     let out = tempfile::tempdir().unwrap();
-    let parent = format!("sysallow-prove-{runtime}-{}", std::process::id());
+    let parent = format!("sysallow-prove-{runtime}-{}-{call}", std::process::id());
     d.remove_cgroup_on_stop(&parent);
     let mut flags = vec![
         "--cgroup-parent",
