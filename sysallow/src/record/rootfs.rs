@@ -250,8 +250,8 @@ pub struct RootFsWatch {
     last_look: Option<Instant>,
     /// Its last process was seen gone (and the layer scanned then).
     ended: bool,
-    /// The container's id and engine, to ask for its layers.
-    engine: Option<(String, crate::target::Engine)>,
+    /// The container's id and engine (`None`: any that inspects), to ask for its layers.
+    engine: Option<(String, Option<crate::target::Engine>)>,
     engine_attempts: u32,
 }
 
@@ -304,11 +304,10 @@ impl RootFsWatch {
     pub fn for_target(target: &sysallow_profile::recording::Target) -> RootFsWatch {
         use crate::target::Engine;
         let mut watch = RootFsWatch::new();
-        if let sysallow_profile::recording::Target::Container {
-            id,
-            engine: Some(engine @ (Engine::Docker | Engine::Podman)),
-            ..
-        } = target
+        // An engine not yet known (the container was named at its cgroup's birth, before the
+        // engine answered) is any engine that can inspect: asked by id, one of them knows it.
+        if let sysallow_profile::recording::Target::Container { id, engine, .. } = target
+            && matches!(engine, None | Some(Engine::Docker | Engine::Podman))
         {
             watch.engine = Some((id.clone(), engine.clone()));
             watch.ask_engine();
@@ -329,7 +328,7 @@ impl RootFsWatch {
         self.engine_attempts += 1;
         let found = crate::target::EngineSocket::from_env()
             .into_iter()
-            .filter(|s| &s.engine == engine)
+            .filter(|s| engine.as_ref().is_none_or(|e| &s.engine == e))
             .find_map(|s| s.inspect(id).ok());
         if let Some((layers, mounts)) = found.as_ref().and_then(from_inspect) {
             self.layers = Some(layers);
