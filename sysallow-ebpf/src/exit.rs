@@ -8,6 +8,7 @@ use sysallow_common::{
 };
 
 use crate::arch::current_abi;
+use crate::config::{NR_PRCTL, NR_PRCTL_COMPAT, NR_SECCOMP, NR_SECCOMP_COMPAT};
 use crate::maps::{EEXIST, EXIT_FACTS, FIRST_SEEN, PENDING_FILTER, atomic_add, lose};
 use crate::syscall::SyscallExit;
 use crate::target::{current_target, in_armed_cgroup};
@@ -24,6 +25,15 @@ pub fn on_sys_exit(exit: &SyscallExit<'_>) {
     // before any map lookup. `PENDING_FILTER` only holds tasks of targets, which are in the
     // armed cgroup at the exit of the syscall they entered there.
     if !in_armed_cgroup() {
+        return;
+    }
+    // Only a seccomp or prctl call can have a pending filter install (`enter` inserts one
+    // only for those): every other syscall of a target leaves without the hash lookup.
+    if !may_install_filter(exit.id()) {
+        let ret = exit.ret();
+        if ret == -EPERM || ret == -ENOSYS {
+            exit_facts(exit, ret == -EPERM);
+        }
         return;
     }
     let tid = current_tid();
@@ -44,6 +54,20 @@ pub fn on_sys_exit(exit: &SyscallExit<'_>) {
     // slot an exec from a file descriptor gave it (runc 1.1.5+deb12u1, with the CVE-2024-21626
     // fix, re-executes itself from /dev/fd/N inside the container's cgroup).
     set_current(task_entry(base_slot, true));
+}
+
+/// Whether syscall number `id` is seccomp or prctl, in either ABI (a native number that is the
+/// other ABI's seccomp or prctl only costs that syscall the lookup).
+#[inline(always)]
+fn may_install_filter(id: i64) -> bool {
+    [
+        NR_SECCOMP.load(),
+        NR_PRCTL.load(),
+        NR_SECCOMP_COMPAT.load(),
+        NR_PRCTL_COMPAT.load(),
+    ]
+    .iter()
+    .any(|nr| i64::from(*nr) == id)
 }
 
 /// Count a syscall of the workload that failed with EPERM (`eperm`) or ENOSYS, apart for one
