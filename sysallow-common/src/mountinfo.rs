@@ -72,7 +72,9 @@ pub fn find_cgroup2() -> io::Result<Option<Mount>> {
     Ok(cgroup2(&fs::read_to_string(PATH)?))
 }
 
-fn unescape_octal(s: &str) -> String {
+/// Undo the `\ooo` octal escapes mountinfo (and overlayfs's options) use for space, tab,
+/// newline and backslash.
+pub fn unescape_octal(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -123,16 +123,8 @@ impl CriClient {
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let client = self.runtime_service.clone();
-        let socket = &self.socket;
-        self.runtime
-            .block_on(f(client))
-            .map(tonic::Response::into_inner)
-            .map_err(|status| CriError::Call {
-                call,
-                socket: socket.clone(),
-                status: Box::new(status),
-            })
+        let future = f(self.runtime_service.clone());
+        self.block_on(call, future)
     }
 
     /// Run one call of the image service.
@@ -144,14 +136,22 @@ impl CriClient {
     where
         F: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let client = self.image_service.clone();
-        let socket = &self.socket;
+        let future = f(self.image_service.clone());
+        self.block_on(call, future)
+    }
+
+    /// Wait for one call's answer; a failed call names itself and the socket.
+    fn block_on<T>(
+        &mut self,
+        call: &'static str,
+        future: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, CriError> {
         self.runtime
-            .block_on(f(client))
+            .block_on(future)
             .map(tonic::Response::into_inner)
             .map_err(|status| CriError::Call {
                 call,
-                socket: socket.clone(),
+                socket: self.socket.clone(),
                 status: Box::new(status),
             })
     }

@@ -41,6 +41,7 @@ use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use sysallow_common::mountinfo::unescape_octal;
 use sysallow_profile::privileges::{RootFs, RootWrite};
 
 /// How often a running container's upper layer is scanned.
@@ -91,13 +92,13 @@ pub fn from_mountinfo(text: &str) -> Option<(Layers, BTreeSet<String>)> {
     let (mut upper, mut lowers) = (None, Vec::new());
     for option in root.super_options.split(',') {
         if let Some(dir) = option.strip_prefix("upperdir=") {
-            upper = Some(PathBuf::from(unescape(dir)));
+            upper = Some(PathBuf::from(unescape_octal(dir)));
         } else if let Some(dirs) = option.strip_prefix("lowerdir=") {
             // `:` separates layers (an escaped one is `\072`); `::` before data-only layers.
             lowers.extend(
                 dirs.split(':')
                     .filter(|d| !d.is_empty())
-                    .map(|d| PathBuf::from(unescape(d))),
+                    .map(|d| PathBuf::from(unescape_octal(d))),
             );
         }
     }
@@ -128,26 +129,6 @@ pub fn from_inspect(
         },
         mounts,
     ))
-}
-
-/// `\ooo` octal escapes (mountinfo's and overlayfs's).
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && let Some(code) = s.get(i + 1..i + 4)
-            && let Ok(byte) = u8::from_str_radix(code, 8)
-        {
-            out.push(byte);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `path` is `dir` or below it.
