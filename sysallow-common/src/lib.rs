@@ -461,6 +461,10 @@ pub mod globals {
     pub const EXIT_GROUP_DEAD_OFFSET: &str = "EXIT_GROUP_DEAD_OFFSET";
     /// Offset of `thread_info.status` in `task_struct` (x86: thread_info is the first member).
     pub const TASK_STATUS_OFFSET: &str = "TASK_STATUS_OFFSET";
+    /// Where the runtime boundary reads a task's seccomp state (offset in `task_struct`, and
+    /// the mask of the 8 bytes read there).
+    pub const SECCOMP_STATE_OFFSET: &str = "SECCOMP_STATE_OFFSET";
+    pub const SECCOMP_STATE_MASK: &str = "SECCOMP_STATE_MASK";
     /// Field offsets of the classic `raw_syscalls` tracepoints (the fallback attach).
     pub const SYS_ENTER_ID_OFFSET: &str = "SYS_ENTER_ID_OFFSET";
     pub const SYS_ENTER_ARGS_OFFSET: &str = "SYS_ENTER_ARGS_OFFSET";

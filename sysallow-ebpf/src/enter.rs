@@ -1,6 +1,6 @@
 //! `sys_enter`, the hot path: count the syscall in its program slot's counters, note when it
-//! was first made, capture its argument if asked, and watch for a container's runtime
-//! installing its seccomp filter (the runtime boundary).
+//! was first made, capture its argument if asked; before a container's workload, its runtime's
+//! set-up is counted apart (`boundary`).
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
@@ -11,19 +11,13 @@ use sysallow_common::{
 };
 
 use crate::arch::current_abi;
+use crate::boundary::before_workload;
 use crate::capture::capture;
-use crate::config::{
-    COUNTER_SHARDS, NR_PRCTL, NR_PRCTL_COMPAT, NR_SECCOMP, NR_SECCOMP_COMPAT, SLOT_LIMIT,
-};
-use crate::maps::{CAPTURE, COUNTS, EEXIST, FIRST_SEEN, PENDING_FILTER, atomic_add, lose};
+use crate::config::{COUNTER_SHARDS, SLOT_LIMIT};
+use crate::maps::{CAPTURE, COUNTS, EEXIST, FIRST_SEEN, atomic_add, lose};
 use crate::syscall::Syscall;
 use crate::target::current_target;
-use crate::task::{current_tgid, current_tid, task_value};
-
-/// include/uapi/linux/seccomp.h and prctl.h.
-const SECCOMP_SET_MODE_FILTER: u64 = 1;
-const PR_SET_SECCOMP: u64 = 22;
-const SECCOMP_MODE_FILTER: u64 = 2;
+use crate::task::{current_tgid, task_value};
 
 #[inline(always)]
 pub fn on_sys_enter(syscall: &Syscall<'_>) {
@@ -49,12 +43,7 @@ pub fn on_sys_enter(syscall: &Syscall<'_>) {
     } else {
         match task {
             Some(v) if task_entry_armed(v) => task_entry_slot(v),
-            _ => {
-                if installs_filter(syscall, abi, nr) {
-                    let _ = PENDING_FILTER.insert(&current_tid(), &target.base_slot, 0);
-                }
-                target.setup_slot
-            }
+            _ => before_workload(syscall, &target, abi, nr),
         }
     };
     // SAFETY: helper call with no arguments.
@@ -94,30 +83,5 @@ fn first_seen(key: u32) {
         if err != -EEXIST {
             lose(Loss::FirstSeenFull);
         }
-    }
-}
-
-/// Whether this syscall asks to install a seccomp filter.
-#[inline(never)]
-fn installs_filter(syscall: &Syscall<'_>, abi: u32, nr: u32) -> bool {
-    let (seccomp, prctl) = if abi == ABI_NATIVE {
-        (NR_SECCOMP.load(), NR_PRCTL.load())
-    } else {
-        (NR_SECCOMP_COMPAT.load(), NR_PRCTL_COMPAT.load())
-    };
-    if nr != seccomp && nr != prctl {
-        return false;
-    }
-    let (arg0, arg1) = syscall.first_args(abi);
-    // i386 arguments are 32-bit.
-    let mask = if abi == ABI_NATIVE {
-        u64::MAX
-    } else {
-        0xffff_ffff
-    };
-    if nr == seccomp {
-        arg0 & mask == SECCOMP_SET_MODE_FILTER
-    } else {
-        arg0 & mask == PR_SET_SECCOMP && arg1 & mask == SECCOMP_MODE_FILTER
     }
 }

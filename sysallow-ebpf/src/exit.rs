@@ -1,18 +1,17 @@
-//! `sys_exit`, attached only when a target has a runtime boundary: a successful seccomp filter
-//! install arms the whole process, and syscalls that failed with EPERM or ENOSYS are counted
-//! (`ExitFacts`), apart for those a filter in place denied before entry.
+//! `sys_exit`, attached only when failures are recorded (`Root::exit_facts`): syscalls that
+//! failed with EPERM or ENOSYS are counted (`ExitFacts`), apart for those a filter in place
+//! denied before entry (only an exit sees those: the filter runs before `sys_enter`).
 use aya_ebpf::bindings::BPF_NOEXIST;
 use sysallow_common::{
     ABI_NATIVE, ExitFacts, Loss, MAX_NR, SLOT_COUNTERS, TARGET_BOUNDARY, arg_set_key,
-    counter_index, first_seen_key, task_entry, task_entry_armed, task_entry_slot,
+    counter_index, first_seen_key, task_entry_armed, task_entry_slot,
 };
 
 use crate::arch::current_abi;
-use crate::config::{NR_PRCTL, NR_PRCTL_COMPAT, NR_SECCOMP, NR_SECCOMP_COMPAT};
-use crate::maps::{EEXIST, EXIT_FACTS, FIRST_SEEN, PENDING_FILTER, atomic_add, lose};
+use crate::maps::{EEXIST, EXIT_FACTS, FIRST_SEEN, atomic_add, lose};
 use crate::syscall::SyscallExit;
 use crate::target::{current_target, in_armed_cgroup};
-use crate::task::{current_tgid, current_tid, set_current, task_value};
+use crate::task::{current_tgid, task_value};
 
 /// include/uapi/asm-generic/errno-base.h and errno.h.
 const EPERM: i64 = 1;
@@ -20,54 +19,15 @@ const ENOSYS: i64 = 38;
 
 #[inline(always)]
 pub fn on_sys_exit(exit: &SyscallExit<'_>) {
-    // Every task on the host runs this program at every syscall's exit (a node agent's
-    // unrelated processes too): leave after the armed-cgroup compare, as `sys_enter` does,
-    // before any map lookup. `PENDING_FILTER` only holds tasks of targets, which are in the
-    // armed cgroup at the exit of the syscall they entered there.
+    // Every task on the host runs this program at every syscall's exit: leave after the
+    // armed-cgroup compare, as `sys_enter` does, before any map lookup.
     if !in_armed_cgroup() {
         return;
     }
-    // Only a seccomp or prctl call can have a pending filter install (`enter` inserts one
-    // only for those): every other syscall of a target leaves without the hash lookup.
-    if !may_install_filter(exit.id()) {
-        let ret = exit.ret();
-        if ret == -EPERM || ret == -ENOSYS {
-            exit_facts(exit, ret == -EPERM);
-        }
-        return;
+    let ret = exit.ret();
+    if ret == -EPERM || ret == -ENOSYS {
+        exit_facts(exit, ret == -EPERM);
     }
-    let tid = current_tid();
-    // SAFETY: the value is copied out at once.
-    let Some(base_slot) = (unsafe { PENDING_FILTER.get(&tid) }).copied() else {
-        let ret = exit.ret();
-        if ret == -EPERM || ret == -ENOSYS {
-            exit_facts(exit, ret == -EPERM);
-        }
-        return;
-    };
-    let _ = PENDING_FILTER.remove(&tid);
-    if exit.ret() < 0 {
-        return;
-    }
-    // Only a process that is not yet the workload gets here, so the one that installed the
-    // container's filter is the runtime: its tail counts as the runtime's, whatever program
-    // slot an exec from a file descriptor gave it (runc 1.1.5+deb12u1, with the CVE-2024-21626
-    // fix, re-executes itself from /dev/fd/N inside the container's cgroup).
-    set_current(task_entry(base_slot, true));
-}
-
-/// Whether syscall number `id` is seccomp or prctl, in either ABI (a native number that is the
-/// other ABI's seccomp or prctl only costs that syscall the lookup).
-#[inline(always)]
-fn may_install_filter(id: i64) -> bool {
-    [
-        NR_SECCOMP.load(),
-        NR_PRCTL.load(),
-        NR_SECCOMP_COMPAT.load(),
-        NR_PRCTL_COMPAT.load(),
-    ]
-    .iter()
-    .any(|nr| i64::from(*nr) == id)
 }
 
 /// Count a syscall of the workload that failed with EPERM (`eperm`) or ENOSYS, apart for one

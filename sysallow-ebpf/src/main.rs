@@ -23,6 +23,7 @@
 )]
 
 mod arch;
+mod boundary;
 mod capable;
 mod capture;
 mod config;
@@ -61,9 +62,8 @@ pub fn sys_enter_tp(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// `raw_syscalls:sys_exit` (`TP_PROTO(struct pt_regs *regs, long ret)`), attached only when a
-/// target has a runtime boundary: a successful filter install arms the whole process (a
-/// filter installed with TSYNC covers every thread, and after the exec only one is left).
+/// `raw_syscalls:sys_exit` (`TP_PROTO(struct pt_regs *regs, long ret)`), attached only when
+/// failures are recorded: every task on the machine runs it at every syscall's exit.
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     on_sys_exit(&SyscallExit::Raw(&ctx));
@@ -94,7 +94,9 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
 /// `sched:sched_process_exit`: a task ends.
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    on_process_exit(&ctx);
+    if let Some(tgid) = on_process_exit(&ctx) {
+        boundary::on_process_exit(tgid);
+    }
     0
 }
 

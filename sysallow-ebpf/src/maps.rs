@@ -37,8 +37,25 @@ pub static TASK_SLOT: HashMap<u32, u32> = HashMap::with_max_entries(MAX_TASKS, 0
 #[map(name = "TASK_CACHE")]
 pub static TASK_CACHE: PerCpuArray<TaskCache> = PerCpuArray::with_max_entries(1, 0);
 
-/// Bumped after every change to `TASK_SLOT` (writers change the entry first, then bump;
-/// readers read the generation first), so no CPU keeps using a stale cached entry.
+/// A CPU's cached `TARGETS` lookup (`TARGET_CACHE`'s value; `target` keeps it current).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TargetCache {
+    pub generation: u64,
+    pub cgroup: u64,
+    pub info: TargetInfo,
+}
+
+/// Per CPU, the last child cgroup found in `TARGETS`: on a node agent, a container's
+/// syscalls find their target without a hash lookup. Valid while `TASK_GEN` is unchanged:
+/// user space bumps it after it changes or removes an entry (the kernel only inserts new
+/// ones, and misses are not cached).
+#[map(name = "TARGET_CACHE")]
+pub static TARGET_CACHE: PerCpuArray<TargetCache> = PerCpuArray::with_max_entries(1, 0);
+
+/// Bumped after every change to `TASK_SLOT`, and after user space changes or removes a
+/// `TARGETS` entry (writers change the entry first, then bump; readers read the generation
+/// first), so no CPU keeps using a stale cached entry.
 #[map(name = "TASK_GEN")]
 pub static TASK_GEN: Array<u64> = Array::with_max_entries(1, 0);
 
@@ -101,11 +118,22 @@ pub static EXIT_FACTS: HashMap<u64, ExitFacts> = HashMap::with_max_entries(ARG_S
 #[map(name = "LOSSES")]
 pub static LOSSES: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOSS_KINDS, 0);
 
-/// Threads inside a seccomp filter install (`seccomp(SECCOMP_SET_MODE_FILTER)` or
-/// `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)`), keyed by tid; `sys_exit` arms their process
-/// if the call succeeded.
+/// Processes of boundary targets that asked to install a seccomp filter
+/// (`seccomp(SECCOMP_SET_MODE_FILTER)` or `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)`) before
+/// they were the workload, keyed by tgid: `boundary` arms one at its next syscall if its
+/// seccomp state changed since.
 #[map(name = "PENDING_FILTER")]
-pub static PENDING_FILTER: HashMap<u32, u32> = HashMap::with_max_entries(1024, 0);
+pub static PENDING_FILTER: HashMap<u32, PendingFilter> = HashMap::with_max_entries(1024, 0);
+
+/// A `PENDING_FILTER` value: the slot the process gets once armed, and its seccomp state
+/// (`boundary::seccomp_state`) when it asked.
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub struct PendingFilter {
+    pub base_slot: u32,
+    pub _pad: u32,
+    pub state_before: u64,
+}
 
 /// Scratch space for building a `ProgramKey` (too large for the 512-byte BPF stack with room
 /// to spare).
@@ -114,6 +142,15 @@ pub static SCRATCH: PerCpuArray<ProgramKey> = PerCpuArray::with_max_entries(1, 0
 
 /// `EEXIST` (include/uapi/asm-generic/errno-base.h): an insert with `BPF_NOEXIST` lost a race.
 pub const EEXIST: i32 = 17;
+
+/// `TASK_GEN`: what a per-CPU cache entry must have been filled under to be used.
+#[inline(always)]
+pub fn cache_generation() -> Option<u64> {
+    // SAFETY: a live array element; a torn read only causes a miss.
+    TASK_GEN
+        .get_ptr(0)
+        .map(|g| unsafe { core::ptr::read_volatile(g) })
+}
 
 /// Count one thing that could not be recorded.
 #[inline(always)]

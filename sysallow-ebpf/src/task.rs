@@ -5,7 +5,7 @@ use aya_ebpf::{helpers::bpf_get_current_pid_tgid, programs::TracePointContext};
 use sysallow_common::Loss;
 
 use crate::config::{EXIT_GROUP_DEAD_OFFSET, NEWTASK_FLAGS_OFFSET, NEWTASK_PID_OFFSET};
-use crate::maps::{TASK_CACHE, TASK_GEN, TASK_SLOT, TaskCache, lose};
+use crate::maps::{TASK_CACHE, TASK_GEN, TASK_SLOT, TaskCache, cache_generation, lose};
 
 /// A cached "no entry" (slot values are small, with at most `TASK_ARMED` set).
 const NO_TASK: u32 = u32::MAX;
@@ -18,19 +18,12 @@ pub fn current_tgid() -> u32 {
     (bpf_get_current_pid_tgid() >> 32) as u32
 }
 
-#[inline(always)]
-pub fn current_tid() -> u32 {
-    bpf_get_current_pid_tgid() as u32
-}
-
 /// `TASK_SLOT[tgid]`, through the per-CPU cache.
 #[inline(always)]
 pub fn task_value(tgid: u32) -> Option<u32> {
-    let generation = match TASK_GEN.get_ptr(0) {
-        // SAFETY: a live array element; a torn read only causes a miss.
-        Some(g) => unsafe { core::ptr::read_volatile(g) },
+    let Some(generation) = cache_generation() else {
         // SAFETY: the value is copied out at once.
-        None => return unsafe { TASK_SLOT.get(&tgid) }.copied(),
+        return unsafe { TASK_SLOT.get(&tgid) }.copied();
     };
     let Some(cache) = TASK_CACHE.get_ptr_mut(0) else {
         // SAFETY: the value is copied out at once.
@@ -98,9 +91,9 @@ pub fn on_task_newtask(ctx: &TracePointContext) {
 }
 
 /// `sched:sched_process_exit`: forget a process that ends, so the task map only holds live
-/// ones.
+/// ones. Its tgid if the process ended (its last thread did).
 #[inline(always)]
-pub fn on_process_exit(ctx: &TracePointContext) {
+pub fn on_process_exit(ctx: &TracePointContext) -> Option<u32> {
     // Threads have no entry of their own (see `on_task_newtask`): the process's goes with the
     // last of its threads, whichever that is (`group_dead`). Not only with the leader: when a
     // Go program exits, another thread is often the last, and an entry kept past that would
@@ -108,7 +101,12 @@ pub fn on_process_exit(ctx: &TracePointContext) {
     // runc containers then had their runtime set-up counted as workload, measured).
     // SAFETY: reading a field of the tracepoint record at the offset from its `format`.
     let group_dead = unsafe { ctx.read_at::<u8>(EXIT_GROUP_DEAD_OFFSET.load() as usize) };
-    if matches!(group_dead, Ok(1)) && TASK_SLOT.remove(&current_tgid()).is_ok() {
+    if !matches!(group_dead, Ok(1)) {
+        return None;
+    }
+    let tgid = current_tgid();
+    if TASK_SLOT.remove(&tgid).is_ok() {
         task_slots_changed();
     }
+    Some(tgid)
 }

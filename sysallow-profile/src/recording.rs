@@ -191,7 +191,7 @@ pub struct SyscallRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<ArgValues>,
     /// How many of those calls failed with EPERM or ENOSYS (recorded for containers, where
-    /// sys_exit is watched).
+    /// sys_exit is watched: `record`, and `agent --exit-facts`).
     #[serde(default, skip_serializing_if = "Failures::is_empty")]
     pub failed: Failures,
 }

@@ -14,8 +14,8 @@
 //! leaf cgroups `KUBEPODS/besteffort/pod<i>/ctr` (created here; the caller removes the tree and
 //! what runs in it), waits until every one is a target of its own, prints `attached`, and
 //! keeps everything as it is until it is signalled: a node's worth of watched containers.
-//! `agent-no-boundary` does the same without the runtime boundary (so without `sys_exit`):
-//! not what the agent does, a diagnostic of what the boundary costs.
+//! `agent-exit-facts` does the same as `sysallow agent --exit-facts` loads it (with
+//! `sys_exit`), for what that option costs.
 //!
 //! Usage: `bench_reference empty` | `bench_reference cgroup-test LEVEL CGROUP_ID` |
 //! `bench_reference memory CPUS...` | `bench_reference agent KUBEPODS PODS`
@@ -42,12 +42,16 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mode = args.first().map(String::as_str);
-    if mode == Some("agent") || mode == Some("agent-no-boundary") {
+    if mode == Some("agent") || mode == Some("agent-exit-facts") {
         let [_, kubepods, pods] = &args[..] else {
-            bail!("usage: bench_reference agent|agent-no-boundary KUBEPODS PODS");
+            bail!("usage: bench_reference agent|agent-exit-facts KUBEPODS PODS");
         };
         let pods: usize = pods.parse().context("PODS")?;
-        let _agent = agent(std::path::Path::new(kubepods), pods, mode == Some("agent"))?;
+        let _agent = agent(
+            std::path::Path::new(kubepods),
+            pods,
+            mode == Some("agent-exit-facts"),
+        )?;
         println!("attached");
         std::io::stdout().flush()?;
         loop {
@@ -73,28 +77,16 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// What keeps the programs attached: the agent's tracer, or a tracer without the boundary.
-enum Loaded {
-    Agent(sysallow::agent::tracer::AgentTracer),
-    NoBoundary(sysallow::ebpf::Tracer),
-}
-
-impl Loaded {
-    fn targets(&self) -> anyhow::Result<usize> {
-        Ok(match self {
-            Loaded::Agent(t) => t.children()?.len(),
-            Loaded::NoBoundary(t) => t.child_targets()?.len(),
-        })
-    }
-}
-
-/// The agent's tracer armed on `kubepods` (`boundary`: as the agent loads it; else the same
-/// without `TARGET_BOUNDARY`), with `pods` containers (a `sleep` each) made targets.
+/// The agent's tracer armed on `kubepods` as the agent loads it (with `sys_exit` if
+/// `exit_facts`, as `--exit-facts` does), with `pods` containers (a `sleep` each) made targets.
 fn agent(
     kubepods: &std::path::Path,
     pods: usize,
-    boundary: bool,
-) -> anyhow::Result<(Loaded, Vec<std::process::Child>)> {
+    exit_facts: bool,
+) -> anyhow::Result<(
+    sysallow::agent::tracer::AgentTracer,
+    Vec<std::process::Child>,
+)> {
     use std::os::fd::AsRawFd as _;
     use std::os::unix::process::CommandExt as _;
     use std::time::{Duration, Instant};
@@ -104,30 +96,13 @@ fn agent(
         .open(kubepods)
         .with_context(|| format!("opening {}", kubepods.display()))?;
     let tracefs = sysallow::privilege::tracefs().context("mounting tracefs")?;
-    let tracer = if boundary {
-        Loaded::Agent(
-            sysallow::agent::tracer::AgentTracer::load(
-                &tracefs,
-                &root,
-                sysallow::agent::tracer::AGENT_SLOTS,
-            )
-            .context("loading the agent's tracer")?,
-        )
-    } else {
-        let (tracer, _) = sysallow::ebpf::Tracer::load(
-            &tracefs,
-            &sysallow::ebpf::Root {
-                cgroup_id: root.id,
-                level: root.level,
-                flags: sysallow_common::TARGET_LEAF,
-                running: Vec::new(),
-                slots: sysallow::agent::tracer::AGENT_SLOTS,
-                capabilities: true,
-            },
-        )
-        .context("loading the tracer")?;
-        Loaded::NoBoundary(tracer)
-    };
+    let tracer = sysallow::agent::tracer::AgentTracer::load(
+        &tracefs,
+        &root,
+        sysallow::agent::tracer::AGENT_SLOTS,
+        exit_facts,
+    )
+    .context("loading the agent's tracer")?;
     let mut sleepers = Vec::with_capacity(pods);
     for i in 0..pods {
         let leaf = kubepods.join(format!("besteffort/pod{i}/ctr"));
@@ -152,7 +127,7 @@ fn agent(
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let targets = tracer.targets()?;
+        let targets = tracer.children()?.len();
         if targets >= pods {
             eprintln!("bench_reference: {targets} containers are targets");
             break;

@@ -22,12 +22,15 @@ use sysallow_profile::args::ArgValues;
 use sysallow_profile::recording::{CONTAINER_RUNTIME, Failures, Losses, UNATTRIBUTED};
 use sysallow_profile::{Abi, Recording};
 
+mod boundary;
 pub mod caps;
 mod children;
 mod kernel_btf;
 pub mod memory;
 mod reference;
+use boundary::SeccompState;
 pub use children::Released;
+use kernel_btf::KernelBtf;
 pub use reference::{Reference, ReferenceProgram};
 
 /// The eBPF object, or an empty stub when the binary was built without the BPF toolchain.
@@ -158,8 +161,8 @@ pub struct TargetCounts {
     pub first_seen: BTreeMap<(Abi, u32, String), u64>,
     /// The values of captured arguments: (ABI, syscall number) -> the set.
     pub args: BTreeMap<(Abi, u32), ArgValues>,
-    /// How syscalls failed with EPERM or ENOSYS (only where sys_exit is attached: targets
-    /// with a runtime boundary).
+    /// How syscalls failed with EPERM or ENOSYS (only where `sys_exit` is attached:
+    /// `Root::exit_facts`).
     pub exits: BTreeMap<(Abi, u32), ExitFacts>,
 }
 
@@ -216,9 +219,7 @@ pub struct Root {
     pub cgroup_id: u64,
     /// Its depth in the v2 hierarchy.
     pub level: u32,
-    /// `sysallow_common::TARGET_*`. With `TARGET_BOUNDARY`, `sys_exit` is attached too (it sees
-    /// a seccomp filter being installed successfully); that costs a second tracepoint hit per
-    /// syscall on the machine, so plain commands go without.
+    /// `sysallow_common::TARGET_*`.
     pub flags: u32,
     /// Processes already running in it (pid, executable): past any boundary, followed under
     /// their programs. Adopted before the programs attach, so their forks inherit it.
@@ -232,6 +233,12 @@ pub struct Root {
     /// Record capability checks and privileged execs too (`record --no-capabilities` turns
     /// it off; see `ebpf::caps`).
     pub capabilities: bool,
+    /// Count the syscalls that failed with EPERM or ENOSYS, and those a filter in place denied
+    /// before entry (`ExitFacts`, from which `generate` answers them as they were answered):
+    /// this attaches `sys_exit`, which every task on the machine then runs at every syscall's
+    /// exit, a second program per syscall. `record` of a container does; the node agent
+    /// does not unless asked (`agent --exit-facts`).
+    pub exit_facts: bool,
 }
 
 /// The loaded and attached programs. Dropping it detaches everything.
@@ -347,6 +354,47 @@ impl Tracer {
         let layout = Layout::read(tracefs)?;
         let task_status = task_status_offset();
         let shards = counter_shards(possible_cpus()?);
+        let boundary = root.flags & TARGET_BOUNDARY != 0;
+        let kernel = (root.capabilities || boundary).then(KernelBtf::vmlinux);
+        let kernel = match kernel {
+            Some(Ok(kernel)) => Some(kernel),
+            Some(Err(err)) => {
+                eprintln!("sysallow: warning: {}", sysallow_profile::error_chain(&err));
+                None
+            }
+            None => None,
+        };
+        let seccomp_state = if boundary {
+            let state = match kernel.as_ref().map(SeccompState::from_btf) {
+                Some(Ok(state)) => state,
+                Some(Err(err)) => {
+                    eprintln!(
+                        "sysallow: warning: the runtime boundary sees only a task's first \
+                         seccomp filter: {}",
+                        sysallow_profile::error_chain(&err)
+                    );
+                    SeccompState::SYSCALL_WORK
+                }
+                None => SeccompState::SYSCALL_WORK,
+            };
+            Some(state)
+        } else {
+            None
+        };
+        // Capability recording is an addition: where this kernel cannot have it, the syscalls
+        // are still recorded, and the Recording says nothing of privileges.
+        let offsets = match (root.capabilities, &kernel) {
+            (true, Some(kernel)) => caps::Offsets::read(kernel)
+                .map_err(|err| warn_no_capabilities(&err.into()))
+                .ok(),
+            (true, None) => {
+                eprintln!("sysallow: warning: capability checks are not recorded");
+                None
+            }
+            (false, _) => None,
+        };
+        // Several MiB, and nothing below needs it: not held while recording.
+        drop(kernel);
         let mut loader = without_kernel_btf(EbpfLoader::new);
         for (name, entries) in memory::slot_sized_entries(root.slots, shards) {
             loader.map_max_entries(name, entries);
@@ -376,15 +424,9 @@ impl Tracer {
             .override_global(globals::NR_PRCTL, &prctl, true)
             .override_global(globals::NR_SECCOMP_COMPAT, &seccomp_compat, true)
             .override_global(globals::NR_PRCTL_COMPAT, &prctl_compat, true);
-        // Capability recording is an addition: where this kernel cannot have it, the syscalls
-        // are still recorded, and the Recording says nothing of privileges.
-        let offsets = if root.capabilities {
-            caps::Offsets::read()
-                .map_err(|err| warn_no_capabilities(&err.into()))
-                .ok()
-        } else {
-            None
-        };
+        if let Some(state) = &seccomp_state {
+            state.configure(&mut loader);
+        }
         if let Some(offsets) = &offsets {
             offsets.configure(&mut loader);
         }
@@ -444,7 +486,7 @@ impl Tracer {
             }
         }
         let mut events = vec![("sys_enter", "sys_enter_tp")];
-        if root.flags & TARGET_BOUNDARY != 0 {
+        if root.exit_facts {
             events.push(("sys_exit", "sys_exit_tp"));
         }
         let requested = Attach::requested();

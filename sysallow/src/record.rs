@@ -103,6 +103,9 @@ pub fn record_command(spec: &CommandSpec<'_>) -> Result<CommandRecording, Record
             running: Vec::new(),
             slots: sysallow_common::MAX_SLOTS,
             capabilities: spec.capabilities,
+            // A plain command runs under no filter it did not install itself, and
+            // `sys_exit` would double what every syscall on the machine pays.
+            exit_facts: false,
         },
     )?;
 
@@ -293,6 +296,9 @@ pub fn record_watch(
             running: processes_below(target.cgroup.path()),
             slots: sysallow_common::MAX_SLOTS,
             capabilities: spec.capabilities,
+            // A container may run under its engine's filter while recorded: what that filter
+            // answered is answered again (`generate`).
+            exit_facts: target.boundary,
         },
     )?;
 

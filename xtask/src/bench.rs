@@ -9,8 +9,8 @@
 //! - `agent`: sysallow's tracer as `sysallow agent` loads it (a kubepods-like cgroup armed
 //!   leaf-split with the runtime boundary, the agent's slots, capability checks on), with 110
 //!   containers (a `sleep` each) made targets: an unrelated process's loop against `bpf-empty`,
-//!   a recorded container's loop against `sysallow`. `agent-no-boundary`: the same without the
-//!   runtime boundary (no `sys_exit` program), a diagnostic of what the boundary costs.
+//!   a recorded container's loop against `sysallow`. `agent-exit-facts`: the same as
+//!   `agent --exit-facts` (a `sys_exit` program too), what that option costs.
 //! - `bpftrace`: count per syscall id, filtered by cgroup (bench/count.bt).
 //! - `perf-trace`: `perf trace -s`; `strace`: `strace -f -c`.
 //! - BCC syscount where it works (it compiles against kernel headers at run time).
@@ -124,7 +124,7 @@ pub fn run(options: &Options) -> anyhow::Result<()> {
         Config::SysallowNoCapture,
         Config::SysallowNoCaps,
         Config::Agent,
-        Config::AgentNoBoundary,
+        Config::AgentExitFacts,
     ];
     configs.extend(tools);
     if !options.only.is_empty() {

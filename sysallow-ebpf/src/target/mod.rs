@@ -16,7 +16,7 @@ use sysallow_common::{
 };
 
 use crate::config::{TARGET_CGROUP, TARGET_FLAGS, TARGET_LEVEL};
-use crate::maps::{TARGETS, lose};
+use crate::maps::{TARGET_CACHE, TARGETS, TargetCache, cache_generation, lose};
 use crate::slots::{claim_slot, free_slot};
 
 /// The target the current task belongs to, if any: its cgroup's ancestor at the armed level.
@@ -53,10 +53,8 @@ pub fn current_target() -> Option<TargetInfo> {
     if child == 0 {
         return Some(target);
     }
-    // SAFETY: the value is copied out at once.
-    if let Some(existing) = unsafe { TARGETS.get(&child) } {
-        let existing = *existing;
-        // An ignored child (an unselected pod's container): one lookup, and nothing counted.
+    if let Some(existing) = child_target(child) {
+        // An ignored child (an unselected pod's container): nothing counted.
         if existing.flags & TARGET_IGNORED != 0 {
             return None;
         }
@@ -68,6 +66,30 @@ pub fn current_target() -> Option<TargetInfo> {
         Some(found) => Some(found),
         None => Some(target),
     }
+}
+
+/// `TARGETS[child]`, through the per-CPU cache (a hit costs two array loads instead of a hash
+/// lookup; a miss is not cached, so the kernel's insert of a new child needs no invalidation).
+#[inline(always)]
+fn child_target(child: u64) -> Option<TargetInfo> {
+    let cache = cache_generation().zip(TARGET_CACHE.get_ptr_mut(0));
+    if let Some((generation, cache)) = cache {
+        // SAFETY: this CPU's cache entry; programs using it do not nest on one CPU.
+        let cache = unsafe { &mut *cache };
+        if cache.cgroup == child && cache.generation == generation {
+            return Some(cache.info);
+        }
+        // SAFETY: the value is copied out at once.
+        let info = unsafe { TARGETS.get(&child) }.copied()?;
+        *cache = TargetCache {
+            generation,
+            cgroup: child,
+            info,
+        };
+        return Some(info);
+    }
+    // SAFETY: the value is copied out at once.
+    unsafe { TARGETS.get(&child) }.copied()
 }
 
 /// Make child cgroup `child` of split target `parent` a target of its own, at its first

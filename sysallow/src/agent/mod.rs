@@ -76,6 +76,9 @@ pub struct AgentConfig {
     pub duration: Option<Duration>,
     /// Program slots ([`tracer::AGENT_SLOTS`] by default).
     pub slots: u32,
+    /// Also count the syscalls that failed with EPERM or ENOSYS (`Root::exit_facts`): a second
+    /// program at every syscall's exit for every process on the node.
+    pub exit_facts: bool,
     /// The generation policy for a workload's merged recording.
     pub policy: Box<dyn Fn(&Recording) -> GenerationPolicy>,
 }
@@ -187,7 +190,7 @@ pub fn run_agent(config: AgentConfig, tell: &dyn Fn(AgentEvent<'_>)) -> Result<(
         std::thread::sleep(POLL);
     };
     let root_dir = mount.open(&root)?;
-    let mut tracer = AgentTracer::load(&tracefs, &root_dir, config.slots)?;
+    let mut tracer = AgentTracer::load(&tracefs, &root_dir, config.slots, config.exit_facts)?;
     // Watched before the first look, so nothing born in between is missed.
     let births = cgroup::births::Births::watch_tree(&root);
     tell(AgentEvent::Armed { root: &root });
@@ -508,6 +511,8 @@ impl Agent<'_> {
         let mut finished = Vec::new();
         // (cgroup, ended, empty) of the recorded containers whose counts are read now.
         let mut looks: Vec<(u64, bool, bool)> = Vec::new();
+        // (cgroup, ended, empty, due) of every recorded container.
+        let mut candidates: Vec<(u64, bool, bool, bool)> = Vec::new();
         let ids: Vec<u64> = self.tracked.keys().copied().collect();
         for cgroup in ids {
             let Some(tracked) = self.tracked.get_mut(&cgroup) else {
@@ -549,17 +554,27 @@ impl Agent<'_> {
                 .as_ref()
                 .is_some_and(|s| self.inventory.removed.contains(s));
             let ended = empty || pod_removed;
-            // Reading a container's counts walks the tracer's maps: while it runs, only every
-            // `look_every`; at its end, always.
             let due = recorded
                 .looked
                 .is_none_or(|t| t.elapsed() >= look_every(self.config.stable_after));
-            if ended || all || due {
-                recorded.looked = Some(Instant::now());
-                looks.push((cgroup, ended, empty));
-            }
+            candidates.push((cgroup, ended, empty, due));
             if empty {
                 finished.push(cgroup);
+            }
+        }
+        // Reading counts walks the tracer's shared maps, whose cost is the same for one
+        // container as for all: so when one is due (every `look_every` while it runs, always
+        // at its end), every recorded container is read in that one walk, rather than each at
+        // its own time (with 110 pods that was a walk at almost every poll).
+        if all || candidates.iter().any(|&(_, ended, _, due)| ended || due) {
+            let now = Instant::now();
+            for (cgroup, ended, empty, _) in candidates {
+                if let Some(State::Recorded(recorded)) =
+                    self.tracked.get_mut(&cgroup).map(|t| &mut t.state)
+                {
+                    recorded.looked = Some(now);
+                }
+                looks.push((cgroup, ended, empty));
             }
         }
         // Every due container's counts in one read of the shared maps.

@@ -26,8 +26,13 @@ pub struct AgentTracer {
 
 impl AgentTracer {
     /// Load and attach the programs with `kubepods` (`root`) armed in leaf-split mode with the
-    /// runtime boundary, with `slots` program slots.
-    pub fn load(tracefs: &Path, root: &CgroupDir, slots: u32) -> Result<AgentTracer, TracerError> {
+    /// runtime boundary, with `slots` program slots, counting failed syscalls if `exit_facts`.
+    pub fn load(
+        tracefs: &Path,
+        root: &CgroupDir,
+        slots: u32,
+        exit_facts: bool,
+    ) -> Result<AgentTracer, TracerError> {
         let (tracer, _) = Tracer::load(
             tracefs,
             &Root {
@@ -40,6 +45,9 @@ impl AgentTracer {
                 slots,
                 // Each container's capability checks too: its securityContext comes from them.
                 capabilities: true,
+                // Off by default: every process of the node would run a second program at
+                // every syscall (`agent --exit-facts`).
+                exit_facts,
             },
         )?;
         Ok(AgentTracer { tracer })

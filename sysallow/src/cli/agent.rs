@@ -103,6 +103,17 @@ pub struct Args {
           value_parser = clap::value_parser!(u32).range(i64::from(sysallow_common::MIN_SLOTS)..=i64::from(sysallow_common::SLOTS_LIMIT)))]
     slots: u32,
 
+    /// Also record how syscalls failed (EPERM, ENOSYS, and those a seccomp filter the pod runs
+    /// under denied before entry), so that `generate` answers them as they were answered
+    /// while recorded. Off by default: it attaches a program to every syscall's exit, which
+    /// every process on the node then runs (about doubling what the agent costs an unrelated
+    /// process's syscall). Without it, the syscalls a pod's filter denied while recorded are
+    /// not seen, and get the profile's default errno (EPERM), except the calls C libraries
+    /// fall back from on ENOSYS (clone3, faccessat2, ...), which the profile answers ENOSYS
+    /// either way.
+    #[arg(long)]
+    exit_facts: bool,
+
     #[command(flatten)]
     policy: PolicyArgs,
 }
@@ -138,6 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         stable_after: args.stable_after,
         duration: args.duration,
         slots: args.slots,
+        exit_facts: args.exit_facts,
         policy: Box::new(move |first| policy.policy(first)),
     };
     run_agent(config, &|event| eprintln!("sysallow agent: {event}")).context("sysallow agent")?;

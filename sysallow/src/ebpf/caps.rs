@@ -7,7 +7,6 @@
 //! this was written on, fexit is refused with EPERM at load, so `tp_btf` is used.
 
 use std::collections::BTreeMap;
-use std::fs;
 
 use aya::maps::{HashMap, MapData};
 use aya::programs::{BtfTracePoint, FExit};
@@ -19,19 +18,14 @@ use sysallow_common::caps::{
 use sysallow_profile::Abi;
 use sysallow_profile::privileges::{CapCheck, CapNamespace, PrivilegedExec, Privileges};
 
-use super::kernel_btf::{BtfError, KernelBtf, Named, attach_targets_only};
+use super::kernel_btf::{BtfError, KernelBtf, Named, VMLINUX, attach_targets_only};
 use super::{ForMap, TracerError, map_ref, program_mut, syscall_at};
-
-/// Where the running kernel's BTF is.
-const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 /// Why capability checks cannot be recorded on this kernel.
 #[derive(Debug, thiserror::Error)]
 pub enum CapsError {
-    #[error("reading the kernel's BTF ({VMLINUX})")]
-    ReadBtf(#[source] std::io::Error),
-    #[error("parsing the kernel's BTF ({VMLINUX})")]
-    ParseBtf(#[from] BtfError),
+    #[error("the kernel's BTF ({VMLINUX})")]
+    Btf(#[from] BtfError),
     #[error("aya refused the BTF of the programs' attach targets")]
     AyaBtf(#[source] aya::BtfError),
     #[error(
@@ -59,10 +53,8 @@ const TRACE_CAP_CAPABLE: &str = "btf_trace_cap_capable";
 const TRACE_EXEC: &str = "btf_trace_sched_process_exec";
 
 impl Offsets {
-    /// Read `/sys/kernel/btf/vmlinux` and find every field the programs read.
-    pub fn read() -> Result<Offsets, CapsError> {
-        let data = fs::read(VMLINUX).map_err(CapsError::ReadBtf)?;
-        let kernel = KernelBtf::parse(data)?;
+    /// Find in the kernel's BTF every field the programs read.
+    pub fn read(kernel: &KernelBtf) -> Result<Offsets, CapsError> {
         use caps::globals as g;
         let wanted: [(&'static str, &str, &str); 13] = [
             (g::TASK_REAL_CRED_OFFSET, "task_struct", "real_cred"),

@@ -109,7 +109,7 @@ impl Tracer {
             self.adopt(&info, *pid, exe)?;
         }
         // A CPU may hold a cached "no entry" for one of these processes (`task::task_value`).
-        self.task_slots_changed()?;
+        self.caches_stale()?;
         Ok(Some(ArmedTarget { cgroup_id, info }))
     }
 
@@ -183,9 +183,9 @@ impl Tracer {
         }
     }
 
-    /// After user space changed `TASK_SLOT`: every CPU's cached entry is stale (the kernel's
-    /// writers bump `TASK_GEN` the same way).
-    fn task_slots_changed(&mut self) -> Result<(), TracerError> {
+    /// After user space changed `TASK_SLOT`, or changed or removed a `TARGETS` entry: every
+    /// CPU's cached entries are stale (the kernel's writers bump `TASK_GEN` the same way).
+    fn caches_stale(&mut self) -> Result<(), TracerError> {
         let mut generation: Array<&mut MapData, u64> = map_mut(&mut self.ebpf, maps::TASK_GEN)?;
         let now = generation.get(&0, 0).for_map(maps::TASK_GEN)?;
         generation
@@ -221,6 +221,8 @@ impl Tracer {
                 .for_map(maps::TARGETS)?;
             existing
         };
+        // No CPU may go on counting it from a cached entry once its slots are freed below.
+        self.caches_stale()?;
         quiesce()?;
         self.free_slots_of(&existing)
     }
@@ -263,6 +265,8 @@ impl Tracer {
             }
             existing
         };
+        // A cached entry would name slots freed below (or keep ignoring a new target).
+        self.caches_stale()?;
         if existing.flags & TARGET_IGNORED != 0 {
             return Ok(Released::default());
         }

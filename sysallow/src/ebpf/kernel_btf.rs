@@ -4,9 +4,14 @@
 //! (include/uapi/linux/btf.h, Documentation/bpf/btf.rst): a header, then the type section
 //! (each type a 12-byte `btf_type` plus kind-specific data), then the string section.
 
+/// Where the running kernel's BTF is.
+pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+
 /// What is wrong with a BTF blob, or what it lacks.
 #[derive(Debug, thiserror::Error)]
 pub enum BtfError {
+    #[error("reading the kernel's BTF ({VMLINUX})")]
+    Read(#[source] std::io::Error),
     #[error("not BTF (magic {magic:#x}, expected 0xeb9f)")]
     Magic { magic: u16 },
     #[error("BTF truncated at byte {at}")]
@@ -101,6 +106,11 @@ fn extra_len(id: u32, k: u32, vlen: usize) -> Result<usize, BtfError> {
 }
 
 impl KernelBtf {
+    /// The running kernel's BTF.
+    pub fn vmlinux() -> Result<Self, BtfError> {
+        Self::parse(std::fs::read(VMLINUX).map_err(BtfError::Read)?)
+    }
+
     /// Parse a little-endian BTF blob (this host's; sysallow records on x86_64 only).
     pub fn parse(data: Vec<u8>) -> Result<Self, BtfError> {
         let magic = data

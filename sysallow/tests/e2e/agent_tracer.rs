@@ -15,7 +15,7 @@ use sysallow::cgroup::Cgroup2Mount;
 use sysallow::ebpf::{ArmedTarget, Root, TargetCounts, Tracer, TracerError};
 use sysallow_common::{MAX_SLOTS, TARGET_BOUNDARY, TARGET_LEAF};
 use sysallow_profile::Abi;
-use sysallow_profile::recording::UNATTRIBUTED;
+use sysallow_profile::recording::{CONTAINER_RUNTIME, UNATTRIBUTED};
 
 use crate::common;
 
@@ -112,15 +112,17 @@ fn leaf_tracer(parent: &Path, slots: u32) -> (Tracer, ArmedTarget) {
 
 /// Likewise, with more `TARGET_*` flags.
 fn leaf_tracer_with(parent: &Path, slots: u32, flags: u32) -> (Tracer, ArmedTarget) {
-    leaf_tracer_full(parent, slots, flags, false)
+    leaf_tracer_full(parent, slots, flags, false, false)
 }
 
-/// Likewise, recording capability checks or not (the agent does).
+/// Likewise, recording capability checks or not (the agent does), and failed syscalls or not
+/// (`agent --exit-facts`).
 fn leaf_tracer_full(
     parent: &Path,
     slots: u32,
     flags: u32,
     capabilities: bool,
+    exit_facts: bool,
 ) -> (Tracer, ArmedTarget) {
     let tracefs = sysallow::privilege::tracefs().unwrap();
     let mount = Cgroup2Mount::find().unwrap();
@@ -134,6 +136,7 @@ fn leaf_tracer_full(
             running: Vec::new(),
             slots,
             capabilities,
+            exit_facts,
         },
     )
     .unwrap()
@@ -428,7 +431,7 @@ fn a_released_child_s_capability_checks_and_ids_do_not_pass_to_the_child_reusing
     // The parent's 2 slots and exactly one container of 5 (base, set-up, sh and two programs):
     // the second container can only have the first one's slots.
     const SLOTS: u32 = 7;
-    let (mut tracer, _parent) = leaf_tracer_full(&tree.root, SLOTS, 0, true);
+    let (mut tracer, _parent) = leaf_tracer_full(&tree.root, SLOTS, 0, true, false);
     let host = Abi::native();
 
     // The first: drops to nobody (setresuid and setresgid: CAP_SETUID and CAP_SETGID checks
@@ -603,4 +606,73 @@ fn with_the_runtime_boundary_a_leaf_s_set_up_is_counted_apart() {
         counts.setup
     );
     assert_no_losses(&tracer);
+}
+
+/// `filter_calls` in a leaf of a boundary parent: the process installs `before` filters, moves
+/// into the leaf, installs the container's filter there and makes 50 getppid and 3 ENOSYS
+/// calls without an exec. Its counts, with failed syscalls recorded if `exit_facts`.
+fn filter_then_calls(tag: &str, before: u32, exit_facts: bool) -> TargetCounts {
+    let work = tempfile::tempdir().unwrap();
+    let program = common::compile_workload(work.path(), "filter_calls", &[]);
+    let tree = Tree::new(tag);
+    let (tracer, _parent) =
+        leaf_tracer_full(&tree.root, MAX_SLOTS, TARGET_BOUNDARY, false, exit_facts);
+    let ctr = tree.dir("besteffort/pod-f/ctr");
+    let out = Command::new(&program)
+        .arg(ctr.join("cgroup.procs"))
+        .args([before.to_string(), "50".into(), "3".into()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let child = child_of(&tracer, id(&ctr)).unwrap();
+    let counts = tracer.counts(&child, Abi::native()).unwrap();
+    assert_no_losses(&tracer);
+    counts
+}
+
+/// The boundary is the filter install itself, read at the process's next syscall: no exec
+/// is needed, the install is the runtime's, and everything after it is the workload's.
+fn assert_armed_at_the_filter(counts: &TargetCounts) {
+    let host = Abi::native();
+    let seccomp = host.syscall_nr("seccomp").unwrap();
+    assert_eq!(counts.setup.get(&(host, seccomp)), Some(&1), "{counts:?}");
+    // A process armed by its filter runs the runtime's tail until it execs (as runc does).
+    let workload = program_counts(counts, CONTAINER_RUNTIME);
+    assert_eq!(workload.get(&getppid()), Some(&50), "{counts:?}");
+    assert_eq!(workload.get(&180), Some(&3), "{counts:?}");
+    assert_eq!(workload.get(&seccomp), None, "{counts:?}");
+    assert_eq!(getppids(counts), 50, "{counts:?}");
+}
+
+#[test]
+fn with_the_runtime_boundary_a_filter_install_arms_the_process_at_its_next_syscall() {
+    require!(root, gcc);
+    let counts = filter_then_calls("filter", 0, false);
+    assert_armed_at_the_filter(&counts);
+    // The agent's default: no `sys_exit`, so no failure is counted.
+    assert!(counts.exits.is_empty(), "{:?}", counts.exits);
+}
+
+#[test]
+fn a_runtime_already_under_a_filter_is_armed_by_the_container_s_own_filter() {
+    // With only the SYSCALL_WORK_SECCOMP bit to go by, the second filter would change nothing
+    // and the workload would count as set-up: this needs `task->seccomp.filter` from BTF.
+    require!(root, gcc);
+    let counts = filter_then_calls("nested", 2, false);
+    assert_armed_at_the_filter(&counts);
+}
+
+#[test]
+fn failed_syscalls_are_counted_only_with_exit_facts() {
+    require!(root, gcc);
+    let counts = filter_then_calls("exits", 0, true);
+    assert_armed_at_the_filter(&counts);
+    let facts = counts.exits.get(&(Abi::native(), 180));
+    assert_eq!(
+        facts.map(|f| (f.entered_enosys, f.entered_eperm, f.denied_enosys)),
+        Some((3, 0, 0)),
+        "{:?}",
+        counts.exits
+    );
 }

@@ -164,6 +164,7 @@ fn the_memory_model_is_what_the_kernel_charges_for_a_tracer_loaded_as_the_agent_
             running: Vec::new(),
             slots: SLOTS,
             capabilities: true,
+            exit_facts: true,
         },
     )
     .unwrap();

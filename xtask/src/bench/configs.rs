@@ -27,9 +27,9 @@ pub(super) enum Config {
     /// containers (`Sizes::pods` leaf cgroups under a kubepods-like tree, a `sleep` each, every
     /// one a target): what a node agent costs an unrelated process, and a recorded container.
     Agent,
-    /// The same without the runtime boundary (so without `sys_exit`): not what the agent
-    /// does; shows what the boundary's second program costs every syscall.
-    AgentNoBoundary,
+    /// The same as `agent --exit-facts` loads it (with `sys_exit`): what counting failed
+    /// syscalls costs every syscall on the node.
+    AgentExitFacts,
     Bpftrace,
     PerfTrace,
     Strace,
@@ -47,7 +47,7 @@ impl Config {
             Config::SysallowNoCapture => "sysallow-no-capture",
             Config::SysallowNoCaps => "sysallow-no-caps",
             Config::Agent => "agent",
-            Config::AgentNoBoundary => "agent-no-boundary",
+            Config::AgentExitFacts => "agent-exit-facts",
             Config::Bpftrace => "bpftrace",
             Config::PerfTrace => "perf-trace",
             Config::Strace => "strace",
@@ -85,7 +85,7 @@ impl Config {
             Config::Strace => workload != Workload::Unrelated,
             Config::BpfEmpty | Config::BpfCgroupId => workload == Workload::Unrelated,
             // An unrelated process beside the agent, and a container it records.
-            Config::Agent | Config::AgentNoBoundary => {
+            Config::Agent | Config::AgentExitFacts => {
                 matches!(workload, Workload::Syscalls | Workload::Unrelated)
             }
             // The attach type matters per syscall: the two loops show it.

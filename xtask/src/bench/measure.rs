@@ -61,13 +61,13 @@ pub(super) fn measure(
                 &["cgroup-test".to_owned(), level.to_string(), id.to_string()],
             )?)
         }
-        Config::Agent | Config::AgentNoBoundary => Some(start_reference(
+        Config::Agent | Config::AgentExitFacts => Some(start_reference(
             env,
             &[
                 if config == Config::Agent {
                     "agent"
                 } else {
-                    "agent-no-boundary"
+                    "agent-exit-facts"
                 }
                 .to_owned(),
                 env.cgroup.kubepods.display().to_string(),
@@ -101,7 +101,7 @@ pub(super) fn measure(
     } else {
         cmd.args(&argv);
     }
-    let agent = matches!(config, Config::Agent | Config::AgentNoBoundary);
+    let agent = matches!(config, Config::Agent | Config::AgentExitFacts);
     if agent && inside {
         // A container of one more pod: the kernel makes it a target at its exec there.
         let leaf = env.cgroup.kubepods_leaf("pod-bench")?;
