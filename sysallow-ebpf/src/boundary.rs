@@ -21,7 +21,6 @@ use crate::config::{
 };
 use crate::maps::{PENDING_FILTER, PendingFilter};
 use crate::syscall::Syscall;
-use crate::target::in_armed_cgroup;
 use crate::task::{current_tgid, set_current};
 
 /// include/uapi/linux/seccomp.h and prctl.h.
@@ -95,12 +94,9 @@ fn installs_filter(syscall: &Syscall<'_>, abi: u32, nr: u32) -> bool {
     }
 }
 
-/// `sched_process_exit` of process `tgid`: if it was in the armed cgroup, forget a request it
-/// never saw through (an install that failed), so that a later process given the same pid
-/// does not inherit it.
+/// Process `tgid` of the armed cgroup ended: forget a request it never saw through (an
+/// install that failed), so that a later process given the same pid does not inherit it.
 #[inline(always)]
-pub fn on_process_exit(tgid: u32) {
-    if in_armed_cgroup() {
-        let _ = PENDING_FILTER.remove(&tgid);
-    }
+pub fn forget(tgid: u32) {
+    let _ = PENDING_FILTER.remove(&tgid);
 }

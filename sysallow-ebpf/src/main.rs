@@ -41,7 +41,8 @@ use crate::{
     exit::on_sys_exit,
     program::on_exec,
     syscall::{Syscall, SyscallExit},
-    task::{on_process_exit, on_task_newtask},
+    target::in_armed_cgroup,
+    task::{on_process_exit, on_task_newtask, task_slots_changed},
 };
 use aya_ebpf::{
     macros::{btf_tracepoint, fexit, raw_tracepoint, tracepoint},
@@ -94,9 +95,21 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
 /// `sched:sched_process_exit`: a task ends.
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
-    if let Some(tgid) = on_process_exit(&ctx) {
-        boundary::on_process_exit(tgid);
+    if let Some(tgid) = on_process_exit(&ctx)
+        && in_armed_cgroup()
+    {
+        boundary::forget(tgid);
+        // Answers cached by process (`target`) are stale: the pid may come back elsewhere.
+        task_slots_changed();
     }
+    0
+}
+
+/// `cgroup:cgroup_attach_task`: a task moved to another cgroup, so answers cached by process
+/// (`target`) are stale. Rare (a container's runtime joining its cgroup, a service manager).
+#[tracepoint(category = "cgroup", name = "cgroup_attach_task")]
+pub fn cgroup_attach_task(_ctx: TracePointContext) -> u32 {
+    task_slots_changed();
     0
 }
 

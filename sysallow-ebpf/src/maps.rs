@@ -42,20 +42,22 @@ pub static TASK_CACHE: PerCpuArray<TaskCache> = PerCpuArray::with_max_entries(1,
 #[derive(Clone, Copy)]
 pub struct TargetCache {
     pub generation: u64,
-    pub cgroup: u64,
+    pub tgid: u32,
+    pub _pad: u32,
     pub info: TargetInfo,
 }
 
-/// Per CPU, the last child cgroup found in `TARGETS`: on a node agent, a container's
-/// syscalls find their target without a hash lookup. Valid while `TASK_GEN` is unchanged:
-/// user space bumps it after it changes or removes an entry (the kernel only inserts new
-/// ones, and misses are not cached).
+/// Per CPU, the target of the last process that asked in leaf mode (`target`): on a node
+/// agent, a container's syscalls find it with no helper call and no hash lookup. Valid while
+/// `TASK_GEN` is unchanged: besides `TASK_SLOT`'s writers, user space bumps it after it
+/// changes or removes a `TARGETS` entry, and the kernel side when a process of the armed
+/// cgroup ends (its pid may come back in another container) and when a task changes cgroup.
 #[map(name = "TARGET_CACHE")]
 pub static TARGET_CACHE: PerCpuArray<TargetCache> = PerCpuArray::with_max_entries(1, 0);
 
-/// Bumped after every change to `TASK_SLOT`, and after user space changes or removes a
-/// `TARGETS` entry (writers change the entry first, then bump; readers read the generation
-/// first), so no CPU keeps using a stale cached entry.
+/// Bumped after every change to `TASK_SLOT`, and whenever `TARGET_CACHE` may be stale (see
+/// there; writers change the entry first, then bump; readers read the generation first), so
+/// no CPU keeps using a stale cached entry.
 #[map(name = "TASK_GEN")]
 pub static TASK_GEN: Array<u64> = Array::with_max_entries(1, 0);
 

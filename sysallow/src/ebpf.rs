@@ -470,6 +470,7 @@ impl Tracer {
             ("sched_process_exec", "sched", "sched_process_exec"),
             ("task_newtask", "task", "task_newtask"),
             ("sched_process_exit", "sched", "sched_process_exit"),
+            ("cgroup_attach_task", "cgroup", "cgroup_attach_task"),
         ] {
             let tp: &mut TracePoint = program_mut(&mut tracer.ebpf, program)?;
             tp.load()

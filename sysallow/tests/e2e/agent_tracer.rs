@@ -676,3 +676,39 @@ fn failed_syscalls_are_counted_only_with_exit_facts() {
         counts.exits
     );
 }
+
+#[test]
+fn a_process_that_moves_to_another_container_is_counted_there_from_then_on() {
+    // Leaf mode keeps each CPU's last answer by process: a move to another cgroup must make
+    // it stale (`cgroup_attach_task`), or the process's syscalls would go on counting in the
+    // container it left. The process is pinned to one CPU, so the stale answer would be used.
+    require!(root, gcc);
+    let work = tempfile::tempdir().unwrap();
+    let program = common::compile_workload(work.path(), "migrate_calls", &[]);
+    let tree = Tree::new("migrate");
+    let (tracer, _parent) = leaf_tracer(&tree.root, MAX_SLOTS);
+    let a = tree.dir("besteffort/pod-a/ctr");
+    let b = tree.dir("besteffort/pod-b/ctr");
+    let out = Command::new(&program)
+        .arg(a.join("cgroup.procs"))
+        .arg("300")
+        .arg(b.join("cgroup.procs"))
+        .arg("200")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let host = Abi::native();
+    let in_a = getppids(
+        &tracer
+            .counts(&child_of(&tracer, id(&a)).unwrap(), host)
+            .unwrap(),
+    );
+    let in_b = getppids(
+        &tracer
+            .counts(&child_of(&tracer, id(&b)).unwrap(), host)
+            .unwrap(),
+    );
+    assert_eq!((in_a, in_b), (300, 200));
+    assert_no_losses(&tracer);
+}

@@ -31,6 +31,7 @@ fn sysallow_programs() -> Vec<String> {
                 "sched_process_exec",
                 "sched_process_exit",
                 "task_newtask",
+                "cgroup_attach_task",
             ]
             .iter()
             .any(|name| l.contains(&format!(" name {name} ")))
